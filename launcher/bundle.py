@@ -1,0 +1,127 @@
+"""Parse and validate what the platform and dotenv files hand us.
+
+Everything here is a pure function of bytes or text: no network, no
+environment. Errors name the origin and position, never a value.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from .errors import BundleInvalidError
+
+KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class Scope(enum.StrEnum):
+    """Where a value came from, as far as the launcher can prove."""
+
+    WORKSPACE = "workspace"
+    GLOBAL = "global"
+    INHERITED = "inherited"
+    UNKNOWN = "unknown"
+
+
+def check_entries(pairs: Iterable[tuple[object, object]], origin: str) -> dict[str, str]:
+    bundle: dict[str, str] = {}
+    for key, value in pairs:
+        if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+            shown = key[:64] if isinstance(key, str) else type(key).__name__
+            raise BundleInvalidError(f"{origin}: key {shown!r} is not a valid variable name")
+        if not isinstance(value, str):
+            raise BundleInvalidError(f"{origin}: value of {key} is {type(value).__name__}, not a string")
+        if "\x00" in value:
+            raise BundleInvalidError(f"{origin}: value of {key} contains a NUL byte")
+        bundle[key] = value
+    return bundle
+
+
+def _load_json(body: bytes, origin: str) -> object:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        # JSONDecodeError's text quotes only a position, never the document.
+        raise BundleInvalidError(f"{origin}: not JSON ({type(exc).__name__})") from None
+    except RecursionError:
+        raise BundleInvalidError(f"{origin}: JSON nested too deeply") from None
+
+
+def parse_values(body: bytes, origin: str = "secrets/values") -> dict[str, str]:
+    """The merged bundle: a flat JSON object of string to string."""
+    data = _load_json(body, origin)
+    if not isinstance(data, dict):
+        raise BundleInvalidError(f"{origin}: expected a JSON object, got {type(data).__name__}")
+    return check_entries(data.items(), origin)
+
+
+def parse_provenance(body: bytes, origin: str = "secrets") -> dict[str, Scope]:
+    """Key -> scope from the List endpoint. A workspace row beats a global
+    row for the same key, as it does in the merged bundle."""
+    data = _load_json(body, origin)
+    if not isinstance(data, list):
+        raise BundleInvalidError(f"{origin}: expected a JSON array, got {type(data).__name__}")
+    scopes: dict[str, Scope] = {}
+    for index, row in enumerate(data):
+        if not isinstance(row, dict) or not isinstance(row.get("key"), str):
+            raise BundleInvalidError(f"{origin}: entry {index} has no string 'key'")
+        raw_scope = row.get("scope")
+        scope = (
+            Scope.WORKSPACE if raw_scope == "workspace" else Scope.GLOBAL if raw_scope == "global" else Scope.UNKNOWN
+        )
+        key = row["key"]
+        if scopes.get(key) is not Scope.WORKSPACE:
+            scopes[key] = scope
+    return scopes
+
+
+def parse_incomplete(body: bytes) -> list[str] | None:
+    """The ``failed_keys`` of a 500 that refuses a partial bundle, if any."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if isinstance(data, dict) and isinstance(data.get("failed_keys"), list):
+        return [str(k)[:128] for k in data["failed_keys"]]
+    return None
+
+
+def parse_dotenv(text: str, origin: str) -> dict[str, str]:
+    """A dotenv file, read literally: no ``${VAR}`` interpolation, so a file
+    cannot copy an inherited platform token into a workspace-scope key."""
+    import io
+
+    from dotenv.parser import parse_stream  # only local mode pays for it
+
+    entries: list[tuple[object, object]] = []
+    for binding in parse_stream(io.StringIO(text)):
+        where = f"{origin}:{binding.original.line}"
+        if binding.error:
+            raise BundleInvalidError(f"{where}: cannot parse this line")
+        if binding.key is None:
+            continue  # blank line or comment
+        if binding.value is None:
+            raise BundleInvalidError(f"{where}: {binding.key[:64]} has no '=' and no value")
+        entries.append((binding.key, binding.value))
+        check_entries([(binding.key, binding.value)], where)
+    return dict(entries)  # type: ignore[arg-type]
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise BundleInvalidError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise BundleInvalidError(f"{path}: cannot read ({type(exc).__name__})") from None
+    return parse_dotenv(text, str(path))
+
+
+def merged(layers: Iterable[Mapping[str, str]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for layer in layers:
+        out.update(layer)
+    return out

@@ -1,0 +1,197 @@
+"""A stand-in for workspace-server's secrets endpoints, for tests and demos.
+
+It speaks the real contract::
+
+    GET /workspaces/{id}/secrets/values  -> {"KEY": "value", ...}   (merged)
+    GET /workspaces/{id}/secrets         -> [{"key", "has_value", "scope", ...}]
+
+By default it behaves like the server *before* the fix (every global is
+merged into every workspace), because that is what the launcher has to
+survive; ``server_gate=True`` strips global-origin LLM keys for
+non-platform workspaces, as the fixed server does. Tests script faults by
+queueing canned responses with ``push``.
+
+    python -m launcher.devserver --workspace-id ID --token-file F \\
+        --workspace-env-file ws.env --global-env-file global.env
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from .bundle import read_dotenv
+from .registry import load_catalog
+
+STAMP = "2026-01-01T00:00:00Z"
+
+
+@dataclass
+class Canned:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    authorization: str | None
+
+    def __repr__(self) -> str:  # the token is a secret in tests too
+        auth = None if self.authorization is None else "Bearer ********"
+        return f"Recorded({self.method} {self.path}, authorization={auth})"
+
+
+class PlatformState:
+    """One workspace's secrets, held in memory; thread-safe."""
+
+    def __init__(
+        self,
+        workspace_id: str,
+        token: str | None = None,
+        workspace_secrets: dict[str, str] | None = None,
+        global_secrets: dict[str, str] | None = None,
+        billing_mode: str = "byok",
+        server_gate: bool = False,
+    ) -> None:
+        self.workspace_id = workspace_id
+        self.token = token
+        self.workspace_secrets = dict(workspace_secrets or {})
+        self.global_secrets = dict(global_secrets or {})
+        self.billing_mode = billing_mode
+        self.server_gate = server_gate
+        self.lock = threading.Lock()
+        self.requests: list[Recorded] = []
+        self.canned: list[Canned] = []
+        # Called with the path before each answer: tests use it to change
+        # secrets between the launcher's reads.
+        self.on_request: Callable[[str], None] | None = None
+
+    def push(self, *responses: Canned) -> None:
+        with self.lock:
+            self.canned.extend(responses)
+
+    def values(self) -> dict[str, str]:
+        merged = dict(self.global_secrets)
+        merged.update(self.workspace_secrets)
+        if self.server_gate and self.billing_mode != "platform_managed":
+            catalog = load_catalog()
+            for key in self.global_secrets:
+                if key not in self.workspace_secrets and catalog.is_bypass(key):
+                    merged.pop(key, None)
+        return merged
+
+    def listing(self) -> list[dict[str, object]]:
+        rows = [self._row(k, "workspace") for k in self.workspace_secrets]
+        rows += [self._row(k, "global") for k in self.global_secrets if k not in self.workspace_secrets]
+        return rows
+
+    @staticmethod
+    def _row(key: str, scope: str) -> dict[str, object]:
+        return {"key": key, "has_value": True, "scope": scope, "created_at": STAMP, "updated_at": STAMP}
+
+
+def _handler_for(state: PlatformState) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # quiet: tests read the recorded requests instead
+
+        def do_GET(self) -> None:
+            with state.lock:
+                state.requests.append(Recorded("GET", self.path, self.headers.get("Authorization")))
+                canned = state.canned.pop(0) if state.canned else None
+            if state.on_request:
+                state.on_request(self.path)
+            if canned is not None:
+                time.sleep(canned.delay)
+                return self._send(canned.status, canned.body, canned.headers)
+            prefix = f"/workspaces/{state.workspace_id}/secrets"
+            if state.token is not None and self.headers.get("Authorization") != f"Bearer {state.token}":
+                return self._json(401, {"error": "invalid or missing workspace token"})
+            with state.lock:
+                if self.path == prefix + "/values":
+                    return self._json(200, state.values())
+                if self.path == prefix:
+                    return self._json(200, state.listing())
+            return self._json(404, {"error": "not found"})
+
+        def _json(self, status: int, document: object) -> None:
+            self._send(status, json.dumps(document).encode(), {"Content-Type": "application/json"})
+
+        def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            if "Content-Length" not in headers:
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
+
+
+class DevPlatform:
+    """The stand-in on a real socket, served from a background thread."""
+
+    def __init__(self, state: PlatformState, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.state = state
+        self.server = ThreadingHTTPServer((host, port), _handler_for(state))
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> DevPlatform:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="agent-launcher-devserver", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--workspace-id", required=True)
+    parser.add_argument("--token-file", help="require this bearer token (default: accept requests without one)")
+    parser.add_argument("--workspace-env-file", action="append", default=[])
+    parser.add_argument("--global-env-file", action="append", default=[])
+    parser.add_argument("--billing-mode", default="byok")
+    parser.add_argument("--server-gate", action="store_true", help="strip global LLM keys as the fixed server does")
+    args = parser.parse_args(argv)
+    token = Path(args.token_file).read_text().strip() if args.token_file else None
+    state = PlatformState(
+        args.workspace_id,
+        token,
+        {k: v for f in args.workspace_env_file for k, v in read_dotenv(Path(f)).items()},
+        {k: v for f in args.global_env_file for k, v in read_dotenv(Path(f)).items()},
+        args.billing_mode,
+        args.server_gate,
+    )
+    with DevPlatform(state, args.host, args.port) as platform:
+        print(f"dev platform for workspace {args.workspace_id} on {platform.url}", flush=True)
+        try:
+            platform.thread.join()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,252 @@
+"""Pull the workspace's secret bundle, and its provenance, from the platform.
+
+Retry policy, as tenacity pieces: retry only what can succeed later
+(connection errors, timeouts, 429, 5xx without ``failed_keys``), wait with
+full-jitter exponential backoff or the server's ``Retry-After`` if it asks
+for longer, and stop when the next attempt could not finish inside the one
+deadline that covers the whole conversation. 401/403, a refused partial
+bundle and a malformed body fail at once: asking again cannot fix them.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+import tenacity
+
+from . import __version__
+from .bundle import Scope, parse_incomplete, parse_provenance, parse_values
+from .config import Config
+from .errors import (
+    BundleIncompleteError,
+    BundleInvalidError,
+    ConfigError,
+    PlatformAuthError,
+    PlatformUnavailableError,
+)
+
+PER_REQUEST_TIMEOUT = 10.0
+PROVENANCE_ROUNDS = 3
+MAX_RETRY_AFTER = 60.0
+
+
+class _TransientError(Exception):
+    """A failure worth another attempt; never leaves this module."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class PlatformBundle:
+    values: dict[str, str]
+    scopes: dict[str, Scope] | None
+    requests: int
+
+
+def retry_after_seconds(header: str | None, now: float) -> float | None:
+    """``Retry-After`` as delay-seconds or an HTTP-date, capped."""
+    if not header:
+        return None
+    header = header.strip()
+    if header.isdigit():
+        return min(float(header), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return min(max(when.timestamp() - now, 0.0), MAX_RETRY_AFTER)
+
+
+class wait_retry_after(tenacity.wait.wait_base):  # noqa: N801 - tenacity naming
+    """The fallback backoff, or longer when the server asked for longer."""
+
+    def __init__(self, fallback: tenacity.wait.wait_base) -> None:
+        self.fallback = fallback
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        backoff = self.fallback(retry_state)
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        asked = getattr(exc, "retry_after", None)
+        return max(backoff, asked) if asked is not None else backoff
+
+
+class stop_at_deadline(tenacity.stop.stop_base):  # noqa: N801 - tenacity naming
+    """Stop when sleeping and trying again would end past the deadline."""
+
+    def __init__(self, deadline: float, clock: Callable[[], float]) -> None:
+        self.deadline = deadline
+        self.clock = clock
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self.clock() + retry_state.upcoming_sleep >= self.deadline
+
+
+def _ssl_verify(config: Config, environ: dict[str, str]) -> ssl.SSLContext | bool:
+    if urlsplit(config.platform_url or "").scheme != "https":
+        # No TLS on this connection: skip loading a CA bundle we would
+        # never use (it is a measurable part of start-up).
+        return False
+    cafile = config.ca_file or environ.get("SSL_CERT_FILE") or None
+    if cafile:
+        return ssl.create_default_context(cafile=cafile)
+    return True
+
+
+class PlatformClient:
+    def __init__(
+        self,
+        config: Config,
+        environ: dict[str, str],
+        *,
+        _clock: Callable[[], float] = time.monotonic,
+        _sleep: Callable[[float], None] = time.sleep,
+        _transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        assert config.platform_url and config.workspace_id
+        self.config = config
+        self._clock = _clock
+        self._sleep = _sleep
+        self._deadline = _clock() + config.deadline
+        self.requests = 0
+        # identity: the size cap counts wire bytes, so no decompression bomb.
+        headers = {
+            "User-Agent": f"agent-launcher/{__version__}",
+            "Accept": "application/json",
+            "Accept-Encoding": "identity",
+        }
+        if config.token:
+            headers["Authorization"] = f"Bearer {config.token}"
+        try:
+            verify = _ssl_verify(config, environ)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"cannot load CA file: {type(exc).__name__}") from None
+        # trust_env=False: a .netrc or proxy variable must not reroute or
+        # re-authenticate the request that carries the workspace token.
+        self._client = httpx.Client(
+            base_url=f"{config.platform_url}/workspaces/{config.workspace_id}",
+            headers=headers,
+            verify=verify,
+            trust_env=False,
+            follow_redirects=False,
+            transport=_transport,
+        )
+
+    def __enter__(self) -> PlatformClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._client.close()
+
+    def fetch(self, need_provenance: bool, is_llm: Callable[[str], bool]) -> PlatformBundle:
+        if not need_provenance:
+            return PlatformBundle(self._get_values(), None, self.requests)
+        # Gate only on provenance that held still across the Values read: a
+        # key moved between scopes mid-read could pair a global value with
+        # a workspace label.
+        for _ in range(PROVENANCE_ROUNDS):
+            before = self._get_provenance()
+            values = self._get_values()
+            after = self._get_provenance()
+            moved = sorted(k for k in before.keys() | after.keys() if is_llm(k) and before.get(k) != after.get(k))
+            if not moved:
+                return PlatformBundle(values, after, self.requests)
+        raise PlatformUnavailableError(
+            f"provenance of {', '.join(moved)} changed during each of {PROVENANCE_ROUNDS} reads; "
+            "not gating on a moving scope"
+        )
+
+    def _get_values(self) -> dict[str, str]:
+        return parse_values(self._get("/secrets/values"), "GET secrets/values")
+
+    def _get_provenance(self) -> dict[str, Scope]:
+        return parse_provenance(self._get("/secrets"), "GET secrets")
+
+    def _get(self, path: str) -> bytes:
+        retrying = tenacity.Retrying(
+            stop=stop_at_deadline(self._deadline, self._clock),
+            wait=wait_retry_after(tenacity.wait_random_exponential(multiplier=0.2, max=5)),
+            retry=tenacity.retry_if_exception_type(_TransientError),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(self._attempt, path)
+        except _TransientError as exc:
+            raise PlatformUnavailableError(
+                f"GET {path}: {exc.reason}; gave up after {self.requests} requests "
+                f"within the {self.config.deadline:g}s deadline"
+            ) from None
+
+    def _remaining(self) -> float:
+        return self._deadline - self._clock()
+
+    def _attempt(self, path: str) -> bytes:
+        remaining = self._remaining()
+        if remaining <= 0:
+            raise _TransientError("deadline reached")
+        budget = min(PER_REQUEST_TIMEOUT, remaining)
+        self.requests += 1
+        try:
+            with self._client.stream("GET", path, timeout=httpx.Timeout(budget)) as response:
+                self._check_status(path, response)
+                return self._read_capped(path, response)
+        except httpx.TimeoutException:
+            raise _TransientError("timed out") from None
+        except httpx.TransportError as exc:
+            raise _TransientError(f"connection failed ({type(exc).__name__})") from None
+
+    def _check_status(self, path: str, response: httpx.Response) -> None:
+        status = response.status_code
+        if status == 200:
+            return
+        if status in (401, 403):
+            raise PlatformAuthError(
+                f"GET {path} answered {status}: the workspace token was "
+                f"{'missing' if not self.config.token else 'rejected'} "
+                f"(token from {self.config.token_source}); check MOLECULE_WORKSPACE_TOKEN_FILE"
+            )
+        if 300 <= status < 400:
+            target = urlsplit(response.headers.get("location", ""))
+            raise PlatformUnavailableError(
+                f"GET {path} answered {status} redirect to {target.scheme}://{target.netloc or '?'}; "
+                "redirects are not followed, the bearer token stays with the configured origin"
+            )
+        if status == 429 or status >= 500:
+            body = self._read_capped(path, response) if status == 500 else b""
+            failed = parse_incomplete(body) if body else None
+            if failed is not None:
+                raise BundleIncompleteError(
+                    f"platform refused a partial bundle; failed keys: {', '.join(failed) or '(none listed)'}"
+                )
+            raise _TransientError(
+                f"answered {status}",
+                retry_after_seconds(response.headers.get("retry-after"), time.time()),
+            )
+        if status == 404:
+            raise ConfigError(f"GET {path} answered 404: no workspace {self.config.workspace_id} on this platform")
+        raise PlatformUnavailableError(f"GET {path} answered {status}")
+
+    def _read_capped(self, path: str, response: httpx.Response) -> bytes:
+        cap = self.config.max_bundle_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise BundleInvalidError(f"GET {path}: body of {declared} bytes exceeds the {cap}-byte cap")
+        body = bytearray()
+        for chunk in response.iter_raw():
+            body += chunk
+            if len(body) > cap:
+                raise BundleInvalidError(f"GET {path}: body exceeds the {cap}-byte cap")
+            if self._remaining() <= 0:
+                raise _TransientError("body still arriving at the deadline")
+        return bytes(body)

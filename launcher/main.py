@@ -1,0 +1,43 @@
+"""The pipeline: configuration → sources → gate. Shared by every command.
+
+Layering, lowest first (a later layer wins for the same key):
+inherited environment → ``--global-env-file`` → platform bundle →
+``--env-file``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .bundle import Scope, read_dotenv
+from .config import BillingMode, Config
+from .gate import GatePlan, Source, plan
+from .log import Log
+from .registry import KeyCatalog, load_catalog
+
+
+def gather_sources(
+    config: Config, environ: Mapping[str, str], catalog: KeyCatalog, log: Log, *, explain: bool
+) -> list[Source]:
+    sources = [Source(f"file:{p}", read_dotenv(p), Scope.GLOBAL) for p in config.global_env_files]
+    if config.platform_url:
+        from .fetch import PlatformClient  # local mode never imports httpx
+
+        # Provenance matters only where something may be stripped; `check`
+        # fetches it anyway so that its table can say where each key came from.
+        need_provenance = explain or config.billing_mode is not BillingMode.PLATFORM_MANAGED
+        with PlatformClient(config, dict(environ)) as client:
+            fetched = client.fetch(need_provenance, catalog.is_bypass)
+        log.info(f"fetched {len(fetched.values)} keys from the platform in {fetched.requests} requests")
+        sources.append(
+            Source("platform", fetched.values, fetched.scopes if fetched.scopes is not None else Scope.UNKNOWN)
+        )
+    sources.extend(Source(f"file:{p}", read_dotenv(p), Scope.WORKSPACE) for p in config.env_files)
+    return sources
+
+
+def build_plan(config: Config, environ: Mapping[str, str], log: Log, *, explain: bool = False) -> GatePlan:
+    catalog = load_catalog(config.bypass_keys_files)
+    catalog.provider(config.provider)  # an unknown provider fails before any I/O
+    sources = gather_sources(config, environ, catalog, log, explain=explain)
+    return plan(config, sources, environ, catalog)

@@ -1,0 +1,87 @@
+"""Show a plan to a person (a table) or a program (JSON). Values never
+appear: each key is shown by name and fingerprint."""
+
+from __future__ import annotations
+
+import json
+
+from .config import Config
+from .errors import LauncherError
+from .gate import GatePlan
+
+
+def plan_json(plan: GatePlan, warnings: tuple[str, ...] = ()) -> dict[str, object]:
+    return {
+        "workspace_id": plan.workspace_id,
+        "billing_mode": plan.billing_mode.value,
+        "billing_mode_source": plan.billing_mode_source,
+        "provider": plan.provider,
+        "decision": "launch" if plan.launches else "refuse",
+        "exit_code": plan.exit_code,
+        "code": plan.code,
+        "message": plan.refusal.message if plan.refusal else None,
+        "keys": [
+            {
+                "key": d.key,
+                "scope": d.scope.value,
+                "source": d.source,
+                "llm_bypass": d.llm_bypass,
+                "action": d.action,
+                "reason": d.reason,
+                "fingerprint": d.fingerprint,
+            }
+            for d in plan.decisions
+        ],
+        "usable_credentials": list(plan.usable_credentials),
+        "inherited_passthrough": plan.passthrough_inherited,
+        "warnings": list(warnings),
+    }
+
+
+def error_json(error: LauncherError, config: Config | None) -> dict[str, object]:
+    """What `check --json` says when no plan could be made."""
+    return {
+        "workspace_id": config.workspace_id if config else None,
+        "billing_mode": config.billing_mode.value if config else None,
+        "billing_mode_source": config.billing_mode_source if config else None,
+        "provider": config.provider if config else None,
+        "decision": "refuse",
+        "exit_code": error.exit_code,
+        "code": error.code,
+        "message": error.message,
+        "keys": [],
+        "usable_credentials": [],
+        "inherited_passthrough": 0,
+        "warnings": list(config.warnings) if config else [],
+    }
+
+
+def dumps(document: dict[str, object]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+def plan_table(plan: GatePlan) -> str:
+    header = ("KEY", "SCOPE", "LLM", "ACTION", "FINGERPRINT", "REASON")
+    rows = [
+        (d.key, d.scope.value, "yes" if d.llm_bypass else "no", d.action, d.fingerprint, d.reason)
+        for d in plan.decisions
+    ]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
+    lines = [
+        f"workspace: {plan.workspace_id or '(local)'}   billing mode: {plan.billing_mode.value} "
+        f"({plan.billing_mode_source})   provider: {plan.provider}",
+        "",
+    ]
+    for row in [header, *rows]:
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    if plan.passthrough_inherited:
+        lines.append(f"(+ {plan.passthrough_inherited} inherited non-LLM variables pass through unchanged)")
+    lines.append("")
+    usable = ", ".join(plan.usable_credentials) or "none"
+    lines.append(f"usable credentials: {usable}")
+    if plan.launches:
+        lines.append("decision: launch (exit 0)")
+    else:
+        lines.append(f"decision: refuse (exit {plan.exit_code}, {plan.code})")
+        lines.append(f"  {plan.refusal.message}")  # type: ignore[union-attr]
+    return "\n".join(lines)

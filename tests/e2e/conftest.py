@@ -1,0 +1,177 @@
+"""Fixtures for end-to-end tests against the REAL claude-code CLI.
+
+- ``claude_bin``      session: path of the pinned claude executable (e2e/install.sh)
+- ``anthropic_stub``  a fresh loopback Anthropic API stand-in per test
+- ``claude_env``      the helper ``claude_env(tmp_path, base_url, **extra)``
+- ``run_claude``      run claude with a timeout; a hang fails the test
+
+When npm or the binary cannot be had the tests are skipped, except under
+``CI=true`` where that is a hard failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+INSTALL_SH = REPO / "e2e" / "install.sh"
+
+# Make the helpers beside this file importable (``from anthropic_stub import ...``)
+# whatever pytest's import mode is; tests/ has no __init__.py.
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from anthropic_stub import AnthropicStub  # noqa: E402
+
+INSTALL_TIMEOUT_S = 900
+CLAUDE_TIMEOUT_S = 60
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "e2e: end-to-end test running the real claude-code CLI against a loopback API stub",
+    )
+
+
+def _unavailable(reason: str) -> None:
+    """Skip locally, fail loudly in CI."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"e2e prerequisites missing in CI: {reason}", pytrace=False)
+    pytest.skip(f"e2e prerequisites missing: {reason}")
+
+
+@pytest.fixture(scope="session")
+def claude_bin() -> str:
+    """Absolute path of the pinned, project-local claude executable."""
+    override = os.environ.get("AGENT_LAUNCHER_CLAUDE_BIN")
+    if override:
+        if not os.access(override, os.X_OK):
+            _unavailable(f"AGENT_LAUNCHER_CLAUDE_BIN={override!r} is not executable")
+        return override
+    if shutil.which("bash") is None:
+        _unavailable("bash not found")
+    if shutil.which("npm") is None:
+        _unavailable("npm not found on PATH; install Node.js/npm, then run e2e/install.sh")
+    try:
+        proc = subprocess.run(
+            ["bash", str(INSTALL_SH)],
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=INSTALL_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        _unavailable(f"{INSTALL_SH} did not finish within {INSTALL_TIMEOUT_S}s")
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        _unavailable(f"{INSTALL_SH} exited {proc.returncode}\n--- stderr ---\n{proc.stderr[-4000:]}")
+    path = lines[-1].strip()
+    if not os.access(path, os.X_OK):
+        _unavailable(f"{INSTALL_SH} printed {path!r}, which is not executable")
+    return path
+
+
+@pytest.fixture
+def anthropic_stub():
+    with AnthropicStub() as stub:
+        yield stub
+
+
+def claude_env(tmp_path: Path, base_url: str, **extra: str) -> dict[str, str]:
+    """A complete, hermetic environment for running claude offline.
+
+    Built from scratch (nothing inherited from the test process, so no stray
+    credentials). ``extra`` adds/overrides variables, e.g. a credential.
+
+    What matters, as observed with claude-code 2.1.332:
+    - HOME: claude writes ~/.claude.json and ~/.claude/ (sessions, backups);
+      a temp HOME keeps runs isolated and never reads a developer's login.
+    - ANTHROPIC_BASE_URL: all API traffic (POST /v1/messages?beta=true) goes here.
+    - CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1: the one switch that stops all
+      other traffic (without it: a HEAD /api/hello preconnect to the base URL and
+      ~6 attempts at api.anthropic.com:443, i.e. event logging; DISABLE_TELEMETRY
+      alone still leaves 2).
+    - HTTP(S)_PROXY -> the stub, NO_PROXY=loopback: an egress trap. Any attempt
+      to reach a non-loopback host becomes a CONNECT to the stub, which records
+      it (``stub.egress()``) and refuses it at once: no DNS, no hang.
+    The DISABLE_* flags are implied by the switch above; kept as belt and braces.
+    """
+    home = tmp_path / "home"
+    tmp = tmp_path / "tmp"
+    for d in (home, tmp):
+        d.mkdir(parents=True, exist_ok=True)
+    no_proxy = "127.0.0.1,localhost,::1"
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "TMPDIR": str(tmp),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_STATE_HOME": str(home / ".local" / "state"),
+        "LANG": "C.UTF-8",
+        "TERM": "dumb",
+        "ANTHROPIC_BASE_URL": base_url,
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "DISABLE_TELEMETRY": "1",
+        "DISABLE_ERROR_REPORTING": "1",
+        "DISABLE_BUG_COMMAND": "1",
+        "HTTPS_PROXY": base_url,
+        "HTTP_PROXY": base_url,
+        "https_proxy": base_url,
+        "http_proxy": base_url,
+        "NO_PROXY": no_proxy,
+        "no_proxy": no_proxy,
+    }
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(name="claude_env")
+def claude_env_fixture():
+    """The ``claude_env(tmp_path, base_url, **extra)`` helper, as a fixture."""
+    return claude_env
+
+
+def run_claude(
+    claude_bin: str,
+    env: dict[str, str],
+    cwd: Path,
+    prompt: str = "hi",
+    *extra_args: str,
+    timeout: float = CLAUDE_TIMEOUT_S,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``claude -p PROMPT --output-format json``; fail the test if it hangs."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    cmd = [claude_bin, "-p", prompt, "--output-format", "json", *extra_args]
+    try:
+        return subprocess.run(
+            cmd,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(
+            f"claude hung for more than {timeout}s: {cmd}\nstdout: {exc.stdout!r}\nstderr: {exc.stderr!r}",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(name="run_claude")
+def run_claude_fixture():
+    """The ``run_claude(claude_bin, env, cwd, prompt='hi', *args)`` helper."""
+    return run_claude

