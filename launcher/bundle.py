@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import BundleInvalidError
@@ -96,18 +96,24 @@ def parse_dotenv(text: str, origin: str) -> dict[str, str]:
 
     from dotenv.parser import parse_stream  # only local mode pays for it
 
-    entries: list[tuple[object, object]] = []
+    entries: dict[str, str] = {}
     for binding in parse_stream(io.StringIO(text)):
-        where = f"{origin}:{binding.original.line}"
+        where = f"{origin}:{_first_line(binding.original.string, binding.original.line)}"
         if binding.error:
             raise BundleInvalidError(f"{where}: cannot parse this line")
         if binding.key is None:
             continue  # blank line or comment
         if binding.value is None:
             raise BundleInvalidError(f"{where}: {binding.key[:64]} has no '=' and no value")
-        entries.append((binding.key, binding.value))
-        check_entries([(binding.key, binding.value)], where)
-    return dict(entries)  # type: ignore[arg-type]
+        entries.update(check_entries([(binding.key, binding.value)], where))
+    return entries
+
+
+def _first_line(original: str, line: int) -> int:
+    # python-dotenv counts a binding from the blank lines before it; the
+    # line a person should look at is the first one with text on it.
+    skipped = original[: len(original) - len(original.lstrip())]
+    return line + skipped.count("\n")
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -118,10 +124,3 @@ def read_dotenv(path: Path) -> dict[str, str]:
     except OSError as exc:
         raise BundleInvalidError(f"{path}: cannot read ({type(exc).__name__})") from None
     return parse_dotenv(text, str(path))
-
-
-def merged(layers: Iterable[Mapping[str, str]]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for layer in layers:
-        out.update(layer)
-    return out

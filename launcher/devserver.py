@@ -38,6 +38,9 @@ class Canned:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    # False: no Content-Length, the body ends when the connection closes,
+    # so a client can only enforce a size cap while it reads.
+    declare_length: bool = True
 
 
 @dataclass
@@ -115,7 +118,7 @@ def _handler_for(state: PlatformState) -> type[BaseHTTPRequestHandler]:
                 state.on_request(self.path)
             if canned is not None:
                 time.sleep(canned.delay)
-                return self._send(canned.status, canned.body, canned.headers)
+                return self._send(canned.status, canned.body, canned.headers, canned.declare_length)
             prefix = f"/workspaces/{state.workspace_id}/secrets"
             if state.token is not None and self.headers.get("Authorization") != f"Bearer {state.token}":
                 return self._json(401, {"error": "invalid or missing workspace token"})
@@ -129,11 +132,14 @@ def _handler_for(state: PlatformState) -> type[BaseHTTPRequestHandler]:
         def _json(self, status: int, document: object) -> None:
             self._send(status, json.dumps(document).encode(), {"Content-Type": "application/json"})
 
-        def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        def _send(self, status: int, body: bytes, headers: dict[str, str], declare_length: bool = True) -> None:
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
-            if "Content-Length" not in headers:
+            if not declare_length:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            elif "Content-Length" not in headers:
                 self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

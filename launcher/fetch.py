@@ -5,15 +5,24 @@ Retry policy, as tenacity pieces: retry only what can succeed later
 full-jitter exponential backoff or the server's ``Retry-After`` if it asks
 for longer, and stop when the next attempt could not finish inside the one
 deadline that covers the whole conversation. 401/403, a refused partial
-bundle and a malformed body fail at once: asking again cannot fix them.
+bundle, a malformed body and a certificate that does not verify fail at
+once: asking again cannot fix them.
+
+The wire is ``http.client`` behind httpx's client API (``_StdlibTransport``),
+not httpx's default httpcore transport: importing httpcore (and, through
+it, trio or anyio when they are installed) cost more than everything else
+the launcher does after importing httpx, and one connection making three
+GETs needs none of its pooling or HTTP/2.
 """
 
 from __future__ import annotations
 
 import email.utils
+import http.client
+import random
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -34,6 +43,9 @@ from .errors import (
 PER_REQUEST_TIMEOUT = 10.0
 PROVENANCE_ROUNDS = 3
 MAX_RETRY_AFTER = 60.0
+# The most a Retry-After wait is stretched by jitter (see wait_retry_after).
+MAX_RETRY_AFTER_JITTER = 5.0
+CHUNK = 64 * 1024
 
 
 class _TransientError(Exception):
@@ -69,16 +81,29 @@ def retry_after_seconds(header: str | None, now: float) -> float | None:
 
 
 class wait_retry_after(tenacity.wait.wait_base):  # noqa: N801 - tenacity naming
-    """The fallback backoff, or longer when the server asked for longer."""
+    """The fallback backoff, or the server's Retry-After plus jitter.
 
-    def __init__(self, fallback: tenacity.wait.wait_base) -> None:
+    Retry-After is the earliest the server wants us back, not an
+    appointment: a fleet restart sends hundreds of launchers the same
+    "1", and honouring it exactly brings them all back in the same
+    instant to be turned away again. Spreading each return over
+    [asked, 2*asked] (at most MAX_RETRY_AFTER_JITTER longer) turns the
+    herd into a stream the server can admit.
+    """
+
+    def __init__(
+        self, fallback: tenacity.wait.wait_base, rand: Callable[[float, float], float] = random.uniform
+    ) -> None:
         self.fallback = fallback
+        self.rand = rand
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         backoff = self.fallback(retry_state)
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         asked = getattr(exc, "retry_after", None)
-        return max(backoff, asked) if asked is not None else backoff
+        if asked is None:
+            return backoff
+        return max(backoff, asked + self.rand(0.0, min(asked, MAX_RETRY_AFTER_JITTER)))
 
 
 class stop_at_deadline(tenacity.stop.stop_base):  # noqa: N801 - tenacity naming
@@ -92,15 +117,159 @@ class stop_at_deadline(tenacity.stop.stop_base):  # noqa: N801 - tenacity naming
         return self.clock() + retry_state.upcoming_sleep >= self.deadline
 
 
-def _ssl_verify(config: Config, environ: dict[str, str]) -> ssl.SSLContext | bool:
+class _BodyStream(httpx.SyncByteStream):
+    """A response body read one socket read at a time, so the caller can
+    stop a trickling body at its deadline between chunks."""
+
+    def __init__(self, owner: _StdlibTransport, response: http.client.HTTPResponse, url: str) -> None:
+        self._owner = owner
+        self._response = response
+        self._url = url
+
+    def __iter__(self) -> Iterator[bytes]:
+        response = self._response
+        while True:
+            self._owner.arm(self._url)
+            with _mapped_errors(httpx.ReadTimeout, httpx.ReadError):
+                chunk = response.read1(CHUNK)
+            if chunk:
+                yield chunk
+                continue
+            # read1 reports a peer that hung up early as a quiet end of
+            # body; a short body must not pass for a complete one.
+            if response.length:
+                raise httpx.RemoteProtocolError(
+                    f"connection closed {response.length} bytes short of the declared Content-Length"
+                )
+            return
+
+    def close(self) -> None:
+        done = self._response.isclosed() or self._response.length == 0
+        self._response.close()
+        if not done or self._response.will_close:
+            # Unread bytes would be taken for the next response.
+            self._owner.close()
+
+
+class _mapped_errors:  # noqa: N801 - used like contextlib.suppress
+    """Turn the stdlib's socket and protocol errors into httpx's, which is
+    what the retry policy classifies."""
+
+    def __init__(self, timeout: type[httpx.TimeoutException], transport: type[httpx.TransportError]) -> None:
+        self.timeout = timeout
+        self.transport = transport
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        if exc is None or isinstance(exc, httpx.HTTPError):
+            return False
+        if isinstance(exc, TimeoutError):
+            raise self.timeout(type(exc).__name__) from exc
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            raise httpx.ConnectError(f"certificate verify failed: {exc.verify_message}") from exc
+        if isinstance(exc, http.client.HTTPException):
+            raise httpx.RemoteProtocolError(type(exc).__name__) from exc
+        if isinstance(exc, OSError):
+            raise self.transport(type(exc).__name__) from exc
+        return False
+
+
+class _StdlibTransport(httpx.BaseTransport):
+    """One keep-alive ``http.client`` connection to the platform's origin."""
+
+    def __init__(self, url: str, context: ssl.SSLContext | None, remaining: Callable[[], float]) -> None:
+        parts = urlsplit(url)
+        self._origin = (parts.scheme, parts.hostname or "", parts.port)
+        self._context = context
+        self._remaining = remaining
+        self._timeout = PER_REQUEST_TIMEOUT
+        self._conn: http.client.HTTPConnection | None = None
+
+    def arm(self, url: str) -> None:
+        """Bound the next socket operation by the request timeout and by
+        what is left of the deadline, whichever ends first."""
+        left = min(self._timeout, self._remaining())
+        if left <= 0:
+            raise httpx.ReadTimeout(f"deadline reached reading {url}")
+        if self._conn is not None:
+            self._conn.timeout = left
+            if self._conn.sock is not None:
+                self._conn.sock.settimeout(left)
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            scheme, host, port = self._origin
+            if scheme == "https":
+                self._conn = http.client.HTTPSConnection(host, port, context=self._context)
+            else:
+                self._conn = http.client.HTTPConnection(host, port)
+        return self._conn
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        if (url.scheme, url.host, url.port) != self._origin:
+            # httpx never asks this (redirects are not followed), but the
+            # bearer token must not leave the configured origin even if a
+            # caller changes that.
+            raise httpx.UnsupportedProtocol(
+                f"refusing a request outside the platform origin: {url.scheme}://{url.host}"
+            )
+        timeout = request.extensions.get("timeout", {})
+        self._timeout = min(t for t in (timeout.get("read"), PER_REQUEST_TIMEOUT) if t is not None)
+        conn = self._connection()
+        target = url.raw_path.decode("ascii")
+        body = request.read()
+        try:
+            self.arm(target)
+            with _mapped_errors(httpx.ConnectTimeout, httpx.ConnectError):
+                if conn.sock is None:
+                    conn.connect()
+            self.arm(target)
+            with _mapped_errors(httpx.WriteTimeout, httpx.WriteError):
+                conn.putrequest(request.method, target, skip_host=True, skip_accept_encoding=True)
+                for name, value in request.headers.multi_items():
+                    conn.putheader(name, value)
+                conn.endheaders(body or None)
+            with _mapped_errors(httpx.ReadTimeout, httpx.ReadError):
+                response = conn.getresponse()
+        except BaseException:
+            self.close()
+            raise
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.getheaders(),
+            stream=_BodyStream(self, response, target),
+            extensions={"http_version": b"HTTP/1.1"},
+        )
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _ssl_context(config: Config, environ: dict[str, str]) -> ssl.SSLContext | None:
     if urlsplit(config.platform_url or "").scheme != "https":
         # No TLS on this connection: skip loading a CA bundle we would
         # never use (it is a measurable part of start-up).
-        return False
+        return None
     cafile = config.ca_file or environ.get("SSL_CERT_FILE") or None
-    if cafile:
-        return ssl.create_default_context(cafile=cafile)
-    return True
+    if cafile is None:
+        import certifi  # what httpx trusts by default; only https pays for it
+
+        cafile = certifi.where()
+    return ssl.create_default_context(cafile=cafile)
+
+
+def _is_certificate_failure(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class PlatformClient:
@@ -127,16 +296,17 @@ class PlatformClient:
         }
         if config.token:
             headers["Authorization"] = f"Bearer {config.token}"
-        try:
-            verify = _ssl_verify(config, environ)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"cannot load CA file: {type(exc).__name__}") from None
+        if _transport is None:
+            try:
+                context = _ssl_context(config, environ)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(f"cannot load CA file: {type(exc).__name__}") from None
+            _transport = _StdlibTransport(config.platform_url, context, self._remaining)
         # trust_env=False: a .netrc or proxy variable must not reroute or
         # re-authenticate the request that carries the workspace token.
         self._client = httpx.Client(
             base_url=f"{config.platform_url}/workspaces/{config.workspace_id}",
             headers=headers,
-            verify=verify,
             trust_env=False,
             follow_redirects=False,
             transport=_transport,
@@ -204,6 +374,12 @@ class PlatformClient:
         except httpx.TimeoutException:
             raise _TransientError("timed out") from None
         except httpx.TransportError as exc:
+            if _is_certificate_failure(exc):
+                # Retrying cannot make an untrusted certificate trusted.
+                raise PlatformUnavailableError(
+                    f"GET {path}: the platform's TLS certificate does not verify against the trusted CAs; "
+                    "if it is signed by a private CA, pass --ca-file (or LAUNCHER_CA_FILE / SSL_CERT_FILE)"
+                ) from None
             raise _TransientError(f"connection failed ({type(exc).__name__})") from None
 
     def _check_status(self, path: str, response: httpx.Response) -> None:

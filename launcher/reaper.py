@@ -1,0 +1,144 @@
+"""Process housekeeping for ``supervise``: spawn, reap, and end a child's tree.
+
+psutil is imported here and in ``audit`` only: ``exec`` must stay lean.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+from collections.abc import Mapping, Sequence
+
+import psutil
+
+from .errors import CommandNotExecutableError, CommandNotFoundError
+
+PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
+
+# The child starts with the dispositions a fresh process would have. CPython
+# ignores SIGPIPE and SIGXFSZ (see launch.py), and a parent started under
+# nohup or similar may ignore what we are about to forward.
+_RESET_IN_CHILD = frozenset(
+    getattr(signal, name)
+    for name in ("SIGPIPE", "SIGXFSZ", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH")
+    if hasattr(signal, name)
+) | {signal.SIGCHLD}
+
+
+def spawn(path: str, argv: Sequence[str], env: Mapping[str, str]) -> int:
+    """Start ``path`` in a new session with an empty signal mask; its pid.
+
+    posix_spawn rather than subprocess.Popen: the parent blocks the signals
+    it waits for, a blocked mask survives exec, and only posix_spawn can
+    clear it without a preexec_fn (unsafe once the refresh thread exists).
+    We also reap with waitpid(-1), which a Popen object would fight over.
+    """
+    try:
+        return os.posix_spawn(path, list(argv), dict(env), setsid=True, setsigmask=(), setsigdef=_RESET_IN_CHILD)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            raise CommandNotFoundError(f"{argv[0]}: {os.strerror(exc.errno)}") from None
+        raise CommandNotExecutableError(f"{argv[0]}: {os.strerror(exc.errno or 0)}") from None
+
+
+def exit_code(status: int) -> int:
+    """A wait status as a shell reports it: the code, or 128+N for signal N."""
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def reap() -> list[tuple[int, int]]:
+    """Collect every child that has exited: (pid, wait status) pairs.
+
+    SIGCHLDs coalesce, so one signal may stand for several exits; as PID 1
+    or a subreaper the exits include orphans we never started.
+    """
+    reaped = []
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+        reaped.append((pid, status))
+    return reaped
+
+
+def become_subreaper() -> bool:
+    """PR_SET_CHILD_SUBREAPER: orphans of our descendants are re-parented to
+    us, not to the container's PID 1, so we can reap and kill them."""
+    import ctypes  # only with --subreaper
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+def signal_group(pgid: int, signum: int) -> bool:
+    """Signal a process group; False when nobody is left in it."""
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+class Tree:
+    """Everything one child started, found three ways because each alone
+    misses something: descendants of the child (lost once their parent
+    dies), members of the child's session (lost if they call setsid), and
+    our own descendants (orphans we adopted as PID 1 or a subreaper).
+
+    Processes are remembered once seen, as psutil objects that notice pid
+    reuse, so an orphan re-parented away from us is still killed.
+    """
+
+    def __init__(self, leader: int) -> None:
+        self.leader = leader  # also the session and process-group id
+        self.known: dict[int, psutil.Process] = {}
+
+    def collect(self) -> None:
+        me = os.getpid()
+        found: list[psutil.Process] = []
+        try:
+            leader = psutil.Process(self.leader)
+            found += [leader, *leader.children(recursive=True)]
+        except psutil.Error:
+            pass
+        try:
+            found += psutil.Process(me).children(recursive=True)
+        except psutil.Error:
+            pass
+        for pid in psutil.pids():
+            try:
+                if os.getsid(pid) == self.leader:
+                    found.append(psutil.Process(pid))
+            except (OSError, psutil.Error):
+                continue
+        for proc in found:
+            if proc.pid != me:
+                self.known.setdefault(proc.pid, proc)
+
+    def alive(self) -> list[psutil.Process]:
+        """Known processes still running; a zombie holds nothing and counts as gone."""
+        alive = []
+        for proc in self.known.values():
+            try:
+                if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(proc)
+            except psutil.Error:
+                continue
+        return alive
+
+    def kill(self) -> int:
+        """SIGKILL what is left; the number of processes signalled."""
+        killed = 0
+        for proc in self.alive():
+            try:
+                proc.kill()  # psutil re-checks the create time: no stray kill after pid reuse
+                killed += 1
+            except psutil.Error:
+                continue
+        signal_group(self.leader, signal.SIGKILL)  # anything that joined since collect()
+        return killed

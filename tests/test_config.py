@@ -1,0 +1,131 @@
+"""Configuration precedence, one test per layer, and input validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from launcher.config import BillingMode, Config, resolve
+from launcher.errors import ConfigError, InsecureURLError
+
+WS = "6b66de8d-9337-4fb4-be8d-6d49dca0d809"
+
+
+def test_default_layer():
+    config = resolve({}, {})
+    assert (config.billing_mode, config.billing_mode_source) == (BillingMode.PLATFORM_MANAGED, "default")
+    assert (config.provider, config.deadline, config.max_bundle_bytes) == ("any", 30.0, 1024 * 1024)
+    assert config.platform_url is None and config.token is None
+
+
+def test_env_layer():
+    config = resolve(
+        {}, {"MOLECULE_LLM_BILLING_MODE": "byok", "LAUNCHER_DEADLINE": "5", "MOLECULE_LLM_PROVIDER": "openai"}
+    )
+    assert (config.billing_mode, config.billing_mode_source) == (BillingMode.BYOK, "env")
+    assert (config.deadline, config.provider) == (5.0, "openai")
+
+
+def test_flag_layer_beats_env():
+    config = resolve(
+        {"billing_mode": "disabled", "deadline": "7"},
+        {"MOLECULE_LLM_BILLING_MODE": "byok", "LAUNCHER_DEADLINE": "5"},
+    )
+    assert (config.billing_mode, config.billing_mode_source, config.deadline) == (BillingMode.DISABLED, "flag", 7.0)
+
+
+def test_empty_env_value_counts_as_unset():
+    assert resolve({}, {"MOLECULE_LLM_BILLING_MODE": ""}).billing_mode_source == "default"
+
+
+def test_unrecognised_mode_falls_back_to_platform_managed_with_warning():
+    config = resolve({}, {"MOLECULE_LLM_BILLING_MODE": "bring-your-own"})
+    assert (config.billing_mode, config.billing_mode_source) == (BillingMode.PLATFORM_MANAGED, "fallback")
+    assert any("unrecognised billing mode" in w for w in config.warnings)
+
+
+@pytest.mark.parametrize("wid", ["6B66DE8D-9337-4FB4-BE8D-6D49DCA0D809", "not-a-uuid", "../../admin", f"{WS}x"])
+def test_bad_workspace_id(wid):
+    with pytest.raises(ConfigError):
+        resolve({"platform_url": "http://127.0.0.1:1", "workspace_id": wid}, {})
+
+
+def test_workspace_id_required_with_platform():
+    with pytest.raises(ConfigError, match="workspace id is required"):
+        resolve({"platform_url": "http://127.0.0.1:1"}, {})
+
+
+@pytest.mark.parametrize("url", ["http://platform.internal:8080", "http://10.0.0.5", "http://[fe80::1]"])
+def test_plain_http_to_non_loopback_is_refused(url):
+    with pytest.raises(InsecureURLError):
+        resolve({"platform_url": url, "workspace_id": WS}, {})
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080", "http://localhost", "http://[::1]:80", "https://platform.example"]
+)
+def test_loopback_and_https_are_allowed(url):
+    assert resolve({"platform_url": url, "workspace_id": WS}, {}).platform_url == url
+
+
+def test_allow_http_from_flag_or_env():
+    url = {"platform_url": "http://platform:8080", "workspace_id": WS}
+    assert resolve({**url, "allow_http": True}, {}).allow_http
+    assert resolve(url, {"LAUNCHER_ALLOW_HTTP": "1"}).allow_http
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://x", "platform:8080", "https://u:p@host", "https://host/?q=1", "https://host:99999"]
+)
+def test_malformed_platform_url(url):
+    with pytest.raises(ConfigError):
+        resolve({"platform_url": url, "workspace_id": WS}, {})
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "soon"])
+def test_deadline_must_be_positive(value):
+    with pytest.raises(ConfigError):
+        resolve({"deadline": value}, {})
+
+
+def test_token_sources_in_order(tmp_path):
+    flag_file, env_file = tmp_path / "flag", tmp_path / "env"
+    flag_file.write_text("from-flag\n")
+    env_file.write_text("from-env-file")
+    for f in (flag_file, env_file):
+        f.chmod(0o600)
+    env = {"MOLECULE_WORKSPACE_TOKEN": "from-env", "MOLECULE_WORKSPACE_TOKEN_FILE": str(env_file)}
+    assert resolve({"token_file": str(flag_file)}, env).token == "from-flag"
+    assert resolve({}, env).token == "from-env"
+    assert resolve({}, {"MOLECULE_WORKSPACE_TOKEN_FILE": str(env_file)}).token == "from-env-file"
+    (tmp_path / ".auth_token").write_text("from-configs")
+    (tmp_path / ".auth_token").chmod(0o600)
+    assert resolve({}, {"CONFIGS_DIR": str(tmp_path)}).token == "from-configs"
+    assert resolve({}, {"CONFIGS_DIR": str(tmp_path / "none")}).token is None
+
+
+@pytest.mark.parametrize("token", ["two words", "tab\there", "bell\x07", "   ", "line\nbreak"])
+def test_token_with_whitespace_or_control_characters_is_refused(tmp_path, token):
+    path = tmp_path / "token"
+    path.write_text(token)
+    path.chmod(0o600)
+    with pytest.raises(ConfigError) as info:
+        resolve({"token_file": str(path)}, {})
+    assert token.strip() == "" or token not in str(info.value)
+
+
+def test_world_readable_token_file_warns(tmp_path):
+    path = tmp_path / "token"
+    path.write_text("tok")
+    path.chmod(0o644)
+    assert any("readable by group or others" in w for w in resolve({"token_file": str(path)}, {}).warnings)
+
+
+def test_missing_token_file_is_config_invalid(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read token file"):
+        resolve({"token_file": str(tmp_path / "absent")}, {})
+
+
+def test_repr_masks_the_token():
+    config = resolve({}, {"MOLECULE_WORKSPACE_TOKEN": "tok-FAKESECRET"})
+    assert isinstance(config, Config)
+    assert "FAKESECRET" not in repr(config) and "********" in repr(config)
