@@ -20,7 +20,7 @@ from .registry import KeyCatalog, is_routing
 
 KEEP = "keep"
 STRIP = "strip"
-_NEEDS_CREDENTIAL = frozenset({BillingMode.BYOK, BillingMode.SUBSCRIPTION})
+NEEDS_CREDENTIAL = frozenset({BillingMode.BYOK, BillingMode.SUBSCRIPTION})
 
 
 def fingerprint(value: str) -> str:
@@ -81,7 +81,7 @@ class GatePlan:
         return {d.key: d.fingerprint for d in self.decisions if d.action == KEEP and d.llm_bypass}
 
 
-def _decide(key: str, scope: Scope, mode: BillingMode, catalog: KeyCatalog) -> tuple[bool, str, str]:
+def decide(key: str, scope: Scope, mode: BillingMode, catalog: KeyCatalog) -> tuple[bool, str, str]:
     llm = catalog.is_bypass(key)
     if key in LAUNCHER_OWN_VARS:
         return llm, STRIP, "the launcher's own platform token never reaches the agent"
@@ -115,7 +115,7 @@ def plan(
     env: dict[str, str] = {}
     passthrough = 0
     for key, (value, scope, origin) in winner.items():
-        llm, action, reason = _decide(key, scope, config.billing_mode, catalog)
+        llm, action, reason = decide(key, scope, config.billing_mode, catalog)
         if action == KEEP:
             env[key] = value
         if scope is Scope.INHERITED and action == KEEP and not llm:
@@ -126,7 +126,7 @@ def plan(
 
     usable = tuple(provider.satisfied_by(env))
     refusal = None
-    if config.billing_mode in _NEEDS_CREDENTIAL and not usable:
+    if config.billing_mode in NEEDS_CREDENTIAL and not usable:
         refusal = MissingCredentialError(_missing_message(config, decisions, provider.name))
     return GatePlan(
         workspace_id=config.workspace_id,
