@@ -144,7 +144,7 @@ def plan(
 def _missing_message(config: Config, decisions: list[KeyDecision], provider: str) -> str:
     stripped = [f"{d.key} ({d.scope.value})" for d in decisions if d.llm_bypass and d.action == STRIP]
     kept_unusable = [d.key for d in decisions if d.llm_bypass and d.action == KEEP and not is_routing(d.key)]
-    who = f"workspace {config.workspace_id}" if config.workspace_id else "this workspace"
+    who = f"workspace {config.workspace_id}" if config.workspace_id else "workspace"
     parts = [f"{config.billing_mode.value} {who} has no usable LLM credential of its own for provider {provider}"]
     if stripped:
         parts.append(f"stripped: {', '.join(stripped)}")
