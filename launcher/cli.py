@@ -6,11 +6,15 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .config import DEFAULTS, Config, resolve
 from .errors import ConfigError, LauncherError
 from .log import Log
+
+if TYPE_CHECKING:
+    from .gate import GatePlan
 
 PROG = "agent-launcher"
 
@@ -206,7 +210,7 @@ def _check(ns: argparse.Namespace, config: Config, environ: dict[str, str], log:
     return plan.exit_code
 
 
-def _log_plan(plan, log: Log) -> None:  # type: ignore[no-untyped-def]
+def _log_plan(plan: GatePlan, log: Log) -> None:
     for d in plan.decisions:
         level = "info" if d.action == "strip" else "debug"
         log.emit(
