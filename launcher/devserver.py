@@ -48,6 +48,7 @@ class Recorded:
     method: str
     path: str
     authorization: str | None
+    client_port: int = 0
 
     def __repr__(self) -> str:  # the token is a secret in tests too
         auth = None if self.authorization is None else "Bearer ********"
@@ -112,7 +113,9 @@ def _handler_for(state: PlatformState) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             with state.lock:
-                state.requests.append(Recorded("GET", self.path, self.headers.get("Authorization")))
+                state.requests.append(
+                    Recorded("GET", self.path, self.headers.get("Authorization"), self.client_address[1])
+                )
                 canned = state.canned.pop(0) if state.canned else None
             if state.on_request:
                 state.on_request(self.path)

@@ -46,6 +46,7 @@ def test_byok_reads_list_values_list_with_bearer_token(platform):
     assert result.returncode == 0
     assert _paths(platform) == ["/secrets", "/secrets/values", "/secrets"]
     assert {r.authorization for r in platform.state.requests} == {f"Bearer {WORKSPACE_TOKEN}"}
+    assert len({r.client_port for r in platform.state.requests}) == 1, "one connection, reused"
 
 
 def test_platform_managed_reads_values_only(platform):
