@@ -6,15 +6,11 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from . import __version__
 from .config import DEFAULTS, Config, resolve
 from .errors import ConfigError, LauncherError
 from .log import Log
-
-if TYPE_CHECKING:
-    from .gate import GatePlan
 
 PROG = "agent-launcher"
 
@@ -112,19 +108,45 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the plan as JSON")
     check.add_argument("argv", nargs="*", metavar="COMMAND", help="also check that COMMAND resolves")
     supervise = commands.add_parser(
-        "supervise", parents=[common], help="gate, run COMMAND as a child, forward signals, reap, follow rotation"
+        "supervise",
+        parents=[common],
+        help="gate, run COMMAND as a child, forward signals, reap, follow rotation",
+        description="Gate as exec does, then run COMMAND in its own session and stay its parent: forward "
+        "TERM/INT/HUP/QUIT/USR1/USR2/WINCH to its process group, reap orphans, exit with its status "
+        "(128+N if it died of signal N). A child that exits is not restarted: that is the orchestrator's job.",
     )
     supervise.add_argument(
-        "--refresh", type=float, default=None, metavar="SECONDS", help="re-pull the bundle this often"
+        "--refresh",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="re-pull the bundle this often (jittered); restart the child when its environment changes. "
+        "A failed pull or a refusing plan keeps the running child and backs off",
     )
     supervise.add_argument(
-        "--stop-signal", default="SIGTERM", help="signal that asks the child to stop (default SIGTERM)"
+        "--stop-signal", default="SIGTERM", help="signal that asks the child to stop before a restart (default SIGTERM)"
     )
-    supervise.add_argument("--stop-timeout", type=float, default=10.0, metavar="SECONDS", help="grace before SIGKILL")
-    supervise.add_argument("--subreaper", action="store_true", help="adopt and reap orphans even when not PID 1")
+    supervise.add_argument(
+        "--stop-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="grace before SIGKILL of every process left in the child's tree (default 10)",
+    )
+    supervise.add_argument(
+        "--subreaper", action="store_true", help="adopt and reap orphans even when not PID 1 (PR_SET_CHILD_SUBREAPER)"
+    )
     supervise.add_argument("argv", nargs="*", metavar="COMMAND")
-    audit = commands.add_parser("audit", parents=[common], help="find LLM keys that running processes should not hold")
-    audit.add_argument("--pid", dest="pids", type=int, action="append", default=None, help="only this process")
+    audit = commands.add_parser(
+        "audit",
+        parents=[common],
+        help="find LLM keys that running processes should not hold",
+        description="Judge the LLM keys in every readable process's environment against the plan: own (the "
+        "workspace's kept value) or foreign. Values are never shown. Exit 1 on a foreign key unless platform_managed.",
+    )
+    audit.add_argument(
+        "--pid", dest="pids", type=int, action="append", default=None, help="only this process (repeatable)"
+    )
     audit.add_argument("--json", action="store_true", help="print findings as JSON")
     return parser
 
@@ -182,11 +204,11 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
 def _exec(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Log) -> int:
     from .launch import DEFAULT_COMMAND, exec_command, search_path_for
     from .launch import resolve as resolve_command
-    from .main import build_plan
+    from .main import build_plan, log_plan
 
     argv = ns.argv or list(DEFAULT_COMMAND)
     plan = build_plan(config, environ, log)
-    _log_plan(plan, log)
+    log_plan(plan, log)
     if plan.refusal is not None:
         raise plan.refusal
     path = resolve_command(argv[0], search_path_for(plan.env, environ))
@@ -208,14 +230,6 @@ def _check(ns: argparse.Namespace, config: Config, environ: dict[str, str], log:
     if plan.refusal is not None:
         log.error(plan.refusal.code, plan.refusal.message)
     return plan.exit_code
-
-
-def _log_plan(plan: GatePlan, log: Log) -> None:
-    for d in plan.decisions:
-        level = "info" if d.action == "strip" else "debug"
-        log.emit(
-            level, f"{d.action} {d.key} [{d.scope.value}, {d.fingerprint}]: {d.reason}", key=d.key, action=d.action
-        )
 
 
 def _supervise(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Log) -> int:

@@ -41,3 +41,12 @@ def build_plan(config: Config, environ: Mapping[str, str], log: Log, *, explain:
     catalog.provider(config.provider)  # an unknown provider fails before any I/O
     sources = gather_sources(config, environ, catalog, log, explain=explain)
     return plan(config, sources, environ, catalog)
+
+
+def log_plan(plan: GatePlan, log: Log) -> None:
+    """Strips at -v, keeps at -vv; by name and fingerprint only."""
+    for d in plan.decisions:
+        level = "info" if d.action == "strip" else "debug"
+        log.emit(
+            level, f"{d.action} {d.key} [{d.scope.value}, {d.fingerprint}]: {d.reason}", key=d.key, action=d.action
+        )

@@ -1,6 +1,8 @@
 """Process housekeeping for ``supervise``: spawn, reap, and end a child's tree.
 
-psutil is imported here and in ``audit`` only: ``exec`` must stay lean.
+psutil is imported here and in ``audit`` only: ``exec`` must stay lean. Here
+it is imported only when a tree is stopped, which keeps ~2 MiB off the
+parent's resident memory for the agent's whole life.
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ import errno
 import os
 import signal
 from collections.abc import Mapping, Sequence
-
-import psutil
+from typing import TYPE_CHECKING
 
 from .errors import CommandNotExecutableError, CommandNotFoundError
+
+if TYPE_CHECKING:
+    import psutil
 
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 
@@ -95,6 +99,9 @@ class Tree:
     """
 
     def __init__(self, leader: int) -> None:
+        import psutil  # deferred on purpose, see the module docstring
+
+        self._ps = psutil
         self.leader = leader  # also the session and process-group id
         self.known: dict[int, psutil.Process] = {}
 
@@ -102,19 +109,19 @@ class Tree:
         me = os.getpid()
         found: list[psutil.Process] = []
         try:
-            leader = psutil.Process(self.leader)
+            leader = self._ps.Process(self.leader)
             found += [leader, *leader.children(recursive=True)]
-        except psutil.Error:
+        except self._ps.Error:
             pass
         try:
-            found += psutil.Process(me).children(recursive=True)
-        except psutil.Error:
+            found += self._ps.Process(me).children(recursive=True)
+        except self._ps.Error:
             pass
-        for pid in psutil.pids():
+        for pid in self._ps.pids():
             try:
                 if os.getsid(pid) == self.leader:
-                    found.append(psutil.Process(pid))
-            except (OSError, psutil.Error):
+                    found.append(self._ps.Process(pid))
+            except (OSError, self._ps.Error):
                 continue
         for proc in found:
             if proc.pid != me:
@@ -125,9 +132,9 @@ class Tree:
         alive = []
         for proc in self.known.values():
             try:
-                if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                if proc.is_running() and proc.status() != self._ps.STATUS_ZOMBIE:
                     alive.append(proc)
-            except psutil.Error:
+            except self._ps.Error:
                 continue
         return alive
 
@@ -138,7 +145,7 @@ class Tree:
             try:
                 proc.kill()  # psutil re-checks the create time: no stray kill after pid reuse
                 killed += 1
-            except psutil.Error:
+            except self._ps.Error:
                 continue
         signal_group(self.leader, signal.SIGKILL)  # anything that joined since collect()
         return killed

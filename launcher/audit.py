@@ -1,0 +1,143 @@
+"""``audit``: which running processes hold LLM keys they should not.
+
+The plan says which value of each LLM key is the workspace's own (a kept
+value's fingerprint); every other value found in a process's environment
+is ``foreign``. Values are read, hashed and dropped: output carries pid,
+process name, key, fingerprint and verdict only.
+
+Beyond the issue's two verdicts, the launcher's own platform token
+(``MOLECULE_WORKSPACE_TOKEN``) held by a process that is not a launcher is
+reported as ``token``: with it an agent could read every secret the gate
+strips. It is reported, not counted as foreign, and does not change the
+exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+
+import psutil
+
+from .config import TOKEN_VAR, BillingMode, Config
+from .gate import fingerprint
+from .log import Log
+from .registry import KeyCatalog, load_catalog, normalise
+
+OWN = "own"
+FOREIGN = "foreign"
+TOKEN = "token"  # noqa: S105 - a verdict, not a secret
+
+
+@dataclass(frozen=True)
+class Finding:
+    pid: int
+    name: str
+    key: str
+    verdict: str
+    fingerprint: str
+
+
+@dataclass
+class Report:
+    findings: list[Finding]
+    scanned: int
+    unreadable: int
+
+    def count(self, verdict: str) -> int:
+        return sum(1 for f in self.findings if f.verdict == verdict)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "findings": [asdict(f) for f in self.findings],
+            "foreign": self.count(FOREIGN),
+            "unreadable": self.unreadable,
+            "token": self.count(TOKEN),
+            "scanned": self.scanned,
+        }
+
+
+def judge(
+    pid: int, name: str, environ: Mapping[str, str], catalog: KeyCatalog, own: Mapping[str, str], launcher: bool
+) -> list[Finding]:
+    """Findings for one process; ``own`` maps normalised key → fingerprint."""
+    findings = []
+    for key, value in environ.items():
+        if not value.strip():
+            continue  # an empty variable authenticates nothing
+        fp = fingerprint(value)
+        if catalog.is_bypass(key):
+            verdict = OWN if own.get(normalise(key)) == fp else FOREIGN
+        elif key == TOKEN_VAR and not launcher:
+            verdict = TOKEN
+        else:
+            continue
+        findings.append(Finding(pid, name, key, verdict, fp))
+    return sorted(findings, key=lambda f: f.key)
+
+
+def is_launcher(cmdline: Iterable[str]) -> bool:
+    """A launcher process holds the platform token by design (it reads the
+    secrets with it); recognised by its console script or ``-m launcher``."""
+    args = list(cmdline)[:3]
+    if any(os.path.basename(a) == "agent-launcher" for a in args):
+        return True
+    return args[1:3] == ["-m", "launcher"]
+
+
+def scan(pids: list[int] | None, catalog: KeyCatalog, own: Mapping[str, str], log: Log) -> Report:
+    me = os.getpid()
+    findings: list[Finding] = []
+    scanned = unreadable = 0
+    for pid in psutil.pids() if pids is None else pids:
+        if pid == me:
+            continue
+        try:
+            proc = psutil.Process(pid)
+            name = proc.name()
+            environ = proc.environ()
+            launcher = is_launcher(proc.cmdline())
+        except psutil.ZombieProcess:
+            continue  # exited: holds nothing any more
+        except psutil.NoSuchProcess:
+            if pids is not None:  # asked for by name: say so
+                log.warning(f"no process {pid}")
+                unreadable += 1
+            continue
+        except psutil.AccessDenied:
+            unreadable += 1
+            continue
+        scanned += 1
+        findings += judge(pid, name, environ, catalog, own, launcher)
+    return Report(findings, scanned, unreadable)
+
+
+def table(report: Report, mode: BillingMode, status: int) -> str:
+    header = ("PID", "NAME", "KEY", "FINGERPRINT", "VERDICT")
+    rows = [(str(f.pid), f.name, f.key, f.fingerprint, f.verdict) for f in report.findings]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
+    lines.append("")
+    lines.append(
+        f"{len(report.findings)} finding(s) in {report.scanned} process(es): {report.count(FOREIGN)} foreign, "
+        f"{report.count(OWN)} own, {report.count(TOKEN)} token; {report.unreadable} unreadable "
+        f"(billing mode {mode.value}: exit {status})"
+    )
+    return "\n".join(lines)
+
+
+def run(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Log) -> int:
+    from .main import build_plan
+    from .render import dumps
+
+    plan = build_plan(config, environ, log)
+    if plan.refusal is not None:  # audit still judges: nothing is own, everything found is foreign
+        log.info(f"the plan would refuse ({plan.refusal.code}); every LLM key found counts as foreign")
+    own = {normalise(k): fp for k, fp in plan.kept_fingerprints().items()}
+    report = scan(ns.pids, load_catalog(config.bypass_keys_files), own, log)
+    # platform_managed: the platform routes LLM traffic, a found key is news, not a breach.
+    status = 1 if plan.billing_mode is not BillingMode.PLATFORM_MANAGED and report.count(FOREIGN) else 0
+    print(dumps(report.as_json()) if ns.json else table(report, plan.billing_mode, status))
+    return status

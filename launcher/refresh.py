@@ -1,0 +1,104 @@
+"""Refresh pieces for ``supervise``: when to pull again, pulling off the
+main thread, and what changed between two environments.
+
+Pure and small so that the supervisor's loop only wires them together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+# Failed pulls wait longer each time, up to this many intervals: a platform
+# that is down should not be hammered by every supervised agent at once.
+MAX_BACKOFF_FACTOR = 8
+JITTER = 0.1  # ±10 % on the regular cadence, so replicas do not pull in lockstep
+
+
+class Schedule:
+    """Delay before the next pull: the interval with jitter after a success,
+    full-jitter-ish exponential backoff after consecutive failures."""
+
+    def __init__(self, interval: float, *, _random: Callable[[], float] = random.random) -> None:
+        self.interval = interval
+        self.failures = 0
+        self._random = _random
+
+    def after_success(self) -> float:
+        self.failures = 0
+        return self.interval * (1 - JITTER + 2 * JITTER * self._random())
+
+    def after_failure(self) -> float:
+        self.failures += 1
+        ceiling = self.interval * min(2**self.failures, MAX_BACKOFF_FACTOR)
+        # Half fixed, half random: never sooner than half the ceiling.
+        return ceiling * (0.5 + 0.5 * self._random())
+
+
+class Job(Generic[T]):
+    """One call on a daemon thread; the loop polls ``done``.
+
+    A pull can take the whole platform deadline (retries included); on the
+    main thread it would hold every forwarded signal for that long.
+    """
+
+    def __init__(self, call: Callable[[], T]) -> None:
+        self._call = call
+        self.result: T | None = None
+        self.error: BaseException | None = None
+        self._done = threading.Event()
+        threading.Thread(target=self._run, name="refresh", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self.result = self._call()
+        except BaseException as exc:  # handed to the loop, never re-raised here
+            self.error = exc
+        finally:
+            self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+
+def digests(env: Mapping[str, str]) -> dict[str, str]:
+    """Full SHA-256 per key: compared, never shown. The 8-hex fingerprint
+    is for people; a rotation must not hide in a 32-bit collision."""
+    return {k: hashlib.sha256(v.encode("utf-8", "surrogateescape")).hexdigest() for k, v in env.items()}
+
+
+@dataclass(frozen=True)
+class Change:
+    rotated: tuple[str, ...]
+    removed: tuple[str, ...]
+    added: tuple[str, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.rotated or self.removed or self.added)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(sorted((*self.rotated, *self.removed, *self.added)))
+
+    def describe(self) -> str:
+        parts = [f"{label} {', '.join(keys)}" for label, keys in self._labelled() if keys]
+        return "; ".join(parts) or "no change"
+
+    def _labelled(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        return (("rotated", self.rotated), ("removed", self.removed), ("added", self.added))
+
+
+def compare(old: Mapping[str, str], new: Mapping[str, str]) -> Change:
+    """Key names that differ between two digest maps (see ``digests``)."""
+    return Change(
+        rotated=tuple(sorted(k for k in old.keys() & new.keys() if old[k] != new[k])),
+        removed=tuple(sorted(old.keys() - new.keys())),
+        added=tuple(sorted(new.keys() - old.keys())),
+    )

@@ -1,0 +1,181 @@
+"""``audit``: live processes holding keys, judged against the plan."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import (
+    OWN_API_KEY,
+    OWN_OAUTH,
+    PLATFORM_OAUTH,
+    WORKSPACE_TOKEN,
+    base_env,
+    launcher_path,
+    platform_args,
+    run_launcher,
+    token_env,
+)
+
+from launcher.audit import FOREIGN, OWN, TOKEN, is_launcher, judge
+from launcher.gate import fingerprint
+from launcher.registry import load_catalog
+
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
+
+
+@pytest.fixture
+def holder() -> Iterator:  # type: ignore[type-arg]
+    """Start a sleeping process with extra environment; its pid."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(**extra: str) -> int:
+        proc = subprocess.Popen(SLEEPER, env=base_env(**extra), stdin=subprocess.DEVNULL)
+        procs.append(proc)
+        return proc.pid
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def own_env_file(tmp_path: Path) -> Path:
+    path = tmp_path / "ws.env"
+    path.write_text(f"ANTHROPIC_API_KEY={OWN_API_KEY}\n")
+    return path
+
+
+def audit_json(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]
+    result = run_launcher("audit", "--json", *args, env=env)
+    return result.returncode, json.loads(result.stdout)
+
+
+def by_pid(report: dict, pid: int) -> dict[str, tuple[str, str]]:  # type: ignore[type-arg]
+    return {f["key"]: (f["verdict"], f["fingerprint"]) for f in report["findings"] if f["pid"] == pid}
+
+
+def test_own_and_foreign_keys_in_live_processes(holder, own_env_file: Path) -> None:  # type: ignore[no-untyped-def]
+    own = holder(ANTHROPIC_API_KEY=OWN_API_KEY)
+    leak = holder(ANTHROPIC_API_KEY=OWN_OAUTH, CLAUDE_CODE_OAUTH_TOKEN=PLATFORM_OAUTH)
+    code, report = audit_json(
+        "--billing-mode", "byok", "--env-file", str(own_env_file), "--pid", str(own), "--pid", str(leak)
+    )
+    assert code == 1
+    assert by_pid(report, own) == {"ANTHROPIC_API_KEY": (OWN, fingerprint(OWN_API_KEY))}
+    assert by_pid(report, leak) == {
+        "ANTHROPIC_API_KEY": (FOREIGN, fingerprint(OWN_OAUTH)),
+        "CLAUDE_CODE_OAUTH_TOKEN": (FOREIGN, fingerprint(PLATFORM_OAUTH)),
+    }
+    assert report["foreign"] == 2 and report["unreadable"] == 0
+    assert {f["name"] for f in report["findings"]} <= {"python", "python3", Path(sys.executable).name}
+    assert set(report["findings"][0]) == {"pid", "name", "key", "verdict", "fingerprint"}
+
+
+def test_no_foreign_key_exits_0(holder, own_env_file: Path) -> None:  # type: ignore[no-untyped-def]
+    own = holder(ANTHROPIC_API_KEY=OWN_API_KEY)
+    clean = holder()
+    code, report = audit_json(
+        "--billing-mode", "byok", "--env-file", str(own_env_file), "--pid", str(own), "--pid", str(clean)
+    )
+    assert code == 0
+    assert report["foreign"] == 0 and [f["verdict"] for f in report["findings"]] == [OWN]
+
+
+def test_platform_managed_reports_but_exits_0(holder) -> None:  # type: ignore[no-untyped-def]
+    leak = holder(CLAUDE_CODE_OAUTH_TOKEN=PLATFORM_OAUTH)
+    code, report = audit_json("--billing-mode", "platform_managed", "--pid", str(leak))
+    assert code == 0
+    assert report["foreign"] == 1
+
+
+def test_platform_workspace_own_key_versus_merged_global(platform, holder) -> None:  # type: ignore[no-untyped-def]
+    with platform.state.lock:
+        platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
+    own = holder(ANTHROPIC_API_KEY=OWN_API_KEY)
+    leak = holder(CLAUDE_CODE_OAUTH_TOKEN=PLATFORM_OAUTH)  # the global the pre-fix server merged in
+    code, report = audit_json(*platform_args(platform), "--pid", str(own), "--pid", str(leak), env=token_env())
+    assert code == 1
+    assert by_pid(report, own) == {"ANTHROPIC_API_KEY": (OWN, fingerprint(OWN_API_KEY))}
+    assert by_pid(report, leak) == {"CLAUDE_CODE_OAUTH_TOKEN": (FOREIGN, fingerprint(PLATFORM_OAUTH))}
+
+
+def test_full_scan_text_table_finds_the_leak(holder, own_env_file: Path) -> None:  # type: ignore[no-untyped-def]
+    leak = holder(CLAUDE_CODE_OAUTH_TOKEN=PLATFORM_OAUTH)
+    # run_launcher fails the test if any fake secret value appears in the output.
+    result = run_launcher("audit", "--billing-mode", "byok", "--env-file", str(own_env_file), env=token_env())
+    assert result.returncode == 1, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["PID", "NAME", "KEY", "FINGERPRINT", "VERDICT"]
+    leak_rows = [row.split() for row in rows if row.split()[:1] == [str(leak)]]
+    # NAME sits between PID and KEY; the interpreter's name varies, the rest does not.
+    assert [(r[2], r[3], r[4]) for r in leak_rows] == [
+        ("CLAUDE_CODE_OAUTH_TOKEN", fingerprint(PLATFORM_OAUTH), FOREIGN)
+    ]
+    assert "unreadable" in rows[-1] and "exit 1" in rows[-1]
+    # The launcher holds its own platform token by design and is not reported.
+    assert not any(r.split()[1:2] == ["agent-launcher"] for r in rows)
+
+
+def test_platform_token_in_an_agent_is_reported_not_counted(holder, own_env_file: Path) -> None:  # type: ignore[no-untyped-def]
+    agent = holder(ANTHROPIC_API_KEY=OWN_API_KEY, MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN)
+    code, report = audit_json("--billing-mode", "byok", "--env-file", str(own_env_file), "--pid", str(agent))
+    assert code == 0
+    assert by_pid(report, agent)["MOLECULE_WORKSPACE_TOKEN"] == (TOKEN, fingerprint(WORKSPACE_TOKEN))
+    assert report["token"] == 1 and report["foreign"] == 0
+
+
+def test_missing_pid_is_counted_unreadable_not_fatal() -> None:
+    result = run_launcher("audit", "--json", "--pid", "999999999")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["unreadable"] == 1
+    assert "no process 999999999" in result.stderr
+
+
+def _user_namespaces_work() -> bool:
+    if not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(["unshare", "--user", "--map-root-user", "true"], capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _user_namespaces_work(), reason="needs unshare --user")
+def test_unreadable_environments_are_counted(holder) -> None:  # type: ignore[no-untyped-def]
+    # From inside a user namespace, processes outside it deny /proc/PID/environ
+    # even to "root": the ordinary way audit meets an unreadable process.
+    leak = holder(CLAUDE_CODE_OAUTH_TOKEN=PLATFORM_OAUTH)
+    proc = subprocess.run(
+        ["unshare", "--user", "--map-root-user", launcher_path(), "audit", "--json", "--pid", str(leak)],
+        env=base_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["unreadable"] == 1 and report["findings"] == []
+
+
+def test_judge_and_launcher_recognition() -> None:
+    catalog = load_catalog()
+    own = {"ANTHROPIC_API_KEY": fingerprint(OWN_API_KEY)}
+    env = {
+        "anthropic_api_key": OWN_API_KEY,  # same value, other spelling: still the workspace's own
+        "OPENAI_API_KEY": "",  # empty authenticates nothing
+        "PATH": "/bin",
+        "MOLECULE_WORKSPACE_TOKEN": WORKSPACE_TOKEN,
+    }
+    assert [(f.key, f.verdict) for f in judge(7, "x", env, catalog, own, launcher=False)] == [
+        ("MOLECULE_WORKSPACE_TOKEN", TOKEN),
+        ("anthropic_api_key", OWN),
+    ]
+    assert [f.key for f in judge(7, "x", env, catalog, own, launcher=True)] == ["anthropic_api_key"]
+    assert is_launcher(["/usr/bin/python3", "/venv/bin/agent-launcher", "supervise"])
+    assert is_launcher(["python", "-m", "launcher", "audit"])
+    assert not is_launcher(["node", "/usr/bin/claude"])

@@ -1,0 +1,618 @@
+"""``supervise``: real processes, real signals, a real loopback platform.
+
+Long-running launchers are started with Popen and watched through files
+their children write (pids, received signals, key fingerprints — never a
+value). Every wait polls for a condition with a generous timeout, so a
+loaded machine makes a test slower, not flaky.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import pytest
+from support import (
+    MARKER,
+    OWN_API_KEY,
+    WORKSPACE_TOKEN,
+    assert_no_secret,
+    base_env,
+    launcher_path,
+    platform_args,
+    run_launcher,
+    token_env,
+)
+
+from launcher.errors import ConfigError
+from launcher.gate import fingerprint
+from launcher.reaper import exit_code
+from launcher.refresh import MAX_BACKOFF_FACTOR, Schedule, compare, digests
+from launcher.supervise import parse_signal
+
+ROTATED_API_KEY = f"sk-ant-api03-rotated-{MARKER}-9e11a5"
+TIMEOUT = 20.0  # generous: a loaded 2-core runner is slow, not broken
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
+
+
+def gone(pid: int) -> bool:
+    """Exited; a zombie whose parent has not reaped it yet counts as gone."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+class Supervised:
+    """One ``agent-launcher supervise`` running in the background."""
+
+    def __init__(self, tmp_path: Path, args: list[str], env: dict[str, str], prefix: list[str] | None = None) -> None:
+        self.out = tmp_path / "launcher.out"
+        self.err = tmp_path / "launcher.err"
+        with self.out.open("w") as out, self.err.open("w") as err:
+            self.proc = subprocess.Popen(
+                [*(prefix or []), launcher_path(), *args], env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL
+            )
+
+    @property
+    def stderr(self) -> str:
+        return self.err.read_text()
+
+    def finish(self, timeout: float = TIMEOUT) -> int:
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail(f"supervise did not exit within {timeout:g}s")
+        assert_no_secret(self.out.read_text() + self.stderr)
+        return code
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def supervise(tmp_path: Path):  # type: ignore[no-untyped-def]
+    started: list[Supervised] = []
+
+    def start(*args: str, env: dict[str, str] | None = None, prefix: list[str] | None = None) -> Supervised:
+        run = Supervised(tmp_path, ["supervise", *args], base_env() if env is None else env, prefix)
+        started.append(run)
+        return run
+
+    yield start
+    for run in started:
+        run.close()
+
+
+def script(tmp_path: Path, name: str, body: str) -> list[str]:
+    path = tmp_path / name
+    path.write_text(body)
+    return [sys.executable, str(path)]
+
+
+# -- children -------------------------------------------------------------------
+
+# Records every forwarded signal it receives, in itself and in a grandchild
+# that stays in its process group; exits 3 on SIGTERM.
+RECORDER = """
+import os, signal, sys, time
+log, role = sys.argv[1], "child"
+def record(signum, frame):
+    with open(log, "a") as f:
+        f.write(f"{role} {signal.Signals(signum).name}\\n")
+    if signum == signal.SIGTERM:
+        os._exit(3)
+for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH"):
+    signal.signal(getattr(signal, name), record)
+if os.fork() == 0:
+    role = "grandchild"
+with open(log, "a") as f:
+    f.write(f"{role} ready\\n")
+while True:
+    time.sleep(1)
+"""
+
+# Ignores SIGTERM, and so does an orphaned grandchild (its parent exits at
+# once, so only the session or the subreaper still ties it to the child).
+STUBBORN = """
+import os, signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+pids = sys.argv[1]
+if os.fork() == 0:
+    if os.fork() == 0:
+        with open(pids, "a") as f:
+            f.write(f"grandchild {os.getpid()}\\n")
+        while True:
+            time.sleep(1)
+    os._exit(0)
+with open(pids, "a") as f:
+    f.write(f"child {os.getpid()}\\n")
+while True:
+    time.sleep(1)
+"""
+
+# Appends "pid fingerprint-of-ANTHROPIC_API_KEY" at each start; exits 0 on
+# SIGTERM, or ignores it when given a second argument.
+KEY_REPORTER = """
+import hashlib, os, signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN if len(sys.argv) > 2 else lambda *_: sys.exit(0))
+value = os.environ.get("ANTHROPIC_API_KEY", "")
+with open(sys.argv[1], "a") as f:
+    f.write(f"{os.getpid()} {hashlib.sha256(value.encode()).hexdigest()[:8]}\\n")
+while True:
+    time.sleep(1)
+"""
+
+
+# -- refusal and exit status ----------------------------------------------------
+
+
+def test_refusal_exits_78_and_starts_no_child(tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    result = run_launcher("supervise", "--billing-mode", "byok", "--", "sh", "-c", f"touch {marker}", env=base_env())
+    assert result.returncode == 78, result.stderr
+    assert "MISSING_BYOK_CREDENTIAL" in result.stderr
+    assert not marker.exists()
+
+
+def test_unknown_command_exits_127(tmp_path: Path) -> None:
+    result = run_launcher("supervise", "--", "no-such-command-here", env=base_env())
+    assert result.returncode == 127, result.stderr
+
+
+def test_bad_stop_signal_is_a_config_error() -> None:
+    result = run_launcher("supervise", "--stop-signal", "SIGBOGUS", "--", "true", env=base_env())
+    assert result.returncode == 64, result.stderr
+
+
+@pytest.mark.parametrize(("command", "expected"), [("exit 7", 7), ("exit 0", 0), ("kill -USR1 $$", 138)])
+def test_exit_status_and_128_plus_signal(command: str, expected: int) -> None:
+    result = run_launcher("supervise", "--", "sh", "-c", command, env=base_env())
+    assert result.returncode == expected, result.stderr
+
+
+def test_gated_environment_reaches_the_child(tmp_path: Path) -> None:
+    env_file = tmp_path / "ws.env"
+    env_file.write_text(f"ANTHROPIC_API_KEY={OWN_API_KEY}\n")
+    dump = tmp_path / "env.txt"
+    env = base_env(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN, CLAUDE_CODE_OAUTH_TOKEN="inherited-" + MARKER)
+    result = run_launcher(
+        "supervise", "--billing-mode", "byok", "--env-file", str(env_file), "--", "sh", "-c", f"env > {dump}", env=env
+    )
+    assert result.returncode == 0, result.stderr
+    seen = dict(line.split("=", 1) for line in dump.read_text().splitlines() if "=" in line)
+    assert fingerprint(seen["ANTHROPIC_API_KEY"]) == fingerprint(OWN_API_KEY)
+    assert "CLAUDE_CODE_OAUTH_TOKEN" not in seen  # inherited LLM key stripped in byok
+    assert "MOLECULE_WORKSPACE_TOKEN" not in seen
+
+
+# -- signals ------------------------------------------------------------------------
+
+
+def test_forwards_each_signal_to_the_child_process_group(tmp_path: Path, supervise) -> None:  # type: ignore[no-untyped-def]
+    log = tmp_path / "signals.log"
+    run = supervise("--stop-timeout", "5", "--", *script(tmp_path, "recorder.py", RECORDER), str(log))
+    wait_until(lambda: {"child ready", "grandchild ready"} <= set(lines(log)), "child and grandchild to be ready")
+    for name in ("SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGQUIT", "SIGINT"):
+        run.proc.send_signal(getattr(signal, name))
+        expected = {f"child {name}", f"grandchild {name}"}
+        wait_until(lambda e=expected: e <= set(lines(log)), f"{name} to reach both processes")  # type: ignore[misc]
+    assert run.proc.poll() is None, "SIGINT is forwarded, and the child decides; it did not exit"
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.finish() == 3  # the child's own status on SIGTERM
+    assert {"child SIGTERM", "grandchild SIGTERM"} <= set(lines(log))
+
+
+def test_stop_timeout_kills_a_child_that_ignores_sigterm_and_its_orphan(tmp_path: Path, supervise) -> None:  # type: ignore[no-untyped-def]
+    pids_file = tmp_path / "pids"
+    run = supervise("--stop-timeout", "1", "--", *script(tmp_path, "stubborn.py", STUBBORN), str(pids_file))
+    wait_until(lambda: len(lines(pids_file)) == 2, "child and grandchild pids")
+    pids = {role: int(pid) for role, pid in (line.split() for line in lines(pids_file))}
+    grandchild = psutil.Process(pids["grandchild"])
+    wait_until(lambda: grandchild.ppid() != pids["child"], "the grandchild to be orphaned")
+    assert grandchild.ppid() != run.proc.pid  # only its session still ties it to the child
+    started = time.monotonic()
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.finish() == 128 + signal.SIGKILL
+    elapsed = time.monotonic() - started
+    assert 0.9 <= elapsed < 10, elapsed
+    for pid in pids.values():
+        wait_until(lambda p=pid: gone(p), f"pid {pid} to be gone")  # type: ignore[misc]
+    assert "STOP_TIMEOUT" in run.stderr
+
+
+def test_child_exiting_on_its_own_takes_its_leftovers_with_it(tmp_path: Path) -> None:
+    pid_file = tmp_path / "sleeper"
+    result = run_launcher(
+        "supervise", "--stop-timeout", "5", "--", "sh", "-c", f"sleep 60 & echo $! > {pid_file}; exit 4", env=base_env()
+    )
+    assert result.returncode == 4, result.stderr
+    sleeper = int(pid_file.read_text())
+    wait_until(lambda: gone(sleeper), "the background sleep to be gone")
+
+
+# -- reaping ----------------------------------------------------------------------------
+
+# Leaves five orphans that exit at once; an unreaped one stays a zombie forever.
+ORPHANS = "for i in 1 2 3 4 5; do (sleep 0.1 &); done; exec sleep 60"
+
+
+def zombies_under(pid: int) -> list[int]:
+    try:
+        children = psutil.Process(pid).children()
+    except psutil.NoSuchProcess:
+        return []
+    out = []
+    for child in children:
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                out.append(child.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
+def test_subreaper_reaps_adopted_orphans(supervise) -> None:  # type: ignore[no-untyped-def]
+    run = supervise("--subreaper", "--stop-timeout", "1", "-vv", "--", "sh", "-c", ORPHANS)
+    wait_until(lambda: run.stderr.count("reaped orphan") >= 5, "five orphans reaped")
+    assert zombies_under(run.proc.pid) == []
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.finish() == 128 + signal.SIGTERM  # `sleep` dies of the forwarded SIGTERM
+
+
+def _pid_namespaces_work() -> bool:
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _pid_namespaces_work(), reason="needs root and unshare --pid")
+def test_as_pid_1_reaps_every_orphan(supervise) -> None:  # type: ignore[no-untyped-def]
+    # No --subreaper: being PID 1 of the namespace is what brings the orphans home.
+    run = supervise(
+        "--stop-timeout", "1", "-vv", "--", "sh", "-c", ORPHANS, prefix=["unshare", "--pid", "--fork", "--mount-proc"]
+    )
+
+    def pid_1() -> int | None:
+        try:
+            kids = psutil.Process(run.proc.pid).children()
+        except psutil.NoSuchProcess:
+            return None
+        return kids[0].pid if kids else None
+
+    wait_until(lambda: pid_1() is not None and "reaped orphan" in run.stderr, "the launcher as PID 1")
+    wait_until(lambda: run.stderr.count("reaped orphan") >= 5, "five orphans reaped by PID 1")
+    launcher = pid_1()
+    assert launcher is not None
+    assert zombies_under(launcher) == []
+    os.kill(launcher, signal.SIGTERM)  # PID 1 only gets signals it waits for: ours does
+    assert run.finish() == 128 + signal.SIGTERM
+
+
+# -- refresh and rotation -----------------------------------------------------------------
+
+
+def _with_own_key(platform) -> None:  # type: ignore[no-untyped-def]
+    with platform.state.lock:
+        platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
+
+
+def _value_requests(platform) -> int:  # type: ignore[no-untyped-def]
+    with platform.state.lock:
+        return sum(1 for r in platform.state.requests if r.path.endswith("/secrets/values"))
+
+
+def test_rotation_restarts_the_child_exactly_once_with_the_new_key(tmp_path: Path, platform, supervise) -> None:  # type: ignore[no-untyped-def]
+    _with_own_key(platform)
+    starts = tmp_path / "starts"
+    run = supervise(
+        *platform_args(platform),
+        "--refresh", "0.3", "--stop-timeout", "2", "--",
+        *script(tmp_path, "reporter.py", KEY_REPORTER), str(starts),
+        env=token_env(),
+    )  # fmt: skip
+    wait_until(lambda: len(lines(starts)) == 1, "the first start")
+    assert lines(starts)[0].split()[1] == fingerprint(OWN_API_KEY)
+    wait_until(lambda: _value_requests(platform) >= 3, "a couple of unchanged refreshes")
+    assert len(lines(starts)) == 1, "an unchanged bundle must not restart the child"
+
+    with platform.state.lock:
+        platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = ROTATED_API_KEY
+    wait_until(lambda: len(lines(starts)) == 2, "the restart after rotation")
+    first_pid, second = lines(starts)[0].split()[0], lines(starts)[1].split()
+    assert second[1] == fingerprint(ROTATED_API_KEY)
+    wait_until(lambda: gone(int(first_pid)), "the old child to be gone")
+
+    settled = _value_requests(platform)
+    wait_until(lambda: _value_requests(platform) >= settled + 3, "more refreshes after the restart")
+    assert len(lines(starts)) == 2, "exactly one restart per rotation"
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.finish() == 0
+    assert "rotated ANTHROPIC_API_KEY" in run.stderr
+    assert run.stderr.count("ENVIRONMENT_CHANGED") == 1
+
+
+def test_shutdown_during_a_restart_is_the_last_stop(tmp_path: Path, platform, supervise) -> None:  # type: ignore[no-untyped-def]
+    _with_own_key(platform)
+    starts = tmp_path / "starts"
+    run = supervise(
+        *platform_args(platform),
+        "--refresh", "0.2", "--stop-timeout", "2", "--",
+        *script(tmp_path, "reporter.py", KEY_REPORTER), str(starts), "ignore-sigterm",
+        env=token_env(),
+    )  # fmt: skip
+    wait_until(lambda: len(lines(starts)) == 1, "the first start")
+    child = int(lines(starts)[0].split()[0])
+    with platform.state.lock:
+        platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = ROTATED_API_KEY
+    wait_until(lambda: "ENVIRONMENT_CHANGED" in run.stderr, "the restart to begin")
+    run.proc.send_signal(signal.SIGTERM)  # the child ignores the stop signal, so the restart is still waiting
+    assert run.finish() == 128 + signal.SIGKILL
+    assert len(lines(starts)) == 1, "no new child once shutting down"
+    assert gone(child)
+
+
+def test_platform_down_keeps_the_child(tmp_path: Path, platform, supervise) -> None:  # type: ignore[no-untyped-def]
+    _with_own_key(platform)
+    starts = tmp_path / "starts"
+    run = supervise(
+        *platform_args(platform),
+        "--refresh", "0.2", "--deadline", "1", "--stop-timeout", "2", "--",
+        *script(tmp_path, "reporter.py", KEY_REPORTER), str(starts),
+        env=token_env(),
+    )  # fmt: skip
+    wait_until(lambda: len(lines(starts)) == 1, "the first start")
+    child = int(lines(starts)[0].split()[0])
+    platform.server.shutdown()
+    platform.server.server_close()  # connection refused from now on
+    wait_until(lambda: run.stderr.count("refresh failed") >= 2, "two failed refreshes")
+    assert "PLATFORM_UNAVAILABLE" in run.stderr
+    assert not gone(child) and len(lines(starts)) == 1, "the running child must be kept"
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.finish() == 0
+
+
+def test_bad_bundle_or_refusing_plan_keeps_the_child(tmp_path: Path, platform, supervise) -> None:  # type: ignore[no-untyped-def]
+    from launcher.devserver import Canned
+
+    _with_own_key(platform)
+    starts = tmp_path / "starts"
+    run = supervise(
+        *platform_args(platform),
+        "--refresh", "0.2", "--deadline", "2", "--stop-timeout", "2", "--",
+        *script(tmp_path, "reporter.py", KEY_REPORTER), str(starts),
+        env=token_env(),
+    )  # fmt: skip
+    wait_until(lambda: len(lines(starts)) == 1, "the first start")
+    child = int(lines(starts)[0].split()[0])
+    platform.state.push(*[Canned(200, b"not json", {"Content-Type": "application/json"})] * 3)
+    wait_until(lambda: "BUNDLE_INVALID" in run.stderr, "a bad bundle to be refused")
+    with platform.state.lock:
+        del platform.state.workspace_secrets["ANTHROPIC_API_KEY"]  # byok with no key of its own
+    wait_until(lambda: "MISSING_BYOK_CREDENTIAL" in run.stderr, "the refusing plan to be logged")
+    assert not gone(child) and len(lines(starts)) == 1, "the running child must be kept"
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.finish() == 0
+
+
+# -- pure pieces ----------------------------------------------------------------------------
+
+
+def test_parse_signal_accepts_names_and_numbers() -> None:
+    assert parse_signal("SIGTERM") is signal.SIGTERM
+    assert parse_signal("hup") is signal.SIGHUP
+    assert parse_signal("9") is signal.SIGKILL
+    with pytest.raises(ConfigError):
+        parse_signal("NOPE")
+
+
+def test_exit_code_maps_signals_to_128_plus_n() -> None:
+    assert exit_code(7 << 8) == 7
+    assert exit_code(signal.SIGTERM) == 143
+
+
+def test_schedule_jitters_and_backs_off_up_to_the_cap() -> None:
+    high = Schedule(10.0, _random=lambda: 1.0)
+    low = Schedule(10.0, _random=lambda: 0.0)
+    assert low.after_success() == pytest.approx(9.0) and high.after_success() == pytest.approx(11.0)
+    delays = [high.after_failure() for _ in range(6)]
+    assert delays == sorted(delays) and delays[-1] == pytest.approx(10.0 * MAX_BACKOFF_FACTOR)
+    assert low.after_failure() == pytest.approx(10.0)  # half of 2x the interval, never less
+    high.after_success()
+    assert high.failures == 0
+
+
+def test_compare_names_changed_keys_only() -> None:
+    old = digests({"A": OWN_API_KEY, "B": "same", "C": "gone"})
+    new = digests({"A": ROTATED_API_KEY, "B": "same", "D": "new"})
+    change = compare(old, new)
+    assert change.describe() == "rotated A; removed C; added D"
+    assert not compare(old, old)
+    assert MARKER not in repr(change)
+
+
+# -- the loop, in-process, with every seam faked ---------------------------------------------
+
+
+class FakeTree:
+    """A tree whose members are whatever the world says is still alive."""
+
+    def __init__(self, world: World, leader: int) -> None:
+        self.world, self.leader = world, leader
+
+    def collect(self) -> None:
+        pass
+
+    def alive(self) -> list[int]:
+        return sorted(self.world.alive)
+
+    def kill(self) -> int:
+        killed = sorted(self.world.alive)
+        self.world.killed += killed
+        for pid in killed:
+            self.world.exit(pid, signal.SIGKILL)
+        return len(killed)
+
+
+class World:
+    """Pretend children that obey some signals, a clock that jumps to each
+    timeout, and scripted signals for the supervisor itself."""
+
+    def __init__(self, obeys: dict[int, int] | None = None) -> None:
+        self.obeys = obeys or {}  # signal -> the wait status a child exits with on it
+        self.now = 0.0
+        self.next_pid = 100
+        self.spawned: list[dict[str, str]] = []
+        self.sent: list[tuple[int, int]] = []
+        self.alive: set[int] = set()
+        self.killed: list[int] = []
+        self.exits: list[tuple[int, int]] = []  # waiting to be reaped
+        self.script: list[tuple[Callable[[], bool], int]] = []  # (when, signal to the supervisor)
+
+    def spawn(self, path: str, argv: object, env: dict[str, str]) -> int:
+        self.next_pid += 1
+        self.spawned.append(dict(env))
+        self.alive.add(self.next_pid)
+        return self.next_pid
+
+    def signal_group(self, pgid: int, signum: int) -> bool:
+        self.sent.append((pgid, signum))
+        if signum in self.obeys and pgid in self.alive:
+            self.exit(pgid, self.obeys[signum])
+        return True
+
+    def exit(self, pid: int, status: int) -> None:
+        self.alive.discard(pid)
+        self.exits.append((pid, status))
+
+    def reap(self) -> list[tuple[int, int]]:
+        exits, self.exits = self.exits, []
+        return exits
+
+    def wait(self, timeout: float | None) -> int | None:
+        if self.exits:
+            return signal.SIGCHLD
+        if self.script and self.script[0][0]():
+            return self.script.pop(0)[1]
+        assert timeout is not None, "the loop would block forever here"
+        time.sleep(0.002)  # let a refresh thread finish
+        self.now += timeout
+        return None
+
+    def supervisor(
+        self, pull: Callable[[], object] | None = None, refresh: float | None = None, stop_timeout: float = 5
+    ):  # type: ignore[no-untyped-def]
+        from launcher.log import Log
+        from launcher.supervise import Candidate, Options, Supervisor
+
+        return Supervisor(
+            ["agent"],
+            Candidate({"ANTHROPIC_API_KEY": OWN_API_KEY}, "/bin/agent"),
+            Options(refresh=refresh, stop_signal=signal.SIGTERM, stop_timeout=stop_timeout, subreaper=False),
+            Log("text", 0),
+            pull=pull,  # type: ignore[arg-type]
+            _spawn=self.spawn,  # type: ignore[arg-type]
+            _wait=self.wait,
+            _reap=self.reap,
+            _signal_group=self.signal_group,
+            _tree=lambda leader: FakeTree(self, leader),  # type: ignore[arg-type,return-value]
+            _clock=lambda: self.now,
+            _random=lambda: 0.5,
+        )
+
+
+def always() -> bool:
+    return True
+
+
+def test_loop_sigterm_forwards_and_exits_with_the_childs_status() -> None:
+    world = World(obeys={signal.SIGTERM: signal.SIGTERM})
+    world.script = [(always, signal.SIGHUP), (always, signal.SIGTERM)]
+    assert world.supervisor().run() == 128 + signal.SIGTERM
+    assert world.sent == [(101, signal.SIGHUP), (101, signal.SIGTERM)]
+    assert world.killed == []
+
+
+def test_loop_rotation_stops_then_restarts_with_the_new_environment() -> None:
+    from launcher.supervise import Candidate
+
+    world = World(obeys={signal.SIGTERM: 3 << 8})
+    rotated = Candidate({"ANTHROPIC_API_KEY": ROTATED_API_KEY}, "/bin/agent")
+    sup = world.supervisor(pull=lambda: rotated, refresh=30.0)
+    world.script = [(lambda: len(world.spawned) == 2, signal.SIGTERM)]
+    assert sup.run() == 3
+    assert [fingerprint(env["ANTHROPIC_API_KEY"]) for env in world.spawned] == [
+        fingerprint(OWN_API_KEY),
+        fingerprint(ROTATED_API_KEY),
+    ]
+    assert world.sent == [(101, signal.SIGTERM), (102, signal.SIGTERM)]  # the stop signal, then our shutdown
+    assert world.killed == []
+    assert world.now >= 30.0 * 0.9  # the first pull waited for its (jittered) interval
+
+
+def test_loop_failed_refreshes_keep_the_child_and_back_off() -> None:
+    from launcher.errors import PlatformUnavailableError
+
+    world = World(obeys={signal.SIGTERM: signal.SIGTERM})
+    pulls: list[float] = []
+
+    def failing() -> object:
+        pulls.append(world.now)
+        raise PlatformUnavailableError("down")
+
+    sup = world.supervisor(pull=failing, refresh=10.0)
+    world.script = [(lambda: len(pulls) >= 5 and sup.job is None, signal.SIGTERM)]
+    assert sup.run() == 128 + signal.SIGTERM
+    assert len(world.spawned) == 1 and world.sent == [(101, signal.SIGTERM)]
+    # _random = 0.5: the interval, then 3/4 of 2x, 4x, 8x (the cap), 8x the interval.
+    assert [round(b - a) for a, b in itertools.pairwise([0.0, *pulls])] == [10, 15, 30, 60, 60]
+
+
+def test_loop_stop_timeout_kills_the_tree() -> None:
+    world = World()  # the child ignores everything
+    world.script = [(always, signal.SIGTERM)]
+    assert world.supervisor(stop_timeout=2.0).run() == 128 + signal.SIGKILL
+    assert world.killed == [101] and world.now >= 2.0
+
+
+def test_loop_child_exit_is_not_restarted() -> None:
+    world = World()
+    world.script = [(always, -1)]
+    sup = world.supervisor(pull=lambda: None, refresh=1.0)
+    original = world.wait
+
+    def wait(timeout: float | None) -> int | None:
+        signum = original(timeout)
+        if signum == -1:
+            world.exit(101, 9 << 8)
+            return None
+        return signum
+
+    sup._wait = wait
+    assert sup.run() == 9
+    assert len(world.spawned) == 1
