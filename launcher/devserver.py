@@ -107,6 +107,9 @@ class PlatformState:
 def _handler_for(state: PlatformState) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # http.server writes head and body separately; with Nagle on, each
+        # keep-alive response after the first waits ~40 ms for a delayed ACK.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: object) -> None:
             pass  # quiet: tests read the recorded requests instead

@@ -8,21 +8,17 @@ deadline that covers the whole conversation. 401/403, a refused partial
 bundle, a malformed body and a certificate that does not verify fail at
 once: asking again cannot fix them.
 
-The wire is ``http.client`` behind httpx's client API (``_StdlibTransport``),
-not httpx's default httpcore transport: importing httpcore (and, through
-it, trio or anyio when they are installed) cost more than everything else
-the launcher does after importing httpx, and one connection making three
-GETs needs none of its pooling or HTTP/2.
+The wire is ``transport.StdlibTransport``: ``http.client`` behind httpx's
+client API (see that module for why).
 """
 
 from __future__ import annotations
 
 import email.utils
-import http.client
 import random
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -39,22 +35,24 @@ from .errors import (
     PlatformAuthError,
     PlatformUnavailableError,
 )
+from .transport import PER_REQUEST_TIMEOUT, StdlibTransport, is_certificate_failure, ssl_context
 
-PER_REQUEST_TIMEOUT = 10.0
 PROVENANCE_ROUNDS = 3
 MAX_RETRY_AFTER = 60.0
 # The most a Retry-After wait is stretched by jitter (see wait_retry_after).
 MAX_RETRY_AFTER_JITTER = 5.0
-CHUNK = 64 * 1024
 
 
 class _TransientError(Exception):
     """A failure worth another attempt; never leaves this module."""
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(self, reason: str, retry_after: float | None = None, *, at_deadline: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        # Cut short by the deadline rather than by the platform: the
+        # failure worth reporting is then the one before it.
+        self.at_deadline = at_deadline
 
 
 @dataclass(frozen=True)
@@ -106,6 +104,25 @@ class wait_retry_after(tenacity.wait.wait_base):  # noqa: N801 - tenacity naming
         return max(backoff, asked + self.rand(0.0, min(asked, MAX_RETRY_AFTER_JITTER)))
 
 
+class wait_within(tenacity.wait.wait_base):  # noqa: N801 - tenacity naming
+    """Our own backoff never sleeps past the point where one last attempt
+    still fits before the deadline: trying once more beats giving up early.
+    (The server's Retry-After is not shortened: it is the server's demand.)"""
+
+    def __init__(self, wait: tenacity.wait.wait_base, remaining: Callable[[], float], reserve: float = 0.25) -> None:
+        self.wait = wait
+        self.remaining = remaining
+        self.reserve = reserve
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        remaining = self.remaining()
+        if remaining <= self.reserve:
+            # No room for another attempt: a wait to the deadline, which
+            # stop_at_deadline refuses. Never zero: that would spin.
+            return max(remaining, 0.0)
+        return min(self.wait(retry_state), remaining - self.reserve)
+
+
 class stop_at_deadline(tenacity.stop.stop_base):  # noqa: N801 - tenacity naming
     """Stop when sleeping and trying again would end past the deadline."""
 
@@ -115,161 +132,6 @@ class stop_at_deadline(tenacity.stop.stop_base):  # noqa: N801 - tenacity naming
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
         return self.clock() + retry_state.upcoming_sleep >= self.deadline
-
-
-class _BodyStream(httpx.SyncByteStream):
-    """A response body read one socket read at a time, so the caller can
-    stop a trickling body at its deadline between chunks."""
-
-    def __init__(self, owner: _StdlibTransport, response: http.client.HTTPResponse, url: str) -> None:
-        self._owner = owner
-        self._response = response
-        self._url = url
-
-    def __iter__(self) -> Iterator[bytes]:
-        response = self._response
-        while True:
-            self._owner.arm(self._url)
-            with _mapped_errors(httpx.ReadTimeout, httpx.ReadError):
-                chunk = response.read1(CHUNK)
-            if chunk:
-                yield chunk
-                continue
-            # read1 reports a peer that hung up early as a quiet end of
-            # body; a short body must not pass for a complete one.
-            if response.length:
-                raise httpx.RemoteProtocolError(
-                    f"connection closed {response.length} bytes short of the declared Content-Length"
-                )
-            return
-
-    def close(self) -> None:
-        done = self._response.isclosed() or self._response.length == 0
-        self._response.close()
-        if not done or self._response.will_close:
-            # Unread bytes would be taken for the next response.
-            self._owner.close()
-
-
-class _mapped_errors:  # noqa: N801 - used like contextlib.suppress
-    """Turn the stdlib's socket and protocol errors into httpx's, which is
-    what the retry policy classifies."""
-
-    def __init__(self, timeout: type[httpx.TimeoutException], transport: type[httpx.TransportError]) -> None:
-        self.timeout = timeout
-        self.transport = transport
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
-        if exc is None or isinstance(exc, httpx.HTTPError):
-            return False
-        if isinstance(exc, TimeoutError):
-            raise self.timeout(type(exc).__name__) from exc
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            raise httpx.ConnectError(f"certificate verify failed: {exc.verify_message}") from exc
-        if isinstance(exc, http.client.HTTPException):
-            raise httpx.RemoteProtocolError(type(exc).__name__) from exc
-        if isinstance(exc, OSError):
-            raise self.transport(type(exc).__name__) from exc
-        return False
-
-
-class _StdlibTransport(httpx.BaseTransport):
-    """One keep-alive ``http.client`` connection to the platform's origin."""
-
-    def __init__(self, url: str, context: ssl.SSLContext | None, remaining: Callable[[], float]) -> None:
-        parts = urlsplit(url)
-        self._origin = (parts.scheme, parts.hostname or "", parts.port)
-        self._context = context
-        self._remaining = remaining
-        self._timeout = PER_REQUEST_TIMEOUT
-        self._conn: http.client.HTTPConnection | None = None
-
-    def arm(self, url: str) -> None:
-        """Bound the next socket operation by the request timeout and by
-        what is left of the deadline, whichever ends first."""
-        left = min(self._timeout, self._remaining())
-        if left <= 0:
-            raise httpx.ReadTimeout(f"deadline reached reading {url}")
-        if self._conn is not None:
-            self._conn.timeout = left
-            if self._conn.sock is not None:
-                self._conn.sock.settimeout(left)
-
-    def _connection(self) -> http.client.HTTPConnection:
-        if self._conn is None:
-            scheme, host, port = self._origin
-            if scheme == "https":
-                self._conn = http.client.HTTPSConnection(host, port, context=self._context)
-            else:
-                self._conn = http.client.HTTPConnection(host, port)
-        return self._conn
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        if (url.scheme, url.host, url.port) != self._origin:
-            # httpx never asks this (redirects are not followed), but the
-            # bearer token must not leave the configured origin even if a
-            # caller changes that.
-            raise httpx.UnsupportedProtocol(
-                f"refusing a request outside the platform origin: {url.scheme}://{url.host}"
-            )
-        timeout = request.extensions.get("timeout", {})
-        self._timeout = min(t for t in (timeout.get("read"), PER_REQUEST_TIMEOUT) if t is not None)
-        conn = self._connection()
-        target = url.raw_path.decode("ascii")
-        body = request.read()
-        try:
-            self.arm(target)
-            with _mapped_errors(httpx.ConnectTimeout, httpx.ConnectError):
-                if conn.sock is None:
-                    conn.connect()
-            self.arm(target)
-            with _mapped_errors(httpx.WriteTimeout, httpx.WriteError):
-                conn.putrequest(request.method, target, skip_host=True, skip_accept_encoding=True)
-                for name, value in request.headers.multi_items():
-                    conn.putheader(name, value)
-                conn.endheaders(body or None)
-            with _mapped_errors(httpx.ReadTimeout, httpx.ReadError):
-                response = conn.getresponse()
-        except BaseException:
-            self.close()
-            raise
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.getheaders(),
-            stream=_BodyStream(self, response, target),
-            extensions={"http_version": b"HTTP/1.1"},
-        )
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-
-def _ssl_context(config: Config, environ: dict[str, str]) -> ssl.SSLContext | None:
-    if urlsplit(config.platform_url or "").scheme != "https":
-        # No TLS on this connection: skip loading a CA bundle we would
-        # never use (it is a measurable part of start-up).
-        return None
-    cafile = config.ca_file or environ.get("SSL_CERT_FILE") or None
-    if cafile is None:
-        import certifi  # what httpx trusts by default; only https pays for it
-
-        cafile = certifi.where()
-    return ssl.create_default_context(cafile=cafile)
-
-
-def _is_certificate_failure(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 class PlatformClient:
@@ -298,10 +160,10 @@ class PlatformClient:
             headers["Authorization"] = f"Bearer {config.token}"
         if _transport is None:
             try:
-                context = _ssl_context(config, environ)
+                context = ssl_context(config, environ)
             except (OSError, ssl.SSLError) as exc:
                 raise ConfigError(f"cannot load CA file: {type(exc).__name__}") from None
-            _transport = _StdlibTransport(config.platform_url, context, self._remaining)
+            _transport = StdlibTransport(config.platform_url, context, self._remaining)
         # trust_env=False: a .netrc or proxy variable must not reroute or
         # re-authenticate the request that carries the workspace token.
         self._client = httpx.Client(
@@ -343,18 +205,29 @@ class PlatformClient:
         return parse_provenance(self._get("/secrets"), "GET secrets")
 
     def _get(self, path: str) -> bytes:
+        causes: list[str] = []
+
+        def note_cause(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, _TransientError) and not exc.at_deadline:
+                causes.append(exc.reason)
+
         retrying = tenacity.Retrying(
             stop=stop_at_deadline(self._deadline, self._clock),
-            wait=wait_retry_after(tenacity.wait_random_exponential(multiplier=0.2, max=5)),
+            wait=wait_retry_after(
+                wait_within(tenacity.wait_random_exponential(multiplier=0.2, max=5), self._remaining)
+            ),
             retry=tenacity.retry_if_exception_type(_TransientError),
             sleep=self._sleep,
+            after=note_cause,
             reraise=True,
         )
         try:
             return retrying(self._attempt, path)
         except _TransientError as exc:
+            reason = f"{causes[-1]}, until the deadline" if exc.at_deadline and causes else exc.reason
             raise PlatformUnavailableError(
-                f"GET {path}: {exc.reason}; gave up after {self.requests} requests "
+                f"GET {path}: {reason}; gave up after {self.requests} requests "
                 f"within the {self.config.deadline:g}s deadline"
             ) from None
 
@@ -364,7 +237,7 @@ class PlatformClient:
     def _attempt(self, path: str) -> bytes:
         remaining = self._remaining()
         if remaining <= 0:
-            raise _TransientError("deadline reached")
+            raise _TransientError("deadline reached", at_deadline=True)
         budget = min(PER_REQUEST_TIMEOUT, remaining)
         self.requests += 1
         try:
@@ -372,9 +245,14 @@ class PlatformClient:
                 self._check_status(path, response)
                 return self._read_capped(path, response)
         except httpx.TimeoutException:
-            raise _TransientError("timed out") from None
+            # The socket wait is cut at the deadline too (see arm), so a
+            # trickling body most often ends here rather than in _read_capped.
+            late = self._remaining() <= 0.05
+            if late:
+                raise _TransientError("timed out at the deadline", at_deadline=True) from None
+            raise _TransientError(f"timed out after {budget:g}s") from None
         except httpx.TransportError as exc:
-            if _is_certificate_failure(exc):
+            if is_certificate_failure(exc):
                 # Retrying cannot make an untrusted certificate trusted.
                 raise PlatformUnavailableError(
                     f"GET {path}: the platform's TLS certificate does not verify against the trusted CAs; "
@@ -424,5 +302,5 @@ class PlatformClient:
             if len(body) > cap:
                 raise BundleInvalidError(f"GET {path}: body exceeds the {cap}-byte cap")
             if self._remaining() <= 0:
-                raise _TransientError("body still arriving at the deadline")
+                raise _TransientError("body still arriving at the deadline", at_deadline=True)
         return bytes(body)

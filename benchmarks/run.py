@@ -1,0 +1,323 @@
+"""The launcher's benchmarks, side by side with their baselines, as tables.
+
+    python benchmarks/run.py            # everything (about 2 minutes)
+    python benchmarks/run.py --quick    # fewer rounds (about 40 seconds)
+    python benchmarks/run.py --only launch,fleet
+
+1. launch: median wall time of ``agent-launcher exec -- /bin/true`` against
+   a loopback platform in byok mode (List + Values + List) over the median
+   of ``python -c "import httpx, tenacity, dotenv"``, and local mode
+   (``--env-file``) over ``python -c pass``; runs interleaved A,B,C,D.
+2. gate: planning bundles of 1k, 10k and 100k keys beside ``json.loads``
+   of the same bundle.
+3. supervise: ``benchmarks/bench_supervise.py``, when present.
+4. fleet: 200 launchers started at once against one platform process that
+   admits 20 concurrent requests and answers the rest 429 + Retry-After.
+
+Everything runs on 127.0.0.1 and stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PY = sys.executable
+WORKSPACE_ID = "6b66de8d-9337-4fb4-be8d-6d49dca0d809"
+TOKEN = "wstok-bench-not-a-secret"
+
+
+def launcher() -> str:
+    path = Path(sysconfig.get_path("scripts")) / "agent-launcher"
+    if not path.exists():
+        sys.exit(f"agent-launcher is not installed at {path}: pip install -e .")
+    return str(path)
+
+
+def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    cells = [[str(c) for c in header], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    print(f"\n## {title}\n")
+    for index, row in enumerate(cells):
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        if index == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+@contextmanager
+def platform_server(*flags: str) -> Iterator[tuple[str, Callable[[], dict[str, float]]]]:
+    proc = subprocess.Popen(
+        [PY, str(HERE / "platform_server.py"), *flags],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        if not line.startswith("READY "):
+            raise RuntimeError(f"platform stand-in did not start: {line!r}")
+        url = f"http://127.0.0.1:{int(line.split()[1])}"
+
+        def stats() -> dict[str, float]:
+            with urllib.request.urlopen(url + "/__stats", timeout=10) as response:
+                return json.loads(response.read())
+
+        yield url, stats
+    finally:
+        if proc.stdin:
+            proc.stdin.close()  # the stand-in exits at EOF
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
+    env.update(extra)
+    return env
+
+
+def wall(cmd: Sequence[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} exited {proc.returncode}: {proc.stderr[-300:]}")
+    return elapsed
+
+
+# 1. launch overhead ------------------------------------------------------
+
+
+def bench_launch(rounds: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp, platform_server() as (url, stats):
+        env_file = Path(tmp) / "workspace.env"
+        env_file.write_text("ANTHROPIC_API_KEY=sk-ant-api03-bench-own\nEDITOR=vi\n")
+        exe = launcher()
+        env = clean_env(MOLECULE_WORKSPACE_TOKEN=TOKEN)
+        platform_args = ["--platform-url", url, "--workspace-id", WORKSPACE_ID]
+        cases = {
+            "launcher byok (List+Values+List)": [
+                exe,
+                "exec",
+                *platform_args,
+                "--billing-mode",
+                "byok",
+                "--",
+                "/bin/true",
+            ],
+            'python -c "import httpx, tenacity, dotenv"': [PY, "-c", "import httpx, tenacity, dotenv"],
+            "launcher local (--env-file)": [
+                exe,
+                "exec",
+                "--env-file",
+                str(env_file),
+                "--billing-mode",
+                "byok",
+                "--",
+                "/bin/true",
+            ],
+            'python -c "pass"': [PY, "-c", "pass"],
+            "launcher platform_managed (Values)": [
+                exe,
+                "exec",
+                *platform_args,
+                "--billing-mode",
+                "platform_managed",
+                "--",
+                "/bin/true",
+            ],
+        }
+        for _ in range(3):  # warm the page cache and .pyc files
+            for cmd in cases.values():
+                wall(cmd, env)
+        before = stats()["requests"]
+        times: dict[str, list[float]] = {name: [] for name in cases}
+        for _ in range(rounds):
+            for name, cmd in cases.items():  # interleaved: drift hits every case alike
+                times[name].append(wall(cmd, env))
+        per_round = (stats()["requests"] - before) / rounds
+    med = {name: statistics.median(xs) * 1000 for name, xs in times.items()}
+    names = list(cases)
+    rows = [
+        [name, f"{med[name]:.1f}", f"{min(times[name]) * 1000:.1f}", f"{max(times[name]) * 1000:.1f}"] for name in names
+    ]
+    table(f"launch overhead (median of {rounds} interleaved runs, ms)", ["command", "median", "min", "max"], rows)
+    byok, floor = med[names[0]], med[names[1]]
+    local, bare = med[names[2]], med[names[3]]
+    print(f"\nbyok launch / import floor:  {byok / floor:.2f}  (target <= 1.20)")
+    print(f"local launch / python pass:  {local / bare:.2f}")
+    print(f"platform requests per round: {per_round:.0f}  (byok 3 + platform_managed 1)")
+
+
+# 2. gate scaling ---------------------------------------------------------
+
+
+def bench_gate(repeats: int) -> None:
+    from launcher.bundle import Scope, parse_values
+    from launcher.config import resolve
+    from launcher.gate import Source, plan
+    from launcher.registry import load_catalog
+
+    catalog = load_catalog()
+    config = resolve({"billing_mode": "byok"}, {"CONFIGS_DIR": os.devnull})
+    llm_keys = sorted(catalog.bypass_keys)
+    rows = []
+    for n in (1_000, 10_000, 100_000):
+        values = {f"APP_SETTING_{i:06d}": f"value-{i:06d}-{'x' * 24}" for i in range(n - len(llm_keys))}
+        values.update({key: f"sk-bench-{key.lower()}" for key in llm_keys})
+        scopes = {key: (Scope.WORKSPACE, Scope.GLOBAL)[i % 2] for i, key in enumerate(values)}
+        body = json.dumps(values).encode()
+        inherited = clean_env()
+
+        def median_ms(fn: Callable[[], object]) -> float:
+            samples = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                fn()
+                samples.append(time.perf_counter() - started)
+            return statistics.median(samples) * 1000
+
+        loads = median_ms(lambda body=body: json.loads(body))
+        parse = median_ms(lambda body=body: parse_values(body))
+        gate = median_ms(lambda v=values, s=scopes, e=inherited: plan(config, [Source("platform", v, s)], e, catalog))
+        rows.append(
+            [
+                f"{n:,}",
+                f"{loads:.2f}",
+                f"{parse:.2f}",
+                f"{gate:.2f}",
+                f"{gate / n * 1000:.2f}",
+                f"{gate / loads:.1f}",
+            ]
+        )
+    table(
+        f"gate scaling (median of {repeats}, ms)",
+        ["keys", "json.loads", "parse_values", "gate.plan", "plan us/key", "plan/json.loads"],
+        rows,
+    )
+
+
+# 3. supervise footprint --------------------------------------------------
+
+
+def bench_supervise(quick: bool) -> None:
+    script = HERE / "bench_supervise.py"
+    print("\n## supervise footprint\n")
+    if not script.exists():
+        print("(benchmarks/bench_supervise.py not present; skipped)")
+        return
+    proc = subprocess.run(
+        [PY, str(script), *(["--samples", "5"] if quick else [])],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+    print(proc.stdout.rstrip() or f"(bench_supervise.py exited {proc.returncode}: {proc.stderr[-500:]})")
+
+
+# 4. fleet start ----------------------------------------------------------
+
+
+def bench_fleet(launchers: int, slots: int, service_time: float, retry_after: int) -> None:
+    exe = launcher()
+    flags = ["--max-concurrent", str(slots), "--service-time", str(service_time), "--retry-after", str(retry_after)]
+    with platform_server(*flags) as (url, stats):
+        env = clean_env(MOLECULE_WORKSPACE_TOKEN=TOKEN)
+        # platform_managed: one request (Values) per launcher when nothing
+        # is refused, so every request above `launchers` is a retry.
+        cmd = [exe, "exec", "--platform-url", url, "--workspace-id", WORKSPACE_ID]
+        cmd += ["--billing-mode", "platform_managed", "--deadline", "60", "--", "/bin/date", "+%s.%N"]
+        spawned = time.time()
+        procs = [
+            subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(launchers)
+        ]
+        stop_by = time.monotonic() + 120
+        outcomes = []
+        for proc in procs:
+            try:
+                out, err = proc.communicate(timeout=max(0.1, stop_by - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+            outcomes.append((proc.returncode, out.strip(), err))
+        counts = stats()
+    starts = sorted(float(out) - spawned for code, out, _ in outcomes if code == 0 and out)
+    failures = [err.strip().splitlines()[-1:] for code, _, err in outcomes if code != 0]
+    requests = int(counts["requests"])
+
+    def pct(p: float) -> str:
+        return f"{starts[min(len(starts) - 1, int(p * len(starts)))]:.2f}" if starts else "-"
+
+    rows = [
+        ["launchers started", f"{len(starts)} / {launchers}"],
+        ["platform requests", f"{requests}  ({requests / launchers:.2f} per launcher; bound < 3.00)"],
+        ["  answered 429", f"{int(counts['rejected'])}"],
+        ["  peak admitted at once", f"{int(counts['peak_in_flight'])} (limit {slots})"],
+        ["first child start (s after spawn)", pct(0.0)],
+        ["median child start", pct(0.5)],
+        ["p90 child start", pct(0.9)],
+        ["last child start", f"{starts[-1]:.2f}" if starts else "-"],
+        ["start-time spread (last - first)", f"{starts[-1] - starts[0]:.2f}" if starts else "-"],
+    ]
+    title = (
+        f"fleet start: {launchers} launchers, platform_managed, {slots} slots, "
+        f"{service_time * 1000:.0f} ms service, 429 Retry-After {retry_after}"
+    )
+    table(title, ["measure", "value"], rows)
+    if failures:
+        print(f"\n{len(failures)} launchers failed, e.g. {failures[0]}")
+    verdict = len(starts) == launchers and requests < 3 * launchers
+    print(f"\nall started and requests < 3x launchers: {'yes' if verdict else 'NO'}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds")
+    parser.add_argument("--only", default="launch,gate,supervise,fleet", help="comma-separated sections")
+    parser.add_argument("--launchers", type=int, default=200)
+    parser.add_argument("--service-time", type=float, default=1.5, help="platform work per admitted request (s)")
+    args = parser.parse_args()
+    sections = set(args.only.split(","))
+    cpu = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), "?")
+    print(f"# agent-launcher benchmarks, {datetime.date.today().isoformat()}")
+    print(f"{platform.node()}: {os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}")
+    print(f"Python {platform.python_version()} at {PY}")
+    if "launch" in sections:
+        bench_launch(rounds=10 if args.quick else 30)
+    if "gate" in sections:
+        bench_gate(repeats=3 if args.quick else 7)
+    if "supervise" in sections:
+        bench_supervise(args.quick)
+    if "fleet" in sections:
+        bench_fleet(args.launchers, slots=20, service_time=args.service_time, retry_after=1)
+    return 0
+
+
+def _cpuinfo() -> list[str]:
+    try:
+        return Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return []
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,226 @@
+"""A platform stand-in that misbehaves on purpose, on 127.0.0.1 only.
+
+``launcher.devserver`` speaks HTTP through ``http.server``, which cannot
+send half a body, reset a connection or trickle bytes. This one works at
+the socket level: each connection is served by a *behaviour*, a function
+that gets the parsed request and the raw socket and may do anything to it.
+Behaviours are taken from a script in order, then the default repeats::
+
+    with FaultServer(default=stall(30)) as server: ...
+    with FaultServer(script=[reset_mid_body], default=answer_ok) as server: ...
+
+It records every request (path, whether it carried an Authorization
+header) and never prints a header value, so a failing assertion cannot
+quote the token.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import struct
+import threading
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+
+from support import OWN_API_KEY, PLATFORM_OAUTH, WORKSPACE_ID
+
+PREFIX = f"/workspaces/{WORKSPACE_ID}/secrets"
+VALUES = {"ANTHROPIC_API_KEY": OWN_API_KEY, "CLAUDE_CODE_OAUTH_TOKEN": PLATFORM_OAUTH, "EDITOR": "vi"}
+LISTING = [
+    {"key": "ANTHROPIC_API_KEY", "has_value": True, "scope": "workspace"},
+    {"key": "CLAUDE_CODE_OAUTH_TOKEN", "has_value": True, "scope": "global"},
+    {"key": "EDITOR", "has_value": True, "scope": "global"},
+]
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    has_authorization: bool
+
+
+@dataclass
+class Conn:
+    sock: socket.socket
+    server: FaultServer
+    buffer: bytes = b""
+
+    def read_request(self) -> Request | None:
+        while b"\r\n\r\n" not in self.buffer:
+            data = self.sock.recv(65536)
+            if not data:
+                return None
+            self.buffer += data
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        method, path, _ = lines[0].split(" ", 2)
+        names = {line.split(":", 1)[0].strip().lower() for line in lines[1:] if ":" in line}
+        request = Request(method, path, "authorization" in names)
+        self.server.record(request)
+        return request
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+
+Behaviour = Callable[[Conn, Request], bool]  # True: keep the connection for another request
+
+
+def response_bytes(status: int, body: bytes, headers: dict[str, str] | None = None, length: int | None = None) -> bytes:
+    reasons = {200: "OK", 302: "Found", 404: "Not Found", 429: "Too Many Requests", 503: "Service Unavailable"}
+    lines = [f"HTTP/1.1 {status} {reasons.get(status, 'Status')}", "Content-Type: application/json"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    lines.append(f"Content-Length: {len(body) if length is None else length}")
+    # One send for head and body: split writes meet Nagle and delayed ACK.
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def document_for(path: str) -> tuple[int, bytes]:
+    if path == PREFIX:
+        return 200, json.dumps(LISTING).encode()
+    if path == PREFIX + "/values":
+        return 200, json.dumps(VALUES).encode()
+    return 404, b'{"error": "not found"}'
+
+
+def answer_ok(conn: Conn, request: Request) -> bool:
+    status, body = document_for(request.path)
+    conn.send(response_bytes(status, body))
+    return True
+
+
+def stall(seconds: float) -> Behaviour:
+    """Read the request, then say nothing for longer than any timeout."""
+
+    def behaviour(conn: Conn, request: Request) -> bool:
+        conn.server.stopping.wait(seconds)
+        return False
+
+    return behaviour
+
+
+def reset_mid_body(conn: Conn, request: Request) -> bool:
+    _, body = document_for(request.path)
+    conn.send(response_bytes(200, body, length=len(body))[: -len(body) // 2])
+    time.sleep(0.05)  # let the client start on the body before the RST
+    # SO_LINGER with a zero timeout turns close() into a TCP RST.
+    conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    return False
+
+
+def short_body(conn: Conn, request: Request) -> bool:
+    """Declare more than is sent, then close cleanly (FIN, not RST)."""
+    _, body = document_for(request.path)
+    conn.send(response_bytes(200, body[: len(body) // 2], length=len(body)))
+    return False
+
+
+def trickle(interval: float = 0.2) -> Behaviour:
+    """A slow loris: a valid head, then one byte of body per interval."""
+
+    def behaviour(conn: Conn, request: Request) -> bool:
+        conn.send(response_bytes(200, b"", length=1_000_000))
+        while not conn.server.stopping.wait(interval):
+            conn.send(b" ")  # leading whitespace: valid JSON, forever unfinished
+        return False
+
+    return behaviour
+
+
+def redirect_to(location: str) -> Behaviour:
+    def behaviour(conn: Conn, request: Request) -> bool:
+        conn.send(response_bytes(302, b"", {"Location": location + request.path}))
+        return True
+
+    return behaviour
+
+
+def too_many(retry_after: str) -> Behaviour:
+    def behaviour(conn: Conn, request: Request) -> bool:
+        conn.send(response_bytes(429, b"", {"Retry-After": retry_after}))
+        return True
+
+    return behaviour
+
+
+@dataclass
+class FaultServer:
+    default: Behaviour = answer_ok
+    script: list[Behaviour] = field(default_factory=list)
+    tls: ssl.SSLContext | None = None
+    requests: list[Request] = field(default_factory=list)
+    connections: int = 0
+    handshake_failures: int = 0
+
+    def __post_init__(self) -> None:
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.threads: list[threading.Thread] = []
+
+    @property
+    def url(self) -> str:
+        host, port = self.listener.getsockname()
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
+
+    def record(self, request: Request) -> None:
+        with self.lock:
+            self.requests.append(request)
+
+    def _next_behaviour(self) -> Behaviour:
+        with self.lock:
+            return self.script.pop(0) if self.script else self.default
+
+    def _accept_loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+            thread = threading.Thread(target=self._serve, args=(sock,), daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def _serve(self, raw: socket.socket) -> None:
+        sock = raw
+        try:
+            if self.tls is not None:
+                try:
+                    sock = self.tls.wrap_socket(raw, server_side=True)
+                except (ssl.SSLError, OSError):
+                    with self.lock:
+                        self.handshake_failures += 1
+                    return
+            conn = Conn(sock, self)
+            while not self.stopping.is_set():
+                request = conn.read_request()
+                if request is None or not self._next_behaviour()(conn, request):
+                    return
+        except OSError:
+            return  # the client hung up: exactly what several faults provoke
+        finally:
+            with suppress(OSError):
+                sock.close()
+
+    def __enter__(self) -> FaultServer:
+        thread = threading.Thread(target=self._accept_loop, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stopping.set()
+        with suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        for thread in self.threads:
+            thread.join(timeout=2)

@@ -1,0 +1,311 @@
+"""The launcher against a platform that fails in the ways networks fail.
+
+Every case runs the installed command with a 3 s deadline and a child
+that would create a marker file, then asserts the documented exit code,
+a wall time inside the deadline (plus start-up slack), no marker (nothing
+was launched) and no fake secret anywhere in the output.
+"""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import trustme
+from faultserver import (
+    FaultServer,
+    answer_ok,
+    redirect_to,
+    reset_mid_body,
+    short_body,
+    stall,
+    too_many,
+    trickle,
+)
+from support import (
+    MARKER,
+    OWN_API_KEY,
+    WORKSPACE_ID,
+    WORKSPACE_TOKEN,
+    Result,
+    assert_no_secret,
+    base_env,
+    run_launcher,
+)
+
+from launcher import fetch
+from launcher.config import resolve
+from launcher.errors import PlatformUnavailableError
+
+DEADLINE = 3.0
+# Interpreter start-up, imports and process teardown on a loaded CI box.
+SLACK = 2.5
+
+
+@pytest.fixture
+def marker(tmp_path: Path) -> Path:
+    return tmp_path / "launched"
+
+
+def launch(url: str, marker: Path, *extra: str, env: dict[str, str] | None = None) -> tuple[Result, float]:
+    touch = shutil.which("touch") or "/usr/bin/touch"
+    started = time.monotonic()
+    result = run_launcher(
+        "exec",
+        "--platform-url",
+        url,
+        "--workspace-id",
+        WORKSPACE_ID,
+        "--billing-mode",
+        "byok",
+        "--deadline",
+        str(DEADLINE),
+        *extra,
+        "--",
+        touch,
+        str(marker),
+        env=env if env is not None else base_env(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN),
+        timeout=DEADLINE + 20,
+    )
+    return result, time.monotonic() - started
+
+
+def assert_refused(result: Result, elapsed: float, marker: Path, code: str, exit_code: int) -> None:
+    assert_no_secret(result.output)
+    assert result.returncode == exit_code, f"exit {result.returncode}: {result.stderr[-500:]}"
+    assert result.stderr.startswith(f"agent-launcher: error: {code}: "), result.stderr[-500:]
+    assert len(result.stderr.strip().splitlines()) == 1, "one line of diagnostics"
+    assert elapsed < DEADLINE + SLACK, f"took {elapsed:.1f}s for a {DEADLINE:g}s deadline"
+    assert not marker.exists(), "the command was launched"
+
+
+def test_the_stand_in_itself_lets_a_launch_through(marker):
+    with FaultServer(default=answer_ok) as server:
+        result, _ = launch(server.url, marker)
+    assert result.returncode == 0, result.stderr
+    assert marker.exists()
+    assert [r.path.rsplit("/", 1)[-1] for r in server.requests] == ["secrets", "values", "secrets"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "stderr_fragment"),
+    [
+        pytest.param(stall(30), "timed out", id="latency-beyond-timeout"),
+        pytest.param(reset_mid_body, "connection failed", id="reset-mid-body"),
+        pytest.param(short_body, "connection failed (RemoteProtocolError)", id="short-body"),
+        pytest.param(trickle(0.2), "at the deadline", id="slow-loris"),
+    ],
+)
+def test_network_fault_ends_unavailable_within_deadline(marker, fault, stderr_fragment):
+    with FaultServer(default=fault) as server:
+        result, elapsed = launch(server.url, marker)
+    assert_refused(result, elapsed, marker, "PLATFORM_UNAVAILABLE", 69)
+    assert stderr_fragment in result.stderr
+    assert "gave up after" in result.stderr
+    assert all(r.has_authorization for r in server.requests)
+
+
+def test_fault_then_recovery_launches(marker):
+    """Each transient fault is worth another attempt inside the deadline."""
+    with FaultServer(script=[reset_mid_body, short_body, too_many("1")], default=answer_ok) as server:
+        result, elapsed = launch(server.url, marker)
+    assert result.returncode == 0, result.stderr
+    assert marker.exists()
+    assert len(server.requests) == 6
+    assert elapsed >= 1.0, "Retry-After: 1 was not honoured"
+
+
+def test_latency_beyond_per_request_timeout_is_retried(monkeypatch):
+    """With a per-request timeout shorter than the deadline, a stalled
+    request is abandoned and the next one is answered."""
+    monkeypatch.setattr(fetch, "PER_REQUEST_TIMEOUT", 0.5)
+    with FaultServer(script=[stall(10)], default=answer_ok) as server:
+        config = resolve({"platform_url": server.url, "workspace_id": WORKSPACE_ID, "deadline": "5"}, {})
+        started = time.monotonic()
+        with fetch.PlatformClient(config, {}) as client:
+            bundle = client.fetch(False, lambda key: False)
+        elapsed = time.monotonic() - started
+    assert bundle.values["EDITOR"] == "vi"
+    assert bundle.requests == 2
+    assert 0.5 <= elapsed < 2.5
+
+
+def test_slow_loris_is_cut_at_the_deadline_not_after():
+    with FaultServer(default=trickle(0.05)) as server:
+        config = resolve({"platform_url": server.url, "workspace_id": WORKSPACE_ID, "deadline": "1.5"}, {})
+        started = time.monotonic()
+        with fetch.PlatformClient(config, {}) as client, pytest.raises(PlatformUnavailableError) as caught:
+            client.fetch(False, lambda key: False)
+        elapsed = time.monotonic() - started
+    assert "at the deadline" in caught.value.message
+    assert 1.4 <= elapsed < 2.0, f"cut after {elapsed:.2f}s for a 1.5s deadline"
+
+
+def test_cross_origin_redirect_is_not_followed(marker):
+    """The bearer token must never reach another origin: the second
+    server must not see a request at all, with or without the header."""
+    with FaultServer() as elsewhere, FaultServer(default=redirect_to(elsewhere.url)) as server:
+        result, elapsed = launch(server.url, marker)
+    assert_refused(result, elapsed, marker, "PLATFORM_UNAVAILABLE", 69)
+    assert "redirects are not followed" in result.stderr
+    assert elsewhere.connections == 0 and elsewhere.requests == []
+    assert len(server.requests) == 1, "a redirect is not retried"
+
+
+def test_same_origin_redirect_is_not_followed_either(marker):
+    with FaultServer() as server:
+        server.default = redirect_to(server.url + "/moved")
+        result, elapsed = launch(server.url, marker)
+    assert_refused(result, elapsed, marker, "PLATFORM_UNAVAILABLE", 69)
+    assert len(server.requests) == 1
+
+
+# --- TLS ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls_server(ca: trustme.CA) -> Iterator[FaultServer]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    with FaultServer(default=answer_ok, tls=context) as server:
+        yield server
+
+
+@pytest.fixture
+def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
+    path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+def test_self_signed_certificate_is_refused_at_once(tls_server, marker):
+    result, elapsed = launch(tls_server.url, marker)
+    assert_refused(result, elapsed, marker, "PLATFORM_UNAVAILABLE", 69)
+    assert "does not verify" in result.stderr and "--ca-file" in result.stderr
+    assert elapsed < 2.0, "an untrusted certificate is not worth retrying"
+    assert tls_server.requests == [], "no request (and no token) over an unverified connection"
+
+
+def test_self_signed_certificate_accepted_with_ca_file(tls_server, ca_file, marker):
+    result, _ = launch(tls_server.url, marker, "--ca-file", str(ca_file))
+    assert result.returncode == 0, result.stderr
+    assert marker.exists()
+    assert len(tls_server.requests) == 3 and all(r.has_authorization for r in tls_server.requests)
+
+
+def test_self_signed_certificate_accepted_with_ssl_cert_file(tls_server, ca_file, marker):
+    env = base_env(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN, SSL_CERT_FILE=str(ca_file))
+    result, _ = launch(tls_server.url, marker, env=env)
+    assert result.returncode == 0, result.stderr
+    assert marker.exists()
+
+
+def test_certificate_for_another_name_is_refused(ca, tmp_path, ca_file, marker):
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("platform.example").configure_cert(context)
+    with FaultServer(default=answer_ok, tls=context) as server:
+        result, elapsed = launch(server.url, marker, "--ca-file", str(ca_file))
+    assert_refused(result, elapsed, marker, "PLATFORM_UNAVAILABLE", 69)
+    assert server.requests == []
+
+
+def test_https_to_a_plain_http_port_fails_within_deadline(marker):
+    with FaultServer(default=answer_ok) as server:
+        result, elapsed = launch(server.url.replace("http://", "https://"), marker)
+    assert_refused(result, elapsed, marker, "PLATFORM_UNAVAILABLE", 69)
+
+
+def test_unreadable_ca_file_is_config_invalid(tmp_path, marker):
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate\n")
+    with FaultServer(default=answer_ok) as server:
+        url = server.url.replace("http://", "https://")
+        result, _ = launch(url, marker, "--ca-file", str(bad))
+    assert result.returncode == 64 and "CONFIG_INVALID" in result.stderr
+    assert not marker.exists() and server.connections == 0
+
+
+# --- the token file ----------------------------------------------------
+
+
+def _token_file(tmp_path: Path, text: str, mode: int) -> Path:
+    path = tmp_path / "token"
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644])
+def test_token_file_readable_by_others_warns_but_launches(tmp_path, marker, mode):
+    path = _token_file(tmp_path, WORKSPACE_TOKEN + "\n", mode)
+    with FaultServer(default=answer_ok) as server:
+        result, _ = launch(server.url, marker, env=base_env(MOLECULE_WORKSPACE_TOKEN_FILE=str(path)))
+    assert result.returncode == 0, result.stderr
+    assert "readable by group or others" in result.stderr and "chmod 600" in result.stderr
+    assert marker.exists()
+
+
+def test_private_token_file_does_not_warn(tmp_path, marker):
+    path = _token_file(tmp_path, WORKSPACE_TOKEN + "\n", 0o600)
+    with FaultServer(default=answer_ok) as server:
+        result, _ = launch(server.url, marker, env=base_env(MOLECULE_WORKSPACE_TOKEN_FILE=str(path)))
+    assert result.returncode == 0 and "readable" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        f"wstok-{MARKER} -0d15ea5e",
+        f"wstok-{MARKER}\t-0d15ea5e",
+        f"wstok-{MARKER}\n-0d15ea5e",
+        f"wstok-{MARKER}\x00-0d15ea5e",
+        f"wstok-{MARKER}\x1b[2J-0d15ea5e",
+        f"wstok-{MARKER}\x7f-0d15ea5e",
+        f"wstok-{MARKER}\u00a0-0d15ea5e",
+        "   \n",
+    ],
+    ids=["space", "tab", "newline", "nul", "escape", "del", "nbsp", "blank"],
+)
+def test_token_with_whitespace_or_control_character_is_refused(tmp_path, marker, token):
+    path = _token_file(tmp_path, token, 0o600)
+    with FaultServer(default=answer_ok) as server:
+        result, _ = launch(server.url, marker, env=base_env(MOLECULE_WORKSPACE_TOKEN_FILE=str(path)))
+    assert result.returncode == 64 and "CONFIG_INVALID" in result.stderr, result.stderr
+    assert not marker.exists()
+    assert server.connections == 0, "a malformed token is never sent"
+    assert_no_secret(result.output, (token.strip(),) if token.strip() else ())
+
+
+def test_token_from_environment_with_control_character_is_refused(marker):
+    with FaultServer(default=answer_ok) as server:
+        env = base_env(MOLECULE_WORKSPACE_TOKEN=f"wstok-{MARKER}\r\nX-Injected: 1")
+        result, _ = launch(server.url, marker, env=env)
+    assert result.returncode == 64 and not marker.exists() and server.connections == 0
+
+
+def test_nothing_in_output_quotes_the_bundle_on_any_fault(marker):
+    """Belt and braces over the parametrised cases: collect every output
+    and grep once more for each fake value the stand-in served."""
+    outputs = []
+    for fault in (reset_mid_body, short_body, too_many("30")):
+        with FaultServer(default=fault) as server:
+            result, _ = launch(server.url, marker, "-vv", "--log-format", "json")
+        outputs.append(result.output)
+    text = "\n".join(outputs)
+    assert_no_secret(text)
+    assert OWN_API_KEY not in text and WORKSPACE_TOKEN not in text
+
+
+def test_fault_server_is_loopback_only():
+    with FaultServer() as server:
+        assert httpx.URL(server.url).host == "127.0.0.1"

@@ -1,0 +1,86 @@
+"""The retry policy's pieces, with an injected clock and sleep (narrow unit
+tests: the transport is httpx's MockTransport, never the network)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from launcher.config import resolve
+from launcher.errors import PlatformAuthError, PlatformUnavailableError
+from launcher.fetch import PlatformClient
+
+WS = "6b66de8d-9337-4fb4-be8d-6d49dca0d809"
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def _client(handler, deadline: float = 30) -> tuple[PlatformClient, FakeTime, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+    fake = FakeTime()
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        fake.now += 0.01  # a request takes a little time
+        return handler(request)
+
+    config = resolve({"platform_url": "http://127.0.0.1:1", "workspace_id": WS, "deadline": str(deadline)}, {})
+    client = PlatformClient(config, {}, _clock=fake.clock, _sleep=fake.sleep, _transport=httpx.MockTransport(record))
+    return client, fake, seen
+
+
+def test_persistent_5xx_backs_off_and_stops_at_the_deadline_without_spinning():
+    client, fake, seen = _client(lambda r: httpx.Response(503))
+    with client, pytest.raises(PlatformUnavailableError, match="answered 503"):
+        client.fetch(False, lambda k: True)
+    assert fake.now <= 30
+    assert fake.now > 25, "retries go on until close to the deadline"
+    assert len(seen) < 40, f"{len(seen)} requests in 30 s is a retry storm"
+
+
+def test_retry_after_is_waited_at_least():
+    def answer(request: httpx.Request) -> httpx.Response:
+        if not seen[:-1]:  # the first request
+            return httpx.Response(429, headers={"Retry-After": "7"})
+        return httpx.Response(200, stream=httpx.ByteStream(b'{"A": "1"}'))
+
+    client, fake, seen = _client(answer)
+    with client:
+        assert client.fetch(False, lambda k: True).values == {"A": "1"}
+    assert len(seen) == 2 and 7 <= fake.sleeps[0] <= 12
+
+
+def test_retry_after_past_the_deadline_gives_up_without_sleeping():
+    client, fake, seen = _client(lambda r: httpx.Response(503, headers={"Retry-After": "60"}), deadline=10)
+    with client, pytest.raises(PlatformUnavailableError):
+        client.fetch(False, lambda k: True)
+    assert (len(seen), fake.sleeps) == (1, [])
+
+
+def test_auth_failure_is_final():
+    client, fake, seen = _client(lambda r: httpx.Response(401, json={"error": "bad token"}))
+    with client, pytest.raises(PlatformAuthError):
+        client.fetch(False, lambda k: True)
+    assert (len(seen), fake.sleeps) == (1, [])
+
+
+def test_connection_errors_are_retried_and_reported_by_cause():
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    client, _, seen = _client(refuse, deadline=5)
+    with client, pytest.raises(PlatformUnavailableError, match=r"connection failed \(ConnectError\)"):
+        client.fetch(False, lambda k: True)
+    assert len(seen) >= 3
