@@ -197,6 +197,10 @@ def bench_gate(repeats: int) -> None:
         loads = median_ms(lambda body=body: json.loads(body))
         parse = median_ms(lambda body=body: parse_values(body))
         gate = median_ms(lambda v=values, s=scopes, e=inherited: plan(config, [Source("platform", v, s)], e, catalog))
+        # What check and -vv add: every key's decision and fingerprint.
+        explain = median_ms(
+            lambda v=values, s=scopes, e=inherited: plan(config, [Source("platform", v, s)], e, catalog).decisions
+        )
         rows.append(
             [
                 f"{n:,}",
@@ -204,12 +208,13 @@ def bench_gate(repeats: int) -> None:
                 f"{parse:.2f}",
                 f"{gate:.2f}",
                 f"{gate / n * 1000:.2f}",
-                f"{gate / loads:.1f}",
+                f"{gate / loads:.2f}",
+                f"{explain:.2f}",
             ]
         )
     table(
         f"gate scaling (median of {repeats}, ms)",
-        ["keys", "json.loads", "parse_values", "gate.plan", "plan us/key", "plan/json.loads"],
+        ["keys", "json.loads", "parse_values", "gate.plan", "plan us/key", "plan/json.loads", "plan+explain"],
         rows,
     )
 

@@ -9,9 +9,9 @@ or executes its result.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 from .bundle import Scope
 from .config import LAUNCHER_OWN_VARS, BillingMode, Config
@@ -25,6 +25,8 @@ NEEDS_CREDENTIAL = frozenset({BillingMode.BYOK, BillingMode.SUBSCRIPTION})
 
 def fingerprint(value: str) -> str:
     """8 hex of SHA-256: enough to tell two values apart, useless to replay."""
+    import hashlib  # OpenSSL start-up: paid only when something is shown
+
     return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()[:8]
 
 
@@ -53,17 +55,49 @@ class KeyDecision:
     fingerprint: str
 
 
-@dataclass(frozen=True)
+def winner(layers: list[Source], key: str) -> Source:
+    """The last layer that sets ``key``: the one whose value the child gets."""
+    return next(source for source in reversed(layers) if key in source.values)
+
+
 class GatePlan:
-    workspace_id: str | None
-    billing_mode: BillingMode
-    billing_mode_source: str
-    provider: str
-    decisions: tuple[KeyDecision, ...]
-    env: dict[str, str] = field(repr=False)
-    usable_credentials: tuple[str, ...]
-    passthrough_inherited: int
-    refusal: LauncherError | None
+    """The gate's verdict: the child's environment, and why.
+
+    ``env`` and ``refusal`` are all that exec needs, and they cost one pass
+    over the key names. ``decisions`` (every key with its scope, reason
+    and fingerprint) is what ``check``, ``-v`` and ``audit`` show; it is
+    built, and values hashed, only when asked for.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        provider: str,
+        env: dict[str, str],
+        stripped: dict[str, str],
+        layers: list[Source],
+        special: list[str],
+        catalog: KeyCatalog,
+        usable: tuple[str, ...],
+        refusal: LauncherError | None,
+    ) -> None:
+        self.workspace_id = config.workspace_id
+        self.billing_mode = config.billing_mode
+        self.billing_mode_source = config.billing_mode_source
+        self.provider = provider
+        self.env = env
+        self.usable_credentials = usable
+        self.refusal = refusal
+        self._stripped = stripped
+        self._layers = layers
+        self._special = special
+        self._catalog = catalog
+
+    def __repr__(self) -> str:
+        return (
+            f"GatePlan(billing_mode={self.billing_mode.value!r}, provider={self.provider!r}, "
+            f"keys={len(self.env)} kept/{len(self._stripped)} stripped, refusal={self.code!r})"
+        )
 
     @property
     def launches(self) -> bool:
@@ -77,8 +111,40 @@ class GatePlan:
     def code(self) -> str | None:
         return None if self.refusal is None else self.refusal.code
 
+    def _decision(self, key: str) -> KeyDecision:
+        source = winner(self._layers, key)
+        scope = source.scope_of(key)
+        llm, action, reason = decide(key, scope, self.billing_mode, self._catalog)
+        value = self.env[key] if action == KEEP else self._stripped[key]
+        return KeyDecision(key, scope, source.name, llm, action, reason, fingerprint(value))
+
+    @cached_property
+    def decisions(self) -> tuple[KeyDecision, ...]:
+        """Every key but inherited non-LLM ones (PATH, HOME, ...), which are
+        only counted."""
+        return tuple(self._decision(k) for k in sorted(set(self._all_keys()) - self._passthrough()))
+
+    def _all_keys(self) -> Iterable[str]:
+        return (*self.env, *self._stripped)
+
+    def _passthrough(self) -> set[str]:
+        """Inherited non-LLM keys that no source overrides."""
+        inherited = [src for src in self._layers if src.scope is Scope.INHERITED]
+        if not inherited:
+            return set()
+        overridden = {k for src in self._layers if src.scope is not Scope.INHERITED for k in src.values}
+        return set(inherited[0].values) - overridden - set(self._special)
+
+    @cached_property
+    def passthrough_inherited(self) -> int:
+        return len(self._passthrough())
+
+    def special_decisions(self) -> list[KeyDecision]:
+        """Only the LLM keys and the launcher's own variables: cheap."""
+        return [self._decision(k) for k in sorted(self._special)]
+
     def kept_fingerprints(self) -> dict[str, str]:
-        return {d.key: d.fingerprint for d in self.decisions if d.action == KEEP and d.llm_bypass}
+        return {d.key: d.fingerprint for d in self.special_decisions() if d.action == KEEP and d.llm_bypass}
 
 
 def decide(key: str, scope: Scope, mode: BillingMode, catalog: KeyCatalog) -> tuple[bool, str, str]:
@@ -100,48 +166,32 @@ def plan(
     inherited: Mapping[str, str],
     catalog: KeyCatalog,
 ) -> GatePlan:
-    """Layer the sources (later wins), decide every key, check the result."""
+    """Layer the sources (later wins), strip, and check what is left."""
     provider = catalog.provider(config.provider)
     layers = list(sources)
     if not config.pristine:
         layers.insert(0, Source("environment", inherited, Scope.INHERITED))
 
-    winner: dict[str, tuple[str, Scope, str]] = {}
-    for source in layers:
-        for key, value in source.values.items():
-            winner[key] = (value, source.scope_of(key), source.name)
-
-    decisions: list[KeyDecision] = []
     env: dict[str, str] = {}
-    passthrough = 0
-    for key, (value, scope, origin) in winner.items():
-        llm, action, reason = decide(key, scope, config.billing_mode, catalog)
-        if action == KEEP:
-            env[key] = value
-        if scope is Scope.INHERITED and action == KEEP and not llm:
-            passthrough += 1  # PATH, HOME, ...: counted, not listed
-            continue
-        decisions.append(KeyDecision(key, scope, origin, llm, action, reason, fingerprint(value)))
-    decisions.sort(key=lambda d: d.key)
+    for source in layers:
+        env.update(source.values)
+
+    # The one pass over every key name: only these keys can be stripped.
+    bypass = catalog.bypass_keys
+    special = [k for k in env if k in LAUNCHER_OWN_VARS or k.strip().upper() in bypass]
+    stripped: dict[str, str] = {}
+    for key in special:
+        if decide(key, winner(layers, key).scope_of(key), config.billing_mode, catalog)[1] == STRIP:
+            stripped[key] = env.pop(key)
 
     usable = tuple(provider.satisfied_by(env))
-    refusal = None
+    result = GatePlan(config, provider.name, env, stripped, layers, special, catalog, usable, None)
     if config.billing_mode in NEEDS_CREDENTIAL and not usable:
-        refusal = MissingCredentialError(_missing_message(config, decisions, provider.name))
-    return GatePlan(
-        workspace_id=config.workspace_id,
-        billing_mode=config.billing_mode,
-        billing_mode_source=config.billing_mode_source,
-        provider=provider.name,
-        decisions=tuple(decisions),
-        env=env,
-        usable_credentials=usable,
-        passthrough_inherited=passthrough,
-        refusal=refusal,
-    )
+        result.refusal = MissingCredentialError(_missing_message(config, result.special_decisions(), provider.name))
+    return result
 
 
-def _missing_message(config: Config, decisions: list[KeyDecision], provider: str) -> str:
+def _missing_message(config: Config, decisions: Iterable[KeyDecision], provider: str) -> str:
     stripped = [f"{d.key} ({d.scope.value})" for d in decisions if d.llm_bypass and d.action == STRIP]
     kept_unusable = [d.key for d in decisions if d.llm_bypass and d.action == KEEP and not is_routing(d.key)]
     who = f"workspace {config.workspace_id}" if config.workspace_id else "workspace"

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from .bundle import Scope, read_dotenv
 from .config import BillingMode, Config
 from .gate import GatePlan, Source, plan
-from .log import Log
+from .log import LEVELS, Log
 from .registry import KeyCatalog, load_catalog
 
 
@@ -45,7 +45,10 @@ def build_plan(config: Config, environ: Mapping[str, str], log: Log, *, explain:
 
 def log_plan(plan: GatePlan, log: Log) -> None:
     """Strips at -v, keeps at -vv; by name and fingerprint only."""
-    for d in plan.decisions:
+    if log.verbosity < LEVELS["info"]:
+        return  # the default exec path hashes nothing
+    decisions = plan.decisions if log.verbosity >= LEVELS["debug"] else plan.special_decisions()
+    for d in decisions:
         level = "info" if d.action == "strip" else "debug"
         log.emit(
             level, f"{d.action} {d.key} [{d.scope.value}, {d.fingerprint}]: {d.reason}", key=d.key, action=d.action
