@@ -95,3 +95,21 @@ def platform_args(server: DevPlatform, mode: str = "byok") -> list[str]:
 
 def token_env(**extra: str) -> dict[str, str]:
     return base_env(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN, **extra)
+
+
+def expect_secret(env: Mapping[str, str], key: str, expected: str) -> None:
+    """``env[key] == expected``, failing with fingerprints, never values."""
+    from launcher.gate import fingerprint
+
+    got = env.get(key)
+    if got != expected:
+        shown = "absent" if got is None else f"fingerprint {fingerprint(got)}"
+        raise AssertionError(f"{key}: expected fingerprint {fingerprint(expected)}, got {shown}")
+
+
+def expect_absent(text: str, secret: str, where: str = "output") -> None:
+    """``secret not in text``, failing without quoting either."""
+    if secret in text:
+        from launcher.gate import fingerprint
+
+        raise AssertionError(f"the secret with fingerprint {fingerprint(secret)} appears in {where}")

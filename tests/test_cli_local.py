@@ -17,6 +17,8 @@ from support import (
     WORKSPACE_TOKEN,
     base_env,
     child_env_dump,
+    expect_absent,
+    expect_secret,
     launcher_path,
     parse_env_dump,
     run_launcher,
@@ -71,7 +73,8 @@ def test_local_byok_keeps_own_strips_global(env_files):
     result = _dump("--billing-mode", "byok", "--env-file", own, "--global-env-file", glob)
     env = parse_env_dump(result.stdout)
     assert result.returncode == 0
-    assert env["ANTHROPIC_API_KEY"] == OWN_API_KEY and env["REGION"] == "eu west" and env["SHARED"] == "1"
+    expect_secret(env, "ANTHROPIC_API_KEY", OWN_API_KEY)
+    assert env["REGION"] == "eu west" and env["SHARED"] == "1"
     assert "CLAUDE_CODE_OAUTH_TOKEN" not in env
 
 
@@ -82,7 +85,7 @@ def test_inherited_llm_key_is_stripped(env_files):
     result = _dump("--billing-mode", "byok", "--env-file", own, env=inherited)
     env = parse_env_dump(result.stdout)
     assert result.returncode == 0
-    assert PLATFORM_OAUTH not in result.stdout
+    expect_absent(result.stdout, PLATFORM_OAUTH, "the child environment")
     assert env["TERM"] == "xterm", "non-LLM inherited variables pass through"
 
 
@@ -96,7 +99,7 @@ def test_inherited_llm_key_alone_is_refused():
 
 def test_platform_managed_passes_inherited_key(env_files):
     result = _dump(env=base_env(CLAUDE_CODE_OAUTH_TOKEN=PLATFORM_OAUTH))
-    assert parse_env_dump(result.stdout)["CLAUDE_CODE_OAUTH_TOKEN"] == PLATFORM_OAUTH
+    expect_secret(parse_env_dump(result.stdout), "CLAUDE_CODE_OAUTH_TOKEN", PLATFORM_OAUTH)
 
 
 def test_pristine_child_gets_only_the_bundle(env_files):
@@ -114,7 +117,7 @@ def test_dotenv_is_not_interpolated(tmp_path):
     result = _dump(
         "--billing-mode", "byok", "--env-file", str(own), env=base_env(CLAUDE_CODE_OAUTH_TOKEN=PLATFORM_OAUTH)
     )
-    assert PLATFORM_OAUTH not in result.stdout
+    expect_absent(result.stdout, PLATFORM_OAUTH, "the child environment")
     assert parse_env_dump(result.stdout)["ANTHROPIC_API_KEY"] == "${CLAUDE_CODE_OAUTH_TOKEN}"
 
 

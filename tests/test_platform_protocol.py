@@ -14,6 +14,8 @@ from support import (
     WORKSPACE_TOKEN,
     base_env,
     child_env_dump,
+    expect_absent,
+    expect_secret,
     parse_env_dump,
     platform_args,
     run_launcher,
@@ -45,7 +47,7 @@ def test_byok_reads_list_values_list_with_bearer_token(platform):
     result = _exec(platform)
     assert result.returncode == 0
     assert _paths(platform) == ["/secrets", "/secrets/values", "/secrets"]
-    assert {r.authorization for r in platform.state.requests} == {f"Bearer {WORKSPACE_TOKEN}"}
+    assert all(r.authorization == f"Bearer {WORKSPACE_TOKEN}" for r in platform.state.requests)
     assert len({r.client_port for r in platform.state.requests}) == 1, "one connection, reused"
 
 
@@ -64,7 +66,7 @@ def test_token_file_is_used_and_never_reaches_child(platform, tmp_path):
     assert result.returncode == 0, result.stderr
     child = parse_env_dump(result.stdout)
     assert "MOLECULE_WORKSPACE_TOKEN_FILE" not in child and "MOLECULE_WORKSPACE_TOKEN" not in child
-    assert WORKSPACE_TOKEN not in result.stdout
+    expect_absent(result.stdout, WORKSPACE_TOKEN, "the child environment")
     assert "readable by group" not in result.stderr
 
 
@@ -80,7 +82,7 @@ def test_env_token_never_reaches_child(platform):
     result = _exec(platform)
     assert result.returncode == 0
     assert "MOLECULE_WORKSPACE_TOKEN" not in parse_env_dump(result.stdout)
-    assert WORKSPACE_TOKEN not in result.stdout
+    expect_absent(result.stdout, WORKSPACE_TOKEN, "the child environment")
 
 
 def test_no_token_sends_no_authorization_and_401_is_auth_failed(platform):
@@ -224,7 +226,7 @@ def test_provenance_change_mid_read_is_read_again(platform):
     platform.state.on_request = flip
     result = _exec(platform)
     assert result.returncode == 0, result.stderr
-    assert parse_env_dump(result.stdout)["ANTHROPIC_API_KEY"] == OWN_API_KEY
+    expect_secret(parse_env_dump(result.stdout), "ANTHROPIC_API_KEY", OWN_API_KEY)
     assert len(platform.state.requests) == 6, "one round discarded, one round used"
 
 
