@@ -18,6 +18,8 @@ PROG = "agent-launcher"
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # argparse's own exit status is 2; ours for a bad flag is 64.
+        if message.startswith("unrecognized arguments"):
+            message += " (the agent's own command and flags go after --)"
         raise ConfigError(message)
 
 

@@ -124,7 +124,8 @@ def resolve(cli: Mapping[str, object], environ: Mapping[str, str]) -> Config:
         _refuse_insecure(platform_url, allow_http)
 
     billing_mode, mode_source = _billing_mode(settings, warnings)
-    token, token_source = _token(settings, environ, warnings)
+    # Local mode talks to no platform: it has no reason to read a secret.
+    token, token_source = _token(settings, environ, warnings) if platform_url else (None, "unused in local mode")
     log_format = str(settings["log_format"])
     if log_format not in ("text", "json"):
         raise ConfigError(f"log format must be text or json, not {log_format!r}")

@@ -87,6 +87,9 @@ def test_deadline_must_be_positive(value):
         resolve({"deadline": value}, {})
 
 
+PLATFORM = {"platform_url": "http://127.0.0.1:1", "workspace_id": WS}
+
+
 def test_token_sources_in_order(tmp_path):
     flag_file, env_file = tmp_path / "flag", tmp_path / "env"
     flag_file.write_text("from-flag\n")
@@ -94,13 +97,19 @@ def test_token_sources_in_order(tmp_path):
     for f in (flag_file, env_file):
         f.chmod(0o600)
     env = {"MOLECULE_WORKSPACE_TOKEN": "from-env", "MOLECULE_WORKSPACE_TOKEN_FILE": str(env_file)}
-    assert resolve({"token_file": str(flag_file)}, env).token == "from-flag"
-    assert resolve({}, env).token == "from-env"
-    assert resolve({}, {"MOLECULE_WORKSPACE_TOKEN_FILE": str(env_file)}).token == "from-env-file"
+    assert resolve({**PLATFORM, "token_file": str(flag_file)}, env).token == "from-flag"
+    assert resolve(PLATFORM, env).token == "from-env"
+    assert resolve(PLATFORM, {"MOLECULE_WORKSPACE_TOKEN_FILE": str(env_file)}).token == "from-env-file"
     (tmp_path / ".auth_token").write_text("from-configs")
     (tmp_path / ".auth_token").chmod(0o600)
-    assert resolve({}, {"CONFIGS_DIR": str(tmp_path)}).token == "from-configs"
-    assert resolve({}, {"CONFIGS_DIR": str(tmp_path / "none")}).token is None
+    assert resolve(PLATFORM, {"CONFIGS_DIR": str(tmp_path)}).token == "from-configs"
+    assert resolve(PLATFORM, {"CONFIGS_DIR": str(tmp_path / "none")}).token is None
+
+
+def test_local_mode_reads_no_token(tmp_path):
+    absent = str(tmp_path / "absent")
+    config = resolve({"token_file": absent}, {"MOLECULE_WORKSPACE_TOKEN": "tok"})
+    assert config.token is None and config.token_source == "unused in local mode"
 
 
 @pytest.mark.parametrize("token", ["two words", "tab\there", "bell\x07", "   ", "line\nbreak"])
@@ -109,7 +118,7 @@ def test_token_with_whitespace_or_control_characters_is_refused(tmp_path, token)
     path.write_text(token)
     path.chmod(0o600)
     with pytest.raises(ConfigError) as info:
-        resolve({"token_file": str(path)}, {})
+        resolve({**PLATFORM, "token_file": str(path)}, {})
     assert token.strip() == "" or token not in str(info.value)
 
 
@@ -117,15 +126,15 @@ def test_world_readable_token_file_warns(tmp_path):
     path = tmp_path / "token"
     path.write_text("tok")
     path.chmod(0o644)
-    assert any("readable by group or others" in w for w in resolve({"token_file": str(path)}, {}).warnings)
+    assert any("readable by group or others" in w for w in resolve({**PLATFORM, "token_file": str(path)}, {}).warnings)
 
 
 def test_missing_token_file_is_config_invalid(tmp_path):
     with pytest.raises(ConfigError, match="cannot read token file"):
-        resolve({"token_file": str(tmp_path / "absent")}, {})
+        resolve({**PLATFORM, "token_file": str(tmp_path / "absent")}, {})
 
 
 def test_repr_masks_the_token():
-    config = resolve({}, {"MOLECULE_WORKSPACE_TOKEN": "tok-FAKESECRET"})
+    config = resolve(PLATFORM, {"MOLECULE_WORKSPACE_TOKEN": "tok-FAKESECRET"})
     assert isinstance(config, Config)
     assert "FAKESECRET" not in repr(config) and "********" in repr(config)
