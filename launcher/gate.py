@@ -122,22 +122,21 @@ class GatePlan:
     def decisions(self) -> tuple[KeyDecision, ...]:
         """Every key but inherited non-LLM ones (PATH, HOME, ...), which are
         only counted."""
-        return tuple(self._decision(k) for k in sorted(set(self._all_keys()) - self._passthrough()))
+        shown = (self.env.keys() | self._stripped.keys()) - self._passthrough
+        return tuple(self._decision(k) for k in sorted(shown))
 
-    def _all_keys(self) -> Iterable[str]:
-        return (*self.env, *self._stripped)
-
-    def _passthrough(self) -> set[str]:
+    @cached_property
+    def _passthrough(self) -> frozenset[str]:
         """Inherited non-LLM keys that no source overrides."""
         inherited = [src for src in self._layers if src.scope is Scope.INHERITED]
         if not inherited:
-            return set()
+            return frozenset()
         overridden = {k for src in self._layers if src.scope is not Scope.INHERITED for k in src.values}
-        return set(inherited[0].values) - overridden - set(self._special)
+        return frozenset(inherited[0].values.keys() - overridden - set(self._special))
 
-    @cached_property
+    @property
     def passthrough_inherited(self) -> int:
-        return len(self._passthrough())
+        return len(self._passthrough)
 
     def special_decisions(self) -> list[KeyDecision]:
         """Only the LLM keys and the launcher's own variables: cheap."""
