@@ -6,7 +6,6 @@ Pure and small so that the supervisor's loop only wires them together.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import threading
 from collections.abc import Callable, Mapping
@@ -68,12 +67,6 @@ class Job(Generic[T]):
         return self._done.is_set()
 
 
-def digests(env: Mapping[str, str]) -> dict[str, str]:
-    """Full SHA-256 per key: compared, never shown. The 8-hex fingerprint
-    is for people; a rotation must not hide in a 32-bit collision."""
-    return {k: hashlib.sha256(v.encode("utf-8", "surrogateescape")).hexdigest() for k, v in env.items()}
-
-
 @dataclass(frozen=True)
 class Change:
     rotated: tuple[str, ...]
@@ -96,7 +89,9 @@ class Change:
 
 
 def compare(old: Mapping[str, str], new: Mapping[str, str]) -> Change:
-    """Key names that differ between two digest maps (see ``digests``)."""
+    """Key names that differ between two environments, compared by value
+    (not by the 8-hex fingerprint: a rotation must not hide in a 32-bit
+    collision). Only names leave this function."""
     return Change(
         rotated=tuple(sorted(k for k in old.keys() & new.keys() if old[k] != new[k])),
         removed=tuple(sorted(old.keys() - new.keys())),

@@ -34,7 +34,7 @@ from .config import Config
 from .errors import ConfigError, LauncherError
 from .log import Log
 from .reaper import Tree, become_subreaper, exit_code, reap, signal_group, spawn
-from .refresh import Job, Schedule, compare, digests
+from .refresh import Job, Schedule, compare
 
 FORWARDED = tuple(
     getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH")
@@ -127,7 +127,6 @@ class Supervisor:
         self._clock = _clock
         self.schedule = Schedule(options.refresh or 1.0, _random=_random)
         self.current = first
-        self.digests = digests(first.env)
         self.pgid = 0  # the child's pid: leader of its own session and group
         self.child: int | None = None  # None once reaped
         self.status: int | None = None  # the main child's wait status
@@ -212,7 +211,7 @@ class Supervisor:
         if job.error is not None or job.result is None:
             self._refresh_failed(job.error, now)
             return
-        change = compare(self.digests, digests(job.result.env))
+        change = compare(self.current.env, job.result.env)
         if not change:
             self.refresh_at = now + self.schedule.after_success()
             self.log.debug("refresh: environment unchanged")
@@ -241,7 +240,7 @@ class Supervisor:
 
     def _start(self, candidate: Candidate) -> None:
         pid = self._spawn(candidate.path, self.argv, candidate.env)
-        self.current, self.digests = candidate, digests(candidate.env)
+        self.current = candidate
         self.child, self.pgid, self.status = pid, pid, None
         self.log.info(f"started {candidate.path} as pid {pid} with {len(candidate.env)} variables")
         if self._pull is not None:

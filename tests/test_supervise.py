@@ -35,7 +35,7 @@ from support import (
 from launcher.errors import ConfigError
 from launcher.gate import fingerprint
 from launcher.reaper import exit_code
-from launcher.refresh import MAX_BACKOFF_FACTOR, Schedule, compare, digests
+from launcher.refresh import MAX_BACKOFF_FACTOR, Schedule, compare
 from launcher.supervise import parse_signal
 
 ROTATED_API_KEY = f"sk-ant-api03-rotated-{MARKER}-9e11a5"
@@ -448,8 +448,8 @@ def test_schedule_jitters_and_backs_off_up_to_the_cap() -> None:
 
 
 def test_compare_names_changed_keys_only() -> None:
-    old = digests({"A": OWN_API_KEY, "B": "same", "C": "gone"})
-    new = digests({"A": ROTATED_API_KEY, "B": "same", "D": "new"})
+    old = {"A": OWN_API_KEY, "B": "same", "C": "gone"}
+    new = {"A": ROTATED_API_KEY, "B": "same", "D": "new"}
     change = compare(old, new)
     assert change.describe() == "rotated A; removed C; added D"
     assert not compare(old, old)
