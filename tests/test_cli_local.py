@@ -351,3 +351,15 @@ def test_bypass_keys_file_extends_the_list(tmp_path):
     glob.write_text(f"ACME_LLM_KEY={PLATFORM_OAUTH}\n")
     result = _dump("--billing-mode", "disabled", "--global-env-file", str(glob), "--bypass-keys-file", str(extra))
     assert "ACME_LLM_KEY" not in parse_env_dump(result.stdout)
+
+
+def test_check_resolves_a_given_command():
+    assert run_launcher("check", "--", "sh").returncode == 0
+    missing = run_launcher("check", "--", "no-such-agent-xyz")
+    assert missing.returncode == 127 and "COMMAND_NOT_FOUND" in missing.stderr
+
+
+def test_agent_flags_before_the_separator_get_a_hint():
+    result = run_launcher("exec", "claude", "-p", "hi")
+    assert result.returncode == 64
+    assert "go after --" in result.stderr
