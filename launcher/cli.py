@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -173,7 +174,15 @@ def _log_for(ns: argparse.Namespace | None, environ: dict[str, str]) -> Log:
     return Log(fmt, verbosity)
 
 
+def _exit_on(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> int:
+    # As a container's PID 1 the kernel drops SIGTERM unless a handler is
+    # installed, so `docker stop` during a slow platform read would wait for
+    # SIGKILL. exec resets handled signals, so the agent never inherits this.
+    signal.signal(signal.SIGTERM, _exit_on)
     environ = dict(os.environ if environ is None else environ)
     own_argv, command = split_command(sys.argv[1:] if argv is None else argv)
     ns = None

@@ -4,7 +4,12 @@ loopback: auth, retries, refusals, malformed bundles, provenance races."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from support import (
@@ -16,6 +21,7 @@ from support import (
     child_env_dump,
     expect_absent,
     expect_secret,
+    launcher_path,
     parse_env_dump,
     platform_args,
     run_launcher,
@@ -275,3 +281,49 @@ def test_404_names_the_workspace(platform):
     )
     assert result.returncode == 64
     assert "no workspace 00000000-0000-4000-8000-000000000000" in result.stderr
+
+
+def test_sigterm_during_a_slow_platform_read_ends_promptly_even_as_pid_1(platform, tmp_path):
+    """PID 1 ignores SIGTERM without a handler: docker stop would hang for
+    its whole grace period while the launcher waits on the platform."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare --pid")
+    platform.state.push(Canned(200, b"[]", delay=20))
+    marker = tmp_path / "launched"
+    proc = subprocess.Popen(
+        [
+            "unshare",
+            "--pid",
+            "--fork",
+            "--kill-child",
+            launcher_path(),
+            "exec",
+            *platform_args(platform),
+            "--",
+            "touch",
+            str(marker),
+        ],
+        env=base_env(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 10
+    while not platform.state.requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid1 = _child_of(proc.pid)
+    os.kill(pid1, signal.SIGTERM)
+    started = time.monotonic()
+    proc.communicate(timeout=15)
+    assert time.monotonic() - started < 5, "SIGTERM to a launcher running as PID 1 was ignored"
+    assert not marker.exists()
+
+
+def _child_of(pid: int) -> int:
+    """The launcher unshare forked: PID 1 of the new namespace."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.05)
+    raise AssertionError("unshare started no child")
