@@ -156,16 +156,17 @@ def _platform_url(value: object) -> str | None:
         return None
     url = str(value).strip().rstrip("/")
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"platform URL must be http(s)://host[:port], got {url!r}")
-    if parts.username or parts.password:
+    # First, and without quoting the URL: it may carry a password.
+    if "@" in parts.netloc:
         raise ConfigError("platform URL must not carry credentials; use the token file")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"platform URL must be http(s)://host[:port], got {url[:200]!r}")
     if parts.query or parts.fragment:
         raise ConfigError("platform URL must not have a query or fragment")
     try:
         _ = parts.port  # urlsplit parses the port lazily
     except ValueError as exc:
-        raise ConfigError(f"platform URL has a bad port: {url!r}") from exc
+        raise ConfigError(f"platform URL has a bad port: {url[:200]!r}") from exc
     return url
 
 

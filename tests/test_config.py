@@ -67,6 +67,13 @@ def test_loopback_and_https_are_allowed(url):
     assert resolve({"platform_url": url, "workspace_id": WS}, {}).platform_url == url
 
 
+@pytest.mark.parametrize("url", ["https://u:FAKESECRET@host", "ftp://u:FAKESECRET@host", "https://FAKESECRET@host:x"])
+def test_url_with_credentials_is_refused_without_quoting_them(url):
+    with pytest.raises(ConfigError) as info:
+        resolve({"platform_url": url, "workspace_id": WS}, {})
+    assert "FAKESECRET" not in str(info.value)
+
+
 def test_allow_http_from_flag_or_env():
     url = {"platform_url": "http://platform:8080", "workspace_id": WS}
     assert resolve({**url, "allow_http": True}, {}).allow_http
