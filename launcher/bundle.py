@@ -30,14 +30,29 @@ def check_entries(pairs: Iterable[tuple[object, object]], origin: str) -> dict[s
     bundle: dict[str, str] = {}
     for key, value in pairs:
         if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
-            shown = key[:64] if isinstance(key, str) else type(key).__name__
-            raise BundleInvalidError(f"{origin}: key {shown!r} is not a valid variable name")
+            raise BundleInvalidError(f"{origin}: a key ({_describe(key)}) is not a valid variable name")
         if not isinstance(value, str):
             raise BundleInvalidError(f"{origin}: value of {key} is {type(value).__name__}, not a string")
         if "\x00" in value:
             raise BundleInvalidError(f"{origin}: value of {key} contains a NUL byte")
         bundle[key] = value
     return bundle
+
+
+def fingerprint(value: str) -> str:
+    """8 hex of SHA-256: enough to tell two values apart, useless to replay.
+    The only form in which any value is ever shown."""
+    import hashlib  # OpenSSL start-up: paid only when something is shown
+
+    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
+def _describe(key: object) -> str:
+    """An invalid key by fingerprint, not by text: whatever sits where a
+    name should be could be a value pasted in the wrong place."""
+    if not isinstance(key, str):
+        return type(key).__name__
+    return f"{len(key)} characters, fingerprint {fingerprint(key)}"
 
 
 def _load_json(body: bytes, origin: str) -> object:
@@ -99,13 +114,19 @@ def parse_dotenv(text: str, origin: str) -> dict[str, str]:
     entries: dict[str, str] = {}
     for binding in parse_stream(io.StringIO(text)):
         where = f"{origin}:{_first_line(binding.original.string, binding.original.line)}"
+        # Name the line and the problem, never the line's text: a pasted
+        # token on a line of its own would otherwise be echoed as a "name".
         if binding.error:
             raise BundleInvalidError(f"{where}: cannot parse this line")
         if binding.key is None:
             continue  # blank line or comment
+        if not KEY_PATTERN.fullmatch(binding.key):
+            raise BundleInvalidError(f"{where}: the name is not a valid variable name")
         if binding.value is None:
-            raise BundleInvalidError(f"{where}: {binding.key[:64]} has no '=' and no value")
-        entries.update(check_entries([(binding.key, binding.value)], where))
+            raise BundleInvalidError(f"{where}: a name with no '=' and no value")
+        if "\x00" in binding.value:
+            raise BundleInvalidError(f"{where}: the value contains a NUL byte")
+        entries[binding.key] = binding.value
     return entries
 
 

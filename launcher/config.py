@@ -273,7 +273,7 @@ def _existing_files(values: object, flag: str) -> tuple[Path, ...]:
     paths = tuple(Path(str(v)) for v in values)  # type: ignore[union-attr]
     for path in paths:
         if not path.is_file():
-            raise ConfigError(f"{flag} {path}: no such file")
+            raise ConfigError(f"{flag} {path}: {'not a regular file' if path.exists() else 'no such file'}")
     return paths
 
 

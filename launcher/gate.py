@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
-from .bundle import Scope
+from .bundle import Scope, fingerprint
 from .config import LAUNCHER_OWN_VARS, BillingMode, Config
 from .errors import LauncherError, MissingCredentialError
 from .registry import KeyCatalog, is_routing
@@ -22,12 +22,7 @@ KEEP = "keep"
 STRIP = "strip"
 NEEDS_CREDENTIAL = frozenset({BillingMode.BYOK, BillingMode.SUBSCRIPTION})
 
-
-def fingerprint(value: str) -> str:
-    """8 hex of SHA-256: enough to tell two values apart, useless to replay."""
-    import hashlib  # OpenSSL start-up: paid only when something is shown
-
-    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+__all__ = ["KEEP", "STRIP", "GatePlan", "KeyDecision", "Source", "decide", "fingerprint", "plan", "winner"]
 
 
 @dataclass(frozen=True)

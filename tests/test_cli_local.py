@@ -125,7 +125,7 @@ def test_dotenv_is_not_interpolated(tmp_path):
     ("content", "line", "fragment"),
     [
         ("GOOD=1\nthis is not a binding\n", 2, "cannot parse"),
-        ("GOOD=1\n\nLONELY\n", 3, "has no '='"),
+        ("GOOD=1\n\nLONELY\n", 3, "no '='"),
         ("A=1\nBAD-NAME=2\n", 2, "not a valid variable name"),
         ("A='unterminated\n", 1, "cannot parse"),
     ],
@@ -138,10 +138,19 @@ def test_bad_dotenv_line_names_file_and_line(tmp_path, content, line, fragment):
     assert f"BUNDLE_INVALID: {path}:{line}: " in result.stderr and fragment in result.stderr
 
 
-def test_dotenv_value_is_never_echoed_in_errors(tmp_path):
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"KEY='{OWN_API_KEY}",  # unterminated quote around a secret
+        "ghp_FAKESECRET_pasted_alone",  # a token pasted without a name
+        f"{OWN_API_KEY}=x",  # a token where the name should be
+    ],
+)
+def test_dotenv_errors_never_echo_the_file(tmp_path, line):
     path = tmp_path / "bad.env"
-    path.write_text(f"KEY='{OWN_API_KEY}\n")  # unterminated quote around a secret
-    assert run_launcher("exec", "--env-file", str(path), "--", "true").returncode == 65
+    path.write_text(f"A=1\n{line}\n")
+    result = run_launcher("exec", "--env-file", str(path), "--", "true")  # greps the output for the marker
+    assert result.returncode == 65 and f"{path}:2: " in result.stderr
 
 
 def test_exec_keeps_the_pid(tmp_path):
