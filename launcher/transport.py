@@ -12,8 +12,13 @@ leaves the configured origin.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import http.client
+import ipaddress
+import socket
 import ssl
+import threading
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
@@ -59,29 +64,73 @@ class _BodyStream(httpx.SyncByteStream):
             self._owner.close()
 
 
-class _mapped_errors:  # noqa: N801 - used like contextlib.suppress
+@contextlib.contextmanager
+def _mapped_errors(timeout: type[httpx.TimeoutException], failure: type[httpx.TransportError]) -> Iterator[None]:
     """Turn the stdlib's socket and protocol errors into httpx's, which is
     what the retry policy classifies."""
+    try:
+        yield
+    except httpx.HTTPError:
+        raise
+    except TimeoutError as exc:
+        raise timeout(type(exc).__name__) from exc
+    except ssl.SSLCertVerificationError as exc:
+        raise httpx.ConnectError(f"certificate verify failed: {exc.verify_message}") from exc
+    except http.client.HTTPException as exc:
+        raise httpx.RemoteProtocolError(type(exc).__name__) from exc
+    except OSError as exc:
+        raise failure(type(exc).__name__) from exc
 
-    def __init__(self, timeout: type[httpx.TimeoutException], transport: type[httpx.TransportError]) -> None:
-        self.timeout = timeout
-        self.transport = transport
 
-    def __enter__(self) -> None:
-        return None
+def _origin(scheme: str, host: str, port: int | None) -> tuple[str, str, int]:
+    # urlsplit keeps an explicit :443, httpx.URL drops it: compare the
+    # effective port so https://host:443 and https://host are one origin.
+    return scheme, host.lower(), port or (443 if scheme == "https" else 80)
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
-        if exc is None or isinstance(exc, httpx.HTTPError):
-            return False
-        if isinstance(exc, TimeoutError):
-            raise self.timeout(type(exc).__name__) from exc
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            raise httpx.ConnectError(f"certificate verify failed: {exc.verify_message}") from exc
-        if isinstance(exc, http.client.HTTPException):
-            raise httpx.RemoteProtocolError(type(exc).__name__) from exc
-        if isinstance(exc, OSError):
-            raise self.transport(type(exc).__name__) from exc
-        return False
+
+def resolve_host(host: str, port: int, timeout: float) -> list[tuple]:
+    """getaddrinfo, bounded: it has no timeout of its own, and a slow
+    resolver must not outlast the deadline. The lookup runs on a daemon
+    thread that is abandoned, not waited for, when time runs out."""
+    try:
+        ipaddress.ip_address(host)
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)  # a literal: no lookup
+    except ValueError:
+        pass
+    answer: list[object] = []
+
+    def lookup() -> None:
+        try:
+            answer.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except OSError as exc:
+            answer.append(exc)
+
+    worker = threading.Thread(target=lookup, name="resolve", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not answer:
+        raise httpx.ConnectTimeout(f"looking up {host} outlasted the deadline")
+    if isinstance(answer[0], OSError):
+        raise httpx.ConnectError(f"cannot resolve {host} ({type(answer[0]).__name__})") from answer[0]
+    return answer[0]  # type: ignore[return-value]
+
+
+def _connect_to(
+    addresses: list[tuple], _address: object, timeout: float | None, _source: object = None
+) -> socket.socket:
+    """socket.create_connection's signature, over addresses looked up
+    already (``_address`` and ``_source`` are what http.client passes)."""
+    last: OSError | None = None
+    for family, kind, proto, _, address in addresses:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last = exc
+    raise last or OSError("no address to connect to")
 
 
 class StdlibTransport(httpx.BaseTransport):
@@ -89,7 +138,7 @@ class StdlibTransport(httpx.BaseTransport):
 
     def __init__(self, url: str, context: ssl.SSLContext | None, remaining: Callable[[], float]) -> None:
         parts = urlsplit(url)
-        self._origin = (parts.scheme, parts.hostname or "", parts.port)
+        self._origin = _origin(parts.scheme, parts.hostname or "", parts.port)
         self._context = context
         self._remaining = remaining
         self._timeout = PER_REQUEST_TIMEOUT
@@ -117,7 +166,7 @@ class StdlibTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
-        if (url.scheme, url.host, url.port) != self._origin:
+        if _origin(url.scheme, url.host, url.port) != self._origin:
             # httpx never asks this (redirects are not followed), but the
             # bearer token must not leave the configured origin even if a
             # caller changes that.
@@ -131,8 +180,14 @@ class StdlibTransport(httpx.BaseTransport):
         body = request.read()
         try:
             self.arm(target)
-            with _mapped_errors(httpx.ConnectTimeout, httpx.ConnectError):
-                if conn.sock is None:
+            if conn.sock is None:
+                _, host, port = self._origin
+                addresses = resolve_host(host, port, conn.timeout)
+                # http.client's own hook for opening the socket: connect to
+                # the addresses looked up above, keep the name for TLS (SNI).
+                conn._create_connection = functools.partial(_connect_to, addresses)  # type: ignore[attr-defined]
+                self.arm(target)
+                with _mapped_errors(httpx.ConnectTimeout, httpx.ConnectError):
                     conn.connect()
             self.arm(target)
             with _mapped_errors(httpx.WriteTimeout, httpx.WriteError):
@@ -174,7 +229,7 @@ def ssl_context(config: Config, environ: dict[str, str]) -> ssl.SSLContext | Non
 def is_certificate_failure(exc: BaseException) -> bool:
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+        if isinstance(seen, ssl.SSLCertVerificationError):
             return True
         seen = seen.__cause__ or seen.__context__
     return False

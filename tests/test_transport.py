@@ -1,0 +1,56 @@
+"""The stdlib transport's own guarantees (narrow unit tests; the rest of
+its behaviour is exercised over real sockets in test_faults.py)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+from support import WORKSPACE_ID, WORKSPACE_TOKEN, base_env, run_launcher
+
+from launcher import transport
+
+
+def test_explicit_default_port_is_the_same_origin():
+    """urlsplit keeps :80, httpx drops it: the origin check must not care."""
+    assert transport._origin("http", "Example.com", 80) == transport._origin("http", "example.com", None)
+    assert transport._origin("https", "h", 443) == transport._origin("https", "h", None)
+    assert transport._origin("https", "h", 8443) != transport._origin("https", "h", None)
+
+
+def test_request_to_another_origin_is_refused_before_any_connection():
+    t = transport.StdlibTransport("http://127.0.0.1:9", None, lambda: 5.0)
+    with pytest.raises(httpx.UnsupportedProtocol):
+        t.handle_request(httpx.Request("GET", "http://127.0.0.2:9/secrets"))
+    assert t._conn is None
+
+
+def test_slow_name_lookup_is_cut_at_the_timeout(monkeypatch):
+    release = threading.Event()
+
+    def stuck(*args, **kwargs):
+        release.wait(10)
+        raise OSError("too late")
+
+    monkeypatch.setattr(socket, "getaddrinfo", stuck)
+    started = time.monotonic()
+    with pytest.raises(httpx.ConnectTimeout, match="outlasted the deadline"):
+        transport.resolve_host("platform.invalid", 443, 0.3)
+    assert time.monotonic() - started < 2
+    release.set()
+
+
+def test_platform_named_by_hostname_goes_through_the_bounded_lookup(platform):
+    port = platform.server.server_address[1]
+    result = run_launcher(
+        "check",
+        "--platform-url",
+        f"http://localhost:{port}",
+        "--workspace-id",
+        WORKSPACE_ID,
+        env=base_env(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN),
+    )
+    assert result.returncode == 0, result.stderr
