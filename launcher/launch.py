@@ -56,6 +56,14 @@ def restore_default_signals() -> None:
         signal.signal(signum, signal.SIG_DFL)
 
 
+def exec_failure(command: str, exc: OSError) -> CommandNotFoundError | CommandNotExecutableError:
+    """What a failed exec (or spawn) means, as a shell would report it."""
+    reason = os.strerror(exc.errno or 0)
+    if exc.errno == errno.ENOENT:  # e.g. a script whose #! interpreter is missing
+        return CommandNotFoundError(f"{command}: {reason}")
+    return CommandNotExecutableError(f"{command}: {reason}")
+
+
 def exec_command(argv: Sequence[str], env: Mapping[str, str], path: str) -> None:
     """Never returns on success."""
     sys.stdout.flush()
@@ -64,7 +72,4 @@ def exec_command(argv: Sequence[str], env: Mapping[str, str], path: str) -> None
     try:
         os.execve(path, list(argv), dict(env))  # noqa: S606 - exec is the point
     except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            # e.g. a script whose #! interpreter is missing
-            raise CommandNotFoundError(f"{argv[0]}: {os.strerror(exc.errno)}") from None
-        raise CommandNotExecutableError(f"{argv[0]}: {os.strerror(exc.errno or 0)}") from None
+        raise exec_failure(argv[0], exc) from None

@@ -7,13 +7,12 @@ parent's resident memory for the agent's whole life.
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from .errors import CommandNotExecutableError, CommandNotFoundError
+from .launch import exec_failure
 
 if TYPE_CHECKING:
     import psutil
@@ -41,9 +40,7 @@ def spawn(path: str, argv: Sequence[str], env: Mapping[str, str]) -> int:
     try:
         return os.posix_spawn(path, list(argv), dict(env), setsid=True, setsigmask=(), setsigdef=_RESET_IN_CHILD)
     except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            raise CommandNotFoundError(f"{argv[0]}: {os.strerror(exc.errno)}") from None
-        raise CommandNotExecutableError(f"{argv[0]}: {os.strerror(exc.errno or 0)}") from None
+        raise exec_failure(argv[0], exc) from None
 
 
 def exit_code(status: int) -> int:

@@ -76,16 +76,9 @@ class Change:
     def __bool__(self) -> bool:
         return bool(self.rotated or self.removed or self.added)
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(sorted((*self.rotated, *self.removed, *self.added)))
-
     def describe(self) -> str:
-        parts = [f"{label} {', '.join(keys)}" for label, keys in self._labelled() if keys]
-        return "; ".join(parts) or "no change"
-
-    def _labelled(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
-        return (("rotated", self.rotated), ("removed", self.removed), ("added", self.added))
+        labelled = (("rotated", self.rotated), ("removed", self.removed), ("added", self.added))
+        return "; ".join(f"{label} {', '.join(keys)}" for label, keys in labelled if keys) or "no change"
 
 
 def compare(old: Mapping[str, str], new: Mapping[str, str]) -> Change:
