@@ -59,10 +59,13 @@ RUN npm install --global --no-fund --no-audit \
 
 COPY --from=launcher-build /opt/launcher /opt/launcher
 
+# Only the launcher's own commands go on PATH: with the venv's bin first,
+# the agent's python3 and pip would silently be the launcher's.
+RUN ln -s /opt/launcher/bin/agent-launcher /opt/launcher/bin/agent-launcher-devserver /usr/local/bin/
+
 # Non-secret configuration only. The token path defaults to
 # $CONFIGS_DIR/.auth_token; it is mounted at run time, never set here.
-ENV PATH=/opt/launcher/bin:$PATH \
-    HOME=/home/agent \
+ENV HOME=/home/agent \
     CONFIGS_DIR=/configs \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

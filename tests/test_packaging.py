@@ -110,6 +110,12 @@ def test_hadolint_clean():
     assert proc.returncode == 0 and not findings, f"hadolint findings:\n{findings}"
 
 
+def test_dockerfile_puts_only_the_launcher_commands_on_path():
+    text = DOCKERFILE.read_text()
+    assert "ln -s /opt/launcher/bin/agent-launcher /opt/launcher/bin/agent-launcher-devserver /usr/local/bin/" in text
+    assert "PATH=/opt/launcher/bin" not in text, "the venv's python3 would shadow the agent's"
+
+
 def test_dockerfile_entrypoint_and_cmd():
     text = DOCKERFILE.read_text().splitlines()
     assert ENTRYPOINT_LINE in text
@@ -354,8 +360,8 @@ def test_compose_agent_and_platform_wiring():
     assert agent.get("image") == platform.get("image")
 
     ep = [str(x) for x in platform["entrypoint"]]
-    assert ep[:3] == ["python", "-m", "launcher.devserver"]
-    opts = dict(zip(ep[3::2], ep[4::2], strict=True))
+    assert ep[0] == "agent-launcher-devserver"  # the console script the Dockerfile links onto PATH
+    opts = dict(zip(ep[1::2], ep[2::2], strict=True))
     assert opts["--workspace-id"] == env["WORKSPACE_ID"]
     assert opts["--port"] == "8080"
     assert opts["--token-file"].startswith("/run/secrets/")
