@@ -22,7 +22,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-WORKSPACE_ID = "6b66de8d-9337-4fb4-be8d-6d49dca0d809"
+from _common import WORKSPACE_ID
+
 VALUES = {
     "ANTHROPIC_API_KEY": "sk-ant-api03-bench-own-0000",
     "CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat01-bench-platform-0000",
@@ -41,23 +42,13 @@ class Stats:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.requests = 0
-        self.admitted = 0
         self.rejected = 0
         self.in_flight = 0
         self.peak_in_flight = 0
-        self.first = 0.0
-        self.last = 0.0
 
     def snapshot(self) -> dict[str, float]:
         with self.lock:
-            return {
-                "requests": self.requests,
-                "admitted": self.admitted,
-                "rejected": self.rejected,
-                "peak_in_flight": self.peak_in_flight,
-                "first": self.first,
-                "last": self.last,
-            }
+            return {"requests": self.requests, "rejected": self.rejected, "peak_in_flight": self.peak_in_flight}
 
 
 def handler_for(args: argparse.Namespace, stats: Stats) -> type[BaseHTTPRequestHandler]:
@@ -78,18 +69,14 @@ def handler_for(args: argparse.Namespace, stats: Stats) -> type[BaseHTTPRequestH
         def do_GET(self) -> None:
             if self.path == "/__stats":
                 return self._send(200, json.dumps(stats.snapshot()).encode())
-            now = time.time()
             with stats.lock:
                 stats.requests += 1
-                stats.first = stats.first or now
-                stats.last = now
             if slots is not None and not slots.acquire(blocking=False):
                 with stats.lock:
                     stats.rejected += 1
                 return self._send(429, b'{"error": "busy"}', {"Retry-After": str(args.retry_after)})
             try:
                 with stats.lock:
-                    stats.admitted += 1
                     stats.in_flight += 1
                     stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
                 if args.service_time:

@@ -10,7 +10,7 @@
    (``--env-file``) over ``python -c pass``; runs interleaved A,B,C,D.
 2. gate: planning bundles of 1k, 10k and 100k keys beside ``json.loads``
    of the same bundle.
-3. supervise: ``benchmarks/bench_supervise.py``, when present.
+3. supervise: ``benchmarks/bench_supervise.py``.
 4. fleet: 200 launchers started at once against one platform process that
    admits 20 concurrent requests and answers the rest 429 + Retry-After.
 
@@ -27,7 +27,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 import urllib.request
@@ -35,17 +34,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from _common import WORKSPACE_ID, clean_env, launcher
+
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
-WORKSPACE_ID = "6b66de8d-9337-4fb4-be8d-6d49dca0d809"
 TOKEN = "wstok-bench-not-a-secret"
-
-
-def launcher() -> str:
-    path = Path(sysconfig.get_path("scripts")) / "agent-launcher"
-    if not path.exists():
-        sys.exit(f"agent-launcher is not installed at {path}: pip install -e .")
-    return str(path)
+WALL_TIMEOUT = 120.0  # one launch takes well under a second; a hang must not stall the run
 
 
 def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
@@ -87,15 +81,11 @@ def platform_server(*flags: str) -> Iterator[tuple[str, Callable[[], dict[str, f
             proc.wait()
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
-    env.update(extra)
-    return env
-
-
 def wall(cmd: Sequence[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=WALL_TIMEOUT
+    )
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[0]} exited {proc.returncode}: {proc.stderr[-300:]}")
@@ -225,9 +215,6 @@ def bench_gate(repeats: int) -> None:
 def bench_supervise(quick: bool) -> None:
     script = HERE / "bench_supervise.py"
     print("\n## supervise footprint\n")
-    if not script.exists():
-        print("(benchmarks/bench_supervise.py not present; skipped)")
-        return
     proc = subprocess.run(
         [PY, str(script), *(["--samples", "5"] if quick else [])],
         capture_output=True,

@@ -155,7 +155,6 @@ class FaultServer:
     tls: ssl.SSLContext | None = None
     requests: list[Request] = field(default_factory=list)
     connections: int = 0
-    handshake_failures: int = 0
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -164,6 +163,9 @@ class FaultServer:
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(64)
         self.threads: list[threading.Thread] = []
+        # A duplicate of each accepted socket still open, to shut it down from
+        # here however its thread has wrapped it (TLS detaches the original).
+        self.open: set[socket.socket] = set()
 
     @property
     def url(self) -> str:
@@ -184,22 +186,22 @@ class FaultServer:
                 sock, _ = self.listener.accept()
             except OSError:
                 return
+            handle = sock.dup()
             with self.lock:
                 self.connections += 1
-            thread = threading.Thread(target=self._serve, args=(sock,), daemon=True)
+                self.open.add(handle)
+            thread = threading.Thread(target=self._serve, args=(sock, handle), daemon=True)
             thread.start()
             self.threads.append(thread)
 
-    def _serve(self, raw: socket.socket) -> None:
+    def _serve(self, raw: socket.socket, handle: socket.socket) -> None:
         sock = raw
         try:
             if self.tls is not None:
                 try:
                     sock = self.tls.wrap_socket(raw, server_side=True)
                 except (ssl.SSLError, OSError):
-                    with self.lock:
-                        self.handshake_failures += 1
-                    return
+                    return  # the client refused the certificate, as it should
             conn = Conn(sock, self)
             while not self.stopping.is_set():
                 request = conn.read_request()
@@ -208,6 +210,9 @@ class FaultServer:
         except OSError:
             return  # the client hung up: exactly what several faults provoke
         finally:
+            with self.lock:
+                self.open.discard(handle)
+            handle.close()  # first: the connection ends when its last descriptor closes
             with suppress(OSError):
                 sock.close()
 
@@ -222,5 +227,11 @@ class FaultServer:
         with suppress(OSError):
             self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
+        # Wake any thread blocked reading from a client that is still connected.
+        with self.lock:
+            accepted = list(self.open)
+        for handle in accepted:
+            with suppress(OSError):
+                handle.shutdown(socket.SHUT_RDWR)
         for thread in self.threads:
             thread.join(timeout=2)

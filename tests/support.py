@@ -7,9 +7,10 @@ import os
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -24,7 +25,15 @@ OWN_API_KEY = f"sk-ant-api03-own-{MARKER}-52be10"
 OWN_OAUTH = f"sk-ant-oat01-own-{MARKER}-c0ffee"
 WORKSPACE_TOKEN = f"wstok-{MARKER}-0d15ea5e"
 GITHUB_TOKEN = f"ghp_{MARKER}_1234abcd"
-ALL_SECRETS = (PLATFORM_OAUTH, OWN_API_KEY, OWN_OAUTH, WORKSPACE_TOKEN, GITHUB_TOKEN)
+OWN_AUTH_TOKEN = f"own-authtok-{MARKER}-a11ce5"  # ANTHROPIC_AUTH_TOKEN (anthropic-compatible)
+ALL_SECRETS = (PLATFORM_OAUTH, OWN_API_KEY, OWN_OAUTH, WORKSPACE_TOKEN, GITHUB_TOKEN, OWN_AUTH_TOKEN)
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A prerequisite (a tool, a package) is missing: skip locally, fail when CI=true."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (required when CI=true)", pytrace=False)
+    pytest.skip(reason)
 
 
 def launcher_path() -> str:
@@ -78,6 +87,28 @@ def run_launcher(
     if check_secrets:
         assert_no_secret(result.output)
     return result
+
+
+def run_or_fail(
+    cmd: Sequence[str], *, env: Mapping[str, str], cwd: Path, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """``cmd`` with captured text output; a hang fails the test. Its partial
+    output is shown only when no fake secret is in it."""
+    try:
+        return subprocess.run(
+            list(cmd),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        parts = [p.decode(errors="replace") if isinstance(p, bytes) else (p or "") for p in (exc.stdout, exc.stderr)]
+        output = "\n".join(parts)
+        shown = f"{len(output)} characters withheld (a fake secret is in them)" if MARKER in output else output[-4000:]
+        pytest.fail(f"{Path(cmd[0]).name} hung for more than {timeout:g}s; its output:\n{shown}", pytrace=False)
 
 
 def child_env_dump() -> list[str]:

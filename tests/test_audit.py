@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from support import (
     OWN_OAUTH,
     PLATFORM_OAUTH,
     WORKSPACE_TOKEN,
+    assert_no_secret,
     base_env,
     launcher_path,
     platform_args,
@@ -34,8 +36,8 @@ def holder() -> Iterator:  # type: ignore[type-arg]
     """Start a sleeping process with extra environment; its pid."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(**extra: str) -> int:
-        proc = subprocess.Popen(SLEEPER, env=base_env(**extra), stdin=subprocess.DEVNULL)
+    def start(argv: list[str] = SLEEPER, **extra: str) -> int:
+        proc = subprocess.Popen(argv, env=base_env(**extra), stdin=subprocess.DEVNULL)
         procs.append(proc)
         return proc.pid
 
@@ -119,8 +121,26 @@ def test_full_scan_text_table_finds_the_leak(holder, own_env_file: Path) -> None
         ("CLAUDE_CODE_OAUTH_TOKEN", fingerprint(PLATFORM_OAUTH), FOREIGN)
     ]
     assert "unreadable" in rows[-1] and "exit 1" in rows[-1]
-    # The launcher holds its own platform token by design and is not reported.
-    assert not any(r.split()[1:2] == ["agent-launcher"] for r in rows)
+
+
+def test_only_a_launcher_may_hold_the_platform_token(holder, tmp_path: Path, own_env_file: Path) -> None:  # type: ignore[no-untyped-def]
+    """A process that is not a launcher holding MOLECULE_WORKSPACE_TOKEN is
+    reported as ``token``; a launcher, which reads the secrets with it, is not."""
+    # A sleeper started as `python .../agent-launcher supervise ...`: the
+    # command line the kernel gives the installed console script. (audit
+    # skips its own pid, so a full scan alone would not show this.)
+    fake_launcher = tmp_path / "agent-launcher"
+    fake_launcher.write_text("import time\ntime.sleep(60)\n")
+    launcher = holder(
+        [sys.executable, str(fake_launcher), "supervise", "--", "claude"], MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN
+    )
+    agent = holder(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN)
+    args = ["--billing-mode", "byok", "--env-file", str(own_env_file)]
+    code, report = audit_json(*args, "--pid", str(launcher), "--pid", str(agent))
+    assert code == 0
+    assert by_pid(report, launcher) == {}, "a launcher's own token was reported"
+    assert by_pid(report, agent) == {"MOLECULE_WORKSPACE_TOKEN": (TOKEN, fingerprint(WORKSPACE_TOKEN))}
+    assert report["token"] == 1 and report["scanned"] == 2
 
 
 def test_platform_token_in_an_agent_is_reported_not_counted(holder, own_env_file: Path) -> None:  # type: ignore[no-untyped-def]
@@ -138,6 +158,7 @@ def test_missing_pid_is_counted_unreadable_not_fatal() -> None:
     assert "no process 999999999" in result.stderr
 
 
+@functools.cache
 def _user_namespaces_work() -> bool:
     if not shutil.which("unshare"):
         return False
@@ -145,8 +166,14 @@ def _user_namespaces_work() -> bool:
     return probe.returncode == 0
 
 
-@pytest.mark.skipif(not _user_namespaces_work(), reason="needs unshare --user")
-def test_unreadable_environments_are_counted(holder) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def user_namespace() -> None:
+    """Probed when a test asks for it, not at collection."""
+    if not _user_namespaces_work():
+        pytest.skip("needs unshare --user")
+
+
+def test_unreadable_environments_are_counted(user_namespace, holder) -> None:  # type: ignore[no-untyped-def]
     # From inside a user namespace, processes outside it deny /proc/PID/environ
     # even to "root": the ordinary way audit meets an unreadable process.
     leak = holder(CLAUDE_CODE_OAUTH_TOKEN=PLATFORM_OAUTH)
@@ -156,7 +183,9 @@ def test_unreadable_environments_are_counted(holder) -> None:  # type: ignore[no
         capture_output=True,
         text=True,
         timeout=30,
+        stdin=subprocess.DEVNULL,
     )
+    assert_no_secret(proc.stdout + proc.stderr)  # not through run_launcher: check what it would
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["unreadable"] == 1 and report["findings"] == []

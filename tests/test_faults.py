@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import trustme
 from faultserver import (
@@ -29,11 +28,9 @@ from faultserver import (
 )
 from support import (
     MARKER,
-    OWN_API_KEY,
     WORKSPACE_ID,
     WORKSPACE_TOKEN,
     Result,
-    assert_no_secret,
     base_env,
     run_launcher,
 )
@@ -76,7 +73,7 @@ def launch(url: str, marker: Path, *extra: str, env: dict[str, str] | None = Non
 
 
 def assert_refused(result: Result, elapsed: float, marker: Path, code: str, exit_code: int) -> None:
-    assert_no_secret(result.output)
+    # run_launcher has already failed the test if any fake secret is in the output.
     assert result.returncode == exit_code, f"exit {result.returncode}: {result.stderr[-500:]}"
     assert result.stderr.startswith(f"agent-launcher: error: {code}: "), result.stderr[-500:]
     assert len(result.stderr.strip().splitlines()) == 1, "one line of diagnostics"
@@ -107,7 +104,7 @@ def test_network_fault_ends_unavailable_within_deadline(marker, fault, stderr_fr
     assert_refused(result, elapsed, marker, "PLATFORM_UNAVAILABLE", 69)
     assert stderr_fragment in result.stderr
     assert "gave up after" in result.stderr
-    assert all(r.has_authorization for r in server.requests)
+    assert server.requests and all(r.has_authorization for r in server.requests)
 
 
 def test_fault_then_recovery_launches(marker):
@@ -210,7 +207,7 @@ def test_self_signed_certificate_accepted_with_ssl_cert_file(tls_server, ca_file
     assert marker.exists()
 
 
-def test_certificate_for_another_name_is_refused(ca, tmp_path, ca_file, marker):
+def test_certificate_for_another_name_is_refused(ca, ca_file, marker):
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("platform.example").configure_cert(context)
     with FaultServer(default=answer_ok, tls=context) as server:
@@ -283,7 +280,7 @@ def test_token_with_whitespace_or_control_character_is_refused(tmp_path, marker,
     assert result.returncode == 64 and "CONFIG_INVALID" in result.stderr, result.stderr
     assert not marker.exists()
     assert server.connections == 0, "a malformed token is never sent"
-    assert_no_secret(result.output, (token.strip(),) if token.strip() else ())
+    # Each non-blank token carries the marker, which run_launcher greps for.
 
 
 def test_token_from_environment_with_control_character_is_refused(marker):
@@ -293,19 +290,11 @@ def test_token_from_environment_with_control_character_is_refused(marker):
     assert result.returncode == 64 and not marker.exists() and server.connections == 0
 
 
-def test_nothing_in_output_quotes_the_bundle_on_any_fault(marker):
-    """Belt and braces over the parametrised cases: collect every output
-    and grep once more for each fake value the stand-in served."""
-    outputs = []
+def test_nothing_in_verbose_json_output_quotes_the_bundle_on_any_fault(marker):
+    """The parametrised cases at -vv with JSON logs: every fake value the
+    stand-in served is grepped for by run_launcher in each output."""
     for fault in (reset_mid_body, short_body, too_many("30")):
         with FaultServer(default=fault) as server:
             result, _ = launch(server.url, marker, "-vv", "--log-format", "json")
-        outputs.append(result.output)
-    text = "\n".join(outputs)
-    assert_no_secret(text)
-    assert OWN_API_KEY not in text and WORKSPACE_TOKEN not in text
-
-
-def test_fault_server_is_loopback_only():
-    with FaultServer() as server:
-        assert httpx.URL(server.url).host == "127.0.0.1"
+        assert result.returncode == 69, f"exit {result.returncode}"
+        assert server.requests and all(r.has_authorization for r in server.requests)

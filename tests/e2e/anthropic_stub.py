@@ -9,9 +9,14 @@ Usage::
     with AnthropicStub() as stub:
         env["ANTHROPIC_BASE_URL"] = stub.url
         ...run claude...
-        assert stub.credentials() == [("authorization", "Bearer ...")]
+        # Compare credentials by header name, label or fingerprint, or with
+        # all(...): an assert that fails on a list of values would print them.
+        assert [h for h, _ in stub.credentials()] == ["authorization"]
+        assert all(v == f"Bearer {token}" for _, v in stub.credentials())
 
 Only stdlib; binds 127.0.0.1 on an ephemeral port; serves from a daemon thread.
+Recorded requests never show a header value or the body in their repr, so a
+failing assertion over ``stub.requests`` cannot quote a credential.
 """
 
 from __future__ import annotations
@@ -53,6 +58,10 @@ class RecordedRequest:
 
     def credentials(self) -> list[tuple[str, str]]:
         return [(h, self.headers[h]) for h in CREDENTIAL_HEADERS if h in self.headers]
+
+    def __repr__(self) -> str:  # header values and the body may hold a credential
+        present = [h for h in CREDENTIAL_HEADERS if h in self.headers]
+        return f"RecordedRequest({self.method} {self.path}, credential headers={present}, body={len(self.body)} bytes)"
 
 
 @dataclass
@@ -214,16 +223,16 @@ class _Handler(BaseHTTPRequestHandler):
 class AnthropicStub:
     """Threaded loopback stand-in for the Anthropic API. See module docstring."""
 
-    def __init__(self, reply_text: str = DEFAULT_REPLY, host: str = "127.0.0.1") -> None:
-        self.reply_text = reply_text
+    HOST = "127.0.0.1"  # IPv4 loopback only
+
+    def __init__(self, reply_text: str = DEFAULT_REPLY) -> None:
         self._state = _State(reply_text=reply_text)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._host = host
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> AnthropicStub:
-        server = ThreadingHTTPServer((self._host, 0), _Handler)
+        server = ThreadingHTTPServer((self.HOST, 0), _Handler)
         server.daemon_threads = True
         server.stub_state = self._state  # type: ignore[attr-defined]
         self._server = server
@@ -254,17 +263,13 @@ class AnthropicStub:
 
     @property
     def url(self) -> str:
-        return f"http://{self._host}:{self.port}"
+        return f"http://{self.HOST}:{self.port}"
 
     # -- observations ------------------------------------------------------
     @property
     def requests(self) -> list[RecordedRequest]:
         with self._state.lock:
             return list(self._state.requests)
-
-    def clear(self) -> None:
-        with self._state.lock:
-            self._state.requests.clear()
 
     def paths(self) -> list[str]:
         return [r.route for r in self.requests]
@@ -273,19 +278,12 @@ class AnthropicStub:
         """Requests that tried to leave loopback (arrived via the proxy trap)."""
         return [r for r in self.requests if r.is_egress]
 
-    def upstream_requests(self) -> list[RecordedRequest]:
-        """Requests addressed to the stub itself as the Anthropic base URL."""
-        return [r for r in self.requests if not r.is_egress]
-
     def message_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == "POST" and r.route.rstrip("/") == "/v1/messages"]
 
     def credentials(self) -> list[tuple[str, str]]:
         """One (header_name, value) per credential header per request, in order."""
         return [c for r in self.requests for c in r.credentials()]
-
-    def credential_values(self) -> set[str]:
-        return {v for _, v in self.credentials()}
 
     def saw_secret(self, secret: str) -> bool:
         """True if ``secret`` appears in any header or body of any request."""

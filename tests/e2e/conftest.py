@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -29,6 +30,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from anthropic_stub import AnthropicStub  # noqa: E402
+from support import run_or_fail, unavailable  # noqa: E402
 
 INSTALL_TIMEOUT_S = 900
 CLAUDE_TIMEOUT_S = 60
@@ -41,11 +43,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def _unavailable(reason: str) -> None:
-    """Skip locally, fail loudly in CI."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"e2e prerequisites missing in CI: {reason}", pytrace=False)
-    pytest.skip(f"e2e prerequisites missing: {reason}")
+def _unavailable(reason: str) -> NoReturn:
+    unavailable(f"e2e prerequisites missing: {reason}")
 
 
 @pytest.fixture(scope="session")
@@ -154,21 +153,7 @@ def run_claude(
     """Run ``claude -p PROMPT --output-format json``; fail the test if it hangs."""
     cwd.mkdir(parents=True, exist_ok=True)
     cmd = [claude_bin, "-p", prompt, "--output-format", "json", *extra_args]
-    try:
-        return subprocess.run(
-            cmd,
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(
-            f"claude hung for more than {timeout}s: {cmd}\nstdout: {exc.stdout!r}\nstderr: {exc.stderr!r}",
-            pytrace=False,
-        )
+    return run_or_fail(cmd, env=env, cwd=cwd, timeout=timeout)
 
 
 @pytest.fixture(name="run_claude")

@@ -14,12 +14,9 @@ import urllib.request
 
 import pytest
 from anthropic_stub import DEFAULT_REPLY, AnthropicStub
+from support import OWN_API_KEY, OWN_AUTH_TOKEN, PLATFORM_OAUTH, assert_no_secret
 
 pytestmark = pytest.mark.e2e
-
-PLATFORM_OAUTH = "platform-oauth-LEAK-7f3c9e1a5b2d-do-not-forward"
-BYOK_API_KEY = "sk-ant-byok-e2e-KEY-2b8d4f6a90c1"
-BYOK_AUTH_TOKEN = "byok-e2e-AUTHTOKEN-5c1e9b7d3a08"
 
 # What claude-code 2.1.332 prints (JSON "result") with no credential at all.
 NOT_LOGGED_IN = "Not logged in · Please run /login"
@@ -28,6 +25,8 @@ NOT_LOGGED_IN = "Not logged in · Please run /login"
 def _run(claude_bin, claude_env, run_claude, tmp_path, stub, **cred):
     env = claude_env(tmp_path, stub.url, **cred)
     proc = run_claude(claude_bin, env, tmp_path / "work")
+    # Checked first: the asserts below may show claude's output.
+    assert_no_secret(proc.stdout + proc.stderr)
     # No test may let claude try to reach a non-loopback host.
     assert stub.egress() == [], [f"{r.method} {r.path}" for r in stub.egress()]
     return proc
@@ -78,13 +77,13 @@ def test_api_key_reaches_upstream_as_x_api_key(claude_bin, claude_env, run_claud
         run_claude,
         tmp_path,
         anthropic_stub,
-        ANTHROPIC_API_KEY=BYOK_API_KEY,
+        ANTHROPIC_API_KEY=OWN_API_KEY,
     )
     _assert_answered(proc)
     msgs = anthropic_stub.message_requests()
     assert msgs, anthropic_stub.paths()
     # all(): a failure shows no credential value
-    assert all(c == ("x-api-key", BYOK_API_KEY) for c in anthropic_stub.credentials())
+    assert all(c == ("x-api-key", OWN_API_KEY) for c in anthropic_stub.credentials())
     assert len(anthropic_stub.credentials()) == len(msgs)
 
 
@@ -95,13 +94,13 @@ def test_auth_token_reaches_upstream_as_bearer(claude_bin, claude_env, run_claud
         run_claude,
         tmp_path,
         anthropic_stub,
-        ANTHROPIC_AUTH_TOKEN=BYOK_AUTH_TOKEN,
+        ANTHROPIC_AUTH_TOKEN=OWN_AUTH_TOKEN,
     )
     _assert_answered(proc)
     msgs = anthropic_stub.message_requests()
     assert msgs, anthropic_stub.paths()
     # all(): a failure shows no credential value
-    assert all(c == ("authorization", f"Bearer {BYOK_AUTH_TOKEN}") for c in anthropic_stub.credentials())
+    assert all(c == ("authorization", f"Bearer {OWN_AUTH_TOKEN}") for c in anthropic_stub.credentials())
     assert len(anthropic_stub.credentials()) == len(msgs)
 
 
@@ -117,14 +116,14 @@ def test_api_key_takes_precedence_over_oauth_token(claude_bin, claude_env, run_c
         run_claude,
         tmp_path,
         anthropic_stub,
-        ANTHROPIC_API_KEY=BYOK_API_KEY,
+        ANTHROPIC_API_KEY=OWN_API_KEY,
         CLAUDE_CODE_OAUTH_TOKEN=PLATFORM_OAUTH,
     )
     _assert_answered(proc)
     msgs = anthropic_stub.message_requests()
     assert msgs
     # all(): a failure shows no credential value
-    assert all(c == ("x-api-key", BYOK_API_KEY) for c in anthropic_stub.credentials())
+    assert all(c == ("x-api-key", OWN_API_KEY) for c in anthropic_stub.credentials())
     assert len(anthropic_stub.credentials()) == len(msgs)
     assert not anthropic_stub.saw_secret(PLATFORM_OAUTH)
 

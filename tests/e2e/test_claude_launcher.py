@@ -34,8 +34,8 @@ from anthropic_stub import DEFAULT_REPLY, AnthropicStub
 from support import (
     ALL_SECRETS,
     GITHUB_TOKEN,
-    MARKER,
     OWN_API_KEY,
+    OWN_AUTH_TOKEN,
     OWN_OAUTH,
     PLATFORM_OAUTH,
     WORKSPACE_TOKEN,
@@ -44,14 +44,14 @@ from support import (
     launcher_path,
     parse_env_dump,
     platform_args,
+    run_or_fail,
 )
 
 from launcher.gate import fingerprint
 
 pytestmark = pytest.mark.e2e
 
-OWN_AUTH_TOKEN = f"own-authtok-{MARKER}-a11ce5"
-SECRETS = (*ALL_SECRETS, OWN_AUTH_TOKEN)
+SECRETS = ALL_SECRETS
 LABELS = {
     PLATFORM_OAUTH: "platform CLAUDE_CODE_OAUTH_TOKEN",
     OWN_API_KEY: "own ANTHROPIC_API_KEY",
@@ -88,19 +88,7 @@ def _launch(
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
     cmd = [launcher_path(), subcommand, *platform_args(platform, mode), *launcher_args, "--", *command]
-    try:
-        return subprocess.run(
-            cmd,
-            env=env,
-            cwd=work,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=LAUNCH_TIMEOUT_S,
-        )
-    except subprocess.TimeoutExpired:
-        # No stdout/stderr here: they might hold a value if something is wrong.
-        pytest.fail(f"agent-launcher {subcommand} hung for more than {LAUNCH_TIMEOUT_S}s", pytrace=False)
+    return run_or_fail(cmd, env=env, cwd=work, timeout=LAUNCH_TIMEOUT_S)
 
 
 def _claude(claude_bin: str) -> list[str]:
@@ -154,7 +142,7 @@ def _evidence(case: str, mode: str, proc: subprocess.CompletedProcess[str], stub
     if not path:
         return
     seen = sorted({(h, LABELS.get(v.removeprefix("Bearer "), "unknown value")) for h, v in stub.credentials()})
-    code = next((c for c in ("MISSING_BYOK_CREDENTIAL",) if c in proc.stderr), None)
+    code = "MISSING_BYOK_CREDENTIAL" if "MISSING_BYOK_CREDENTIAL" in proc.stderr else None
     row = {
         "case": case,
         "mode": mode,
