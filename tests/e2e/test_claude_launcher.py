@@ -158,25 +158,55 @@ def _evidence(case: str, mode: str, proc: subprocess.CompletedProcess[str], stub
 # -- the launcher lets the workspace's own credential through -----------------
 
 
-def test_byok_own_api_key_with_platform_global_oauth(claude_bin, claude_env, anthropic_stub, platform, tmp_path):
-    platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
-    proc = _launch(tmp_path, claude_env, anthropic_stub, platform, "byok", command=_claude(claude_bin))
-    _evidence("byok: global platform OAuth + own ANTHROPIC_API_KEY", "byok", proc, anthropic_stub)
+@pytest.mark.parametrize(
+    ("mode", "own", "header", "expected", "case"),
+    [
+        pytest.param(
+            "byok",
+            {"ANTHROPIC_API_KEY": OWN_API_KEY},
+            "x-api-key",
+            OWN_API_KEY,
+            "byok: global platform OAuth + own ANTHROPIC_API_KEY",
+            id="byok-own-api-key",
+        ),
+        pytest.param(
+            # Same key name at both scopes: the workspace's value must win.
+            "byok",
+            {"CLAUDE_CODE_OAUTH_TOKEN": OWN_OAUTH},
+            "authorization",
+            OWN_OAUTH,
+            "byok: own CLAUDE_CODE_OAUTH_TOKEN over the global one",
+            id="byok-own-oauth-over-global",
+        ),
+        pytest.param(
+            "subscription",
+            {"CLAUDE_CODE_OAUTH_TOKEN": OWN_OAUTH},
+            "authorization",
+            OWN_OAUTH,
+            "subscription: own CLAUDE_CODE_OAUTH_TOKEN",
+            id="subscription-own-oauth",
+        ),
+        pytest.param(
+            "platform_managed",
+            {},
+            "authorization",
+            PLATFORM_OAUTH,
+            "platform_managed: platform OAuth only",
+            id="platform-managed-no-regression",
+        ),
+    ],
+)
+def test_upstream_sees_exactly_the_expected_credential(
+    claude_bin, claude_env, anthropic_stub, platform, tmp_path, mode, own, header, expected, case
+):
+    platform.state.workspace_secrets.update(own)
+    proc = _launch(tmp_path, claude_env, anthropic_stub, platform, mode, command=_claude(claude_bin))
+    _evidence(case, mode, proc, anthropic_stub)
     _common_checks(proc, anthropic_stub, platform)
     _answered(proc)
-    _assert_upstream_saw_only(anthropic_stub, "x-api-key", OWN_API_KEY)
-    assert not anthropic_stub.saw_secret(PLATFORM_OAUTH)
-
-
-def test_byok_own_oauth_overrides_global_oauth(claude_bin, claude_env, anthropic_stub, platform, tmp_path):
-    # Same key name at both scopes: the workspace's value must win.
-    platform.state.workspace_secrets["CLAUDE_CODE_OAUTH_TOKEN"] = OWN_OAUTH
-    proc = _launch(tmp_path, claude_env, anthropic_stub, platform, "byok", command=_claude(claude_bin))
-    _evidence("byok: own CLAUDE_CODE_OAUTH_TOKEN over the global one", "byok", proc, anthropic_stub)
-    _common_checks(proc, anthropic_stub, platform)
-    _answered(proc)
-    _assert_upstream_saw_only(anthropic_stub, "authorization", OWN_OAUTH)
-    assert not anthropic_stub.saw_secret(PLATFORM_OAUTH)
+    _assert_upstream_saw_only(anthropic_stub, header, expected)
+    if expected != PLATFORM_OAUTH:
+        assert not anthropic_stub.saw_secret(PLATFORM_OAUTH)
 
 
 def test_byok_anthropic_compatible_auth_token_and_base_url(claude_bin, claude_env, anthropic_stub, platform, tmp_path):
@@ -204,23 +234,6 @@ def test_byok_anthropic_compatible_auth_token_and_base_url(claude_bin, claude_en
     _answered(proc)
     _assert_upstream_saw_only(anthropic_stub, "authorization", OWN_AUTH_TOKEN)
     assert not anthropic_stub.saw_secret(PLATFORM_OAUTH)
-
-
-def test_subscription_own_oauth(claude_bin, claude_env, anthropic_stub, platform, tmp_path):
-    platform.state.workspace_secrets["CLAUDE_CODE_OAUTH_TOKEN"] = OWN_OAUTH
-    proc = _launch(tmp_path, claude_env, anthropic_stub, platform, "subscription", command=_claude(claude_bin))
-    _evidence("subscription: own CLAUDE_CODE_OAUTH_TOKEN", "subscription", proc, anthropic_stub)
-    _common_checks(proc, anthropic_stub, platform)
-    _answered(proc)
-    _assert_upstream_saw_only(anthropic_stub, "authorization", OWN_OAUTH)
-
-
-def test_platform_managed_forwards_platform_token(claude_bin, claude_env, anthropic_stub, platform, tmp_path):
-    proc = _launch(tmp_path, claude_env, anthropic_stub, platform, "platform_managed", command=_claude(claude_bin))
-    _evidence("platform_managed: platform OAuth only", "platform_managed", proc, anthropic_stub)
-    _common_checks(proc, anthropic_stub, platform)
-    _answered(proc)
-    _assert_upstream_saw_only(anthropic_stub, "authorization", PLATFORM_OAUTH)
 
 
 # -- the platform's token never reaches the upstream in byok ------------------
