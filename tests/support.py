@@ -54,6 +54,14 @@ class Result:
     def output(self) -> str:
         return self.stdout + self.stderr
 
+    def __repr__(self) -> str:
+        # pytest prints this when an assertion on a field fails; a child's
+        # environment dump on stdout holds fake secrets by design.
+        def shown(text: str) -> str:
+            return f"<{len(text)} chars holding {MARKER}>" if MARKER in text else repr(text[-1500:])
+
+        return f"Result(returncode={self.returncode}, stdout={shown(self.stdout)}, stderr={shown(self.stderr)})"
+
 
 def assert_no_secret(text: str, secrets: tuple[str, ...] = ALL_SECRETS) -> None:
     leaked = [s for s in secrets if s in text]
