@@ -133,6 +133,8 @@ def bench_launch(rounds: int) -> None:
                 "--",
                 "/bin/true",
             ],
+            # Local mode's own floor: python-dotenv's package import.
+            'python -c "import dotenv"': [PY, "-c", "import dotenv"],
         }
         for _ in range(3):  # warm the page cache and .pyc files
             for cmd in cases.values():
@@ -153,6 +155,7 @@ def bench_launch(rounds: int) -> None:
     local, bare = med[names[2]], med[names[3]]
     print(f"\nbyok launch / import floor:  {byok / floor:.2f}  (target <= 1.20)")
     print(f"local launch / python pass:  {local / bare:.2f}")
+    print(f"local launch / import dotenv: {local / med[names[5]]:.2f}")
     print(f"platform requests per round: {per_round:.0f}  (byok 3 + platform_managed 1)")
 
 
