@@ -137,6 +137,17 @@ def _assert_upstream_saw_only(stub: AnthropicStub, header: str, value: str) -> N
     assert not any(value.encode() in r.body for r in stub.requests)
 
 
+def _assert_refused_before_claude(proc: subprocess.CompletedProcess[str], stub: AnthropicStub, tmp_path: Path) -> None:
+    """Exit 78, and claude never started: no upstream request, no state in its HOME."""
+    assert proc.returncode == 78, (proc.returncode, proc.stderr[-2000:])
+    assert "MISSING_BYOK_CREDENTIAL" in proc.stderr
+    assert proc.stdout == ""
+    assert stub.requests == []
+    home = tmp_path / "home"
+    assert not (home / ".claude.json").exists(), "claude ran"
+    assert not (home / ".claude").exists(), "claude ran"
+
+
 def _evidence(case: str, mode: str, proc: subprocess.CompletedProcess[str], stub: AnthropicStub) -> None:
     path = os.environ.get("AGENT_LAUNCHER_E2E_EVIDENCE")
     if not path:
@@ -243,13 +254,7 @@ def test_byok_platform_token_only_is_refused_before_claude(claude_bin, claude_en
     proc = _launch(tmp_path, claude_env, anthropic_stub, platform, "byok", command=_claude(claude_bin))
     _evidence("byok: global platform OAuth only", "byok", proc, anthropic_stub)
     _common_checks(proc, anthropic_stub, platform)
-    assert proc.returncode == 78, (proc.returncode, proc.stderr[-2000:])
-    assert "MISSING_BYOK_CREDENTIAL" in proc.stderr
-    assert proc.stdout == ""
-    assert anthropic_stub.requests == []
-    home = tmp_path / "home"
-    assert not (home / ".claude.json").exists(), "claude ran"
-    assert not (home / ".claude").exists(), "claude ran"
+    _assert_refused_before_claude(proc, anthropic_stub, tmp_path)
 
 
 def test_byok_inherited_platform_token_stripped(claude_bin, claude_env, anthropic_stub, platform, tmp_path):
@@ -288,10 +293,7 @@ def test_byok_inherited_platform_token_only_is_refused(claude_bin, claude_env, a
     )
     _evidence("byok: inherited platform OAuth only", "byok", proc, anthropic_stub)
     _common_checks(proc, anthropic_stub, platform)
-    assert proc.returncode == 78, (proc.returncode, proc.stderr[-2000:])
-    assert "MISSING_BYOK_CREDENTIAL" in proc.stderr
-    assert anthropic_stub.requests == []
-    assert not (tmp_path / "home" / ".claude.json").exists(), "claude ran"
+    _assert_refused_before_claude(proc, anthropic_stub, tmp_path)
 
 
 # -- what the agent holds, and what `check` says ------------------------------
