@@ -148,7 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
         "workspace's kept value) or foreign. Values are never shown. Exit 1 on a foreign key unless platform_managed.",
     )
     audit.add_argument(
-        "--pid", dest="pids", type=int, action="append", default=None, help="only this process (repeatable)"
+        "--pid",
+        dest="pids",
+        type=int,
+        action="extend",
+        nargs="+",
+        default=None,
+        metavar="PID",
+        help="only these processes (--pid 1 2, or --pid 1 --pid 2)",
     )
     audit.add_argument("--json", action="store_true", help="print findings as JSON")
     return parser

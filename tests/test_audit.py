@@ -208,3 +208,11 @@ def test_judge_and_launcher_recognition() -> None:
     assert is_launcher(["/usr/bin/python3", "/venv/bin/agent-launcher", "supervise"])
     assert is_launcher(["python", "-m", "launcher", "audit"])
     assert not is_launcher(["node", "/usr/bin/claude"])
+
+
+def test_pid_takes_several_values_or_repeats() -> None:
+    from launcher.cli import build_parser
+
+    parse = build_parser().parse_args
+    assert parse(["audit", "--pid", "1", "2", "--json"]).pids == [1, 2]
+    assert parse(["audit", "--pid", "1", "--pid", "2"]).pids == [1, 2]
