@@ -215,7 +215,10 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
         return 130
     except Exception as exc:  # last line of defence for secrecy
         # A traceback could quote a value; the type is enough to file a bug.
-        _log_for(ns, environ).error("INTERNAL_ERROR", f"unexpected {type(exc).__name__}; rerun with -vv and report it")
+        _log_for(ns, environ).error(
+            "INTERNAL_ERROR",
+            f"unexpected {type(exc).__name__} (a bug: the traceback is withheld because it could quote a value)",
+        )
         return LauncherError.exit_code
 
 
