@@ -372,3 +372,17 @@ def test_agent_flags_before_the_separator_get_a_hint():
     result = run_launcher("exec", "claude", "-p", "hi")
     assert result.returncode == 64
     assert "go after --" in result.stderr
+
+
+def test_a_bug_is_internal_error_without_its_text(monkeypatch, capsys):
+    """An unexpected exception may quote anything: only its type is shown."""
+    from launcher import cli, main
+
+    def broken(*args, **kwargs):
+        raise RuntimeError(f"boom {OWN_API_KEY}")
+
+    monkeypatch.setattr(main, "build_plan", broken)
+    assert cli.main(["check"], base_env()) == 70
+    err = capsys.readouterr().err
+    expect_absent(err, OWN_API_KEY)
+    assert err.startswith("agent-launcher: error: INTERNAL_ERROR: unexpected RuntimeError")
