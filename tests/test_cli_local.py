@@ -382,7 +382,11 @@ def test_a_bug_is_internal_error_without_its_text(monkeypatch, capsys):
         raise RuntimeError(f"boom {OWN_API_KEY}")
 
     monkeypatch.setattr(main, "build_plan", broken)
-    assert cli.main(["check"], base_env()) == 70
+    previous = signal.getsignal(signal.SIGTERM)  # cli.main installs its own handler
+    try:
+        assert cli.main(["check"], base_env()) == 70
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     err = capsys.readouterr().err
     expect_absent(err, OWN_API_KEY)
     assert err.startswith("agent-launcher: error: INTERNAL_ERROR: unexpected RuntimeError")
