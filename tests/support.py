@@ -3,7 +3,9 @@ test greps output for, and helpers to run the launcher as a subprocess."""
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -34,6 +36,21 @@ def unavailable(reason: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason} (required when CI=true)", pytrace=False)
     pytest.skip(reason)
+
+
+@functools.cache
+def _unshare_works(flags: tuple[str, ...]) -> bool:
+    if not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(["unshare", *flags, "true"], capture_output=True, timeout=30, check=False)
+    return probe.returncode == 0
+
+
+def require_unshare(*flags: str) -> None:
+    """Skip unless ``unshare FLAGS true`` works here (probed once per flag set,
+    when a test asks, never at collection)."""
+    if not _unshare_works(flags):
+        pytest.skip(f"needs unshare {' '.join(flags)}")
 
 
 def launcher_path() -> str:

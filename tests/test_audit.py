@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ from support import (
     base_env,
     launcher_path,
     platform_args,
+    require_unshare,
     run_launcher,
     token_env,
 )
@@ -158,19 +157,9 @@ def test_missing_pid_is_counted_unreadable_not_fatal() -> None:
     assert "no process 999999999" in result.stderr
 
 
-@functools.cache
-def _user_namespaces_work() -> bool:
-    if not shutil.which("unshare"):
-        return False
-    probe = subprocess.run(["unshare", "--user", "--map-root-user", "true"], capture_output=True, timeout=30)
-    return probe.returncode == 0
-
-
 @pytest.fixture
 def user_namespace() -> None:
-    """Probed when a test asks for it, not at collection."""
-    if not _user_namespaces_work():
-        pytest.skip("needs unshare --user")
+    require_unshare("--user", "--map-root-user")
 
 
 def test_unreadable_environments_are_counted(user_namespace, holder) -> None:  # type: ignore[no-untyped-def]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -24,6 +23,7 @@ from support import (
     launcher_path,
     parse_env_dump,
     platform_args,
+    require_unshare,
     run_launcher,
 )
 
@@ -286,8 +286,7 @@ def test_404_names_the_workspace(platform):
 def test_sigterm_during_a_slow_platform_read_ends_promptly_even_as_pid_1(platform, tmp_path):
     """PID 1 ignores SIGTERM without a handler: docker stop would hang for
     its whole grace period while the launcher waits on the platform."""
-    if os.geteuid() != 0 or not shutil.which("unshare"):
-        pytest.skip("needs root and unshare --pid")
+    require_unshare("--pid", "--fork")
     platform.state.push(Canned(200, b"[]", delay=20))
     marker = tmp_path / "launched"
     proc = subprocess.Popen(

@@ -8,10 +8,8 @@ loaded machine makes a test slower, not flaky.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,6 +28,7 @@ from support import (
     launcher_path,
     parse_env_dump,
     platform_args,
+    require_unshare,
     run_launcher,
     token_env,
 )
@@ -303,19 +302,9 @@ def test_subreaper_reaps_adopted_orphans(supervise) -> None:  # type: ignore[no-
     assert run.finish() == 128 + signal.SIGTERM  # `sleep` dies of the forwarded SIGTERM
 
 
-@functools.cache
-def _pid_namespaces_work() -> bool:
-    if os.geteuid() != 0 or not shutil.which("unshare"):
-        return False
-    probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True, timeout=30)
-    return probe.returncode == 0
-
-
 @pytest.fixture
 def pid_namespace() -> None:
-    """Probed when a test asks for it, not at collection."""
-    if not _pid_namespaces_work():
-        pytest.skip("needs root and unshare --pid")
+    require_unshare("--pid", "--fork", "--mount-proc")
 
 
 def test_as_pid_1_reaps_every_orphan(pid_namespace, supervise) -> None:  # type: ignore[no-untyped-def]
