@@ -6,7 +6,8 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+import traceback
+from collections.abc import Callable, Mapping, Sequence
 
 from . import __version__
 from .config import DEFAULTS, Config, resolve
@@ -173,10 +174,14 @@ def _cli_layer(ns: argparse.Namespace) -> dict[str, object]:
     return {k: v for k, v in vars(ns).items() if k in DEFAULTS and v is not None}
 
 
-def _log_for(ns: argparse.Namespace | None, environ: dict[str, str]) -> Log:
-    fmt = getattr(ns, "log_format", None) or environ.get("LAUNCHER_LOG_FORMAT", "text")
-    if fmt not in ("text", "json"):
-        fmt = "text"
+def _log_for(ns: argparse.Namespace | None, environ: Mapping[str, str], config: Config | None = None) -> Log:
+    """The log as configured; before ``config.resolve`` has run (or when it
+    refused), the best guess, so that the refusal itself is still reported."""
+    if config is not None:
+        fmt = config.log_format
+    else:
+        fmt = getattr(ns, "log_format", None) or environ.get("LAUNCHER_LOG_FORMAT", "text")
+        fmt = fmt if fmt in ("text", "json") else "text"
     verbosity = 0 if getattr(ns, "quiet", False) else 1 + getattr(ns, "verbose", 0)
     return Log(fmt, verbosity)
 
@@ -185,13 +190,32 @@ def _exit_on(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> int:
+def console() -> None:
+    """The installed ``agent-launcher`` command: the only place that touches
+    process-wide state before ``main`` runs."""
     # As a container's PID 1 the kernel drops SIGTERM unless a handler is
     # installed, so `docker stop` during a slow platform read would wait for
     # SIGKILL. exec resets handled signals, so the agent never inherits this.
     signal.signal(signal.SIGTERM, _exit_on)
-    environ = dict(os.environ if environ is None else environ)
-    own_argv, command = split_command(sys.argv[1:] if argv is None else argv)
+    raise SystemExit(main(sys.argv[1:], os.environ))
+
+
+def where(exc: BaseException) -> str:
+    """File, line and function where an unexpected exception was raised:
+    enough to start a bug report, and nothing that could quote a value
+    (no message, no locals, no arguments)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "unknown location"
+    last = frames[-1]
+    return f"{os.path.basename(last.filename)}:{last.lineno} in {last.name}"
+
+
+def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
+    """Parse, run one command, report; the exit status. No process-wide side
+    effects: callable in-process (tests do) as often as wanted."""
+    environ = dict(environ)
+    own_argv, command = split_command(argv)
     ns = None
     config: Config | None = None
     try:
@@ -200,11 +224,12 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
         if command is not None:
             ns.argv = [*ns.argv, *command]
         config = resolve(_cli_layer(ns), environ)
+        log = _log_for(ns, environ, config)
         for warning in config.warnings:
             log.warning(warning)
         return COMMANDS[ns.command](ns, config, environ, log)
     except LauncherError as exc:
-        log = _log_for(ns, environ)
+        log = _log_for(ns, environ, config)
         if ns is not None and getattr(ns, "json", False):
             from .render import dumps, error_json
 
@@ -214,10 +239,12 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # last line of defence for secrecy
-        # A traceback could quote a value; the type is enough to file a bug.
-        _log_for(ns, environ).error(
+        # A traceback could quote a value; the type and where it happened
+        # are enough to file a bug.
+        _log_for(ns, environ, config).error(
             "INTERNAL_ERROR",
-            f"unexpected {type(exc).__name__} (a bug: the traceback is withheld because it could quote a value)",
+            f"unexpected {type(exc).__name__} at {where(exc)} (a bug; the message and traceback are "
+            "withheld because they could quote a value)",
         )
         return LauncherError.exit_code
 
