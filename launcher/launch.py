@@ -1,7 +1,13 @@
-"""Replace this process with the agent.
+"""Replace this process with the agent, after checking it can start.
 
 ``exec`` keeps the PID, so whatever supervises the container (Docker, the
 kubelet, tini) sees the agent's own exit status and signals.
+
+Before any start (``exec``, ``check``, ``supervise``'s first start and
+every refresh) ``check_startable`` proves that the kernel will accept the
+child's argv and environment; a failure is ``BUNDLE_INVALID`` (65) naming
+the key, decided before a running child is stopped, rather than an
+``execve`` error blamed on the command.
 """
 
 from __future__ import annotations
@@ -9,20 +15,143 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import struct
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .errors import CommandNotExecutableError, CommandNotFoundError
+from .errors import BundleInvalidError, CommandNotExecutableError, CommandNotFoundError, ConfigError, LauncherError
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .privileges import Identity
 
 DEFAULT_COMMAND = ("claude",)
+
+# The kernel's limits for execve (fs/exec.c, Linux >= 2.6.23):
+# - one argument or "NAME=value" string, its NUL included, is at most
+#   MAX_ARG_STRLEN = 32 pages (131072 bytes with 4 KiB pages);
+# - all strings plus one pointer each must fit in a quarter of the stack
+#   rlimit, capped at 3/4 of _STK_LIM (6 MiB) and never below 32 pages.
+#   glibc's sysconf(_SC_ARG_MAX) is that quarter (without the cap).
+# The margin leaves room for what the kernel adds on its own: the
+# executable's path, and for a #! script the interpreter line (at most 256
+# bytes) and the script's path again (a path is at most 4096 bytes).
+_STK_LIM = 8 * 1024 * 1024
+EXEC_MARGIN = 16 * 1024
+_POINTER = struct.calcsize("P")
 
 # CPython ignores these at start-up, and an ignored disposition survives
 # exec: without a reset the agent could never die of a broken pipe.
 _SIGNALS_PYTHON_IGNORES = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, name))
 
 
-def resolve(command: str, search_path: str | None) -> str:
-    """The file ``command`` names, checked the way a shell checks it."""
+@dataclass(frozen=True)
+class ExecLimits:
+    per_string: int  # bytes of one string, its NUL included
+    total: int  # bytes of all strings and their pointers, margin already taken off
+
+    @classmethod
+    def current(cls) -> ExecLimits:
+        import resource
+
+        page = os.sysconf("SC_PAGESIZE")
+        stack = resource.getrlimit(resource.RLIMIT_STACK)[0]
+        total = _STK_LIM // 4 * 3
+        if stack != resource.RLIM_INFINITY:
+            total = min(total, stack // 4)
+        arg_max = os.sysconf("SC_ARG_MAX")
+        if arg_max > 0:
+            total = min(total, arg_max)
+        total = max(total, 32 * page)
+        return cls(per_string=32 * page, total=total - EXEC_MARGIN)
+
+
+def check_startable(argv: Sequence[str], env: Mapping[str, str], limits: ExecLimits | None = None) -> None:
+    """Raise unless ``execve(path, argv, env)`` can succeed as far as its
+    arguments go: every name and value encodable (no lone surrogate), no
+    empty name, no ``=`` or NUL in a name, no NUL in a value, each string
+    within the per-string limit, the whole within the total. A bad
+    variable is ``BUNDLE_INVALID`` naming the key, never its value; a bad
+    argument is ``CONFIG_INVALID`` (the command line is the operator's).
+    """
+    limits = limits or ExecLimits.current()
+    total = 0
+    sizes: dict[str, int] = {}
+    for index, arg in enumerate(argv):
+        size = _encoded_size(arg, lambda why, i=index: ConfigError(f"argument {i} of the command {why}"))
+        if size > limits.per_string:
+            raise ConfigError(
+                f"argument {index} of the command is {size} bytes, over the kernel's {_per_string(limits)}"
+            )
+        total += size + _POINTER
+    for name, value in env.items():
+        shown = _name(name)
+        if not name:
+            raise BundleInvalidError("the environment has a variable with an empty name (inherited?); exec refuses it")
+        if "=" in name or "\0" in name:
+            raise BundleInvalidError(f"variable name {shown} contains '=' or a NUL byte; exec refuses it")
+        size = _encoded_size(name, lambda why, n=shown: BundleInvalidError(f"the name {n} {why}"))
+        size += _encoded_size(value, lambda why, n=shown: BundleInvalidError(f"the value of {n} {why}"))
+        if size > limits.per_string:
+            raise BundleInvalidError(
+                f"{shown} is {size} bytes as NAME=value, over the kernel's {_per_string(limits)}; "
+                "pass a value this large as a file"
+            )
+        sizes[name] = size
+        total += size + _POINTER
+    if total > limits.total:
+        largest = sorted(sizes, key=sizes.__getitem__, reverse=True)[:3]
+        raise BundleInvalidError(
+            f"the agent's environment and arguments take {total} bytes, over the {limits.total} bytes exec "
+            f"accepts here (a quarter of the stack rlimit, at most 6 MiB, less a margin); largest: "
+            + ", ".join(f"{_name(k)} ({sizes[k]} bytes)" for k in largest)
+        )
+
+
+def _encoded_size(text: str, error: Callable[[str], LauncherError]) -> int:
+    """Bytes of ``text`` as execve receives it, its NUL included."""
+    try:
+        encoded = os.fsencode(text)
+    except UnicodeEncodeError:
+        raise error("cannot be encoded for exec (a lone surrogate?)") from None
+    if b"\0" in encoded:
+        raise error("contains a NUL byte")
+    return len(encoded) + 1
+
+
+def _per_string(limits: ExecLimits) -> str:
+    return f"limit of {limits.per_string} bytes for one string (MAX_ARG_STRLEN, NUL included)"
+
+
+def _name(name: str) -> str:
+    """A variable name fit for a message: escaped unless it is plain."""
+    return name if name.isascii() and name.isprintable() and len(name) <= 128 else ascii(name[:128])
+
+
+def child_environment(env: Mapping[str, str], config: Config, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment the agent gets: the plan's, with HOME/USER/LOGNAME
+    of the ``--user`` if there is one."""
+    if config.user is None:
+        return dict(env)
+    from .privileges import child_environment as for_user
+
+    return for_user(env, config.user, None if config.pristine else environ)
+
+
+def prepare(argv: Sequence[str], env: Mapping[str, str], config: Config, environ: Mapping[str, str]) -> dict[str, str]:
+    """The agent's environment, proven startable: what every command runs."""
+    child = child_environment(env, config, environ)
+    check_startable(argv, child)
+    return child
+
+
+def resolve(command: str, search_path: str | None, as_user: Identity | None = None) -> str:
+    """The file ``command`` names, checked the way a shell checks it
+    (as ``as_user`` would see it, when the agent will run as that user)."""
+    if as_user is not None:
+        return _resolve_as(as_user, command, search_path)
     if "/" in command:
         return _checked(command, command)
     not_executable = None
@@ -43,6 +172,50 @@ def _checked(command: str, path: str) -> str:
     if os.path.isdir(path) or not os.access(path, os.X_OK):
         raise CommandNotExecutableError(f"{command}: not an executable file")
     return path
+
+
+_RESOLVED = {0: None, 126: CommandNotExecutableError, 127: CommandNotFoundError, 64: ConfigError}
+
+
+def _resolve_as(user: Identity, command: str, search_path: str | None) -> str:
+    """``resolve`` in a short-lived child that has dropped to ``user``:
+    its permissions, not root's, decide what it may execute. The child
+    makes system calls only; its answer comes back over a pipe."""
+    from .privileges import drop, prepare
+
+    prepare()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child; its answer is what the tests check
+        answer = b"70\0resolution failed"
+        try:
+            os.close(read_end)
+            drop(user)
+            answer = b"0\0" + os.fsencode(resolve(command, search_path))
+        except LauncherError as exc:
+            answer = f"{exc.exit_code}\0".encode() + os.fsencode(exc.message)
+        except BaseException as exc:
+            answer = f"70\0unexpected {type(exc).__name__}".encode()
+        finally:
+            try:
+                os.write(write_end, answer)
+            finally:
+                os._exit(0)
+    os.close(write_end)
+    chunks = []
+    while chunk := os.read(read_end, 65536):
+        chunks.append(chunk)
+    os.close(read_end)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass  # a supervising parent's reaper may have collected it first
+    status, _, text = b"".join(chunks).partition(b"\0")
+    message = os.fsdecode(text)
+    kind = _RESOLVED.get(int(status or b"70"), LauncherError)
+    if kind is None:
+        return message
+    raise kind(message or f"{command}: could not be resolved as --user {user.spec[:64]}")
 
 
 def search_path_for(child_env: Mapping[str, str], own_env: Mapping[str, str]) -> str | None:
