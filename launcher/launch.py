@@ -17,7 +17,7 @@ import os
 import signal
 import struct
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -80,7 +80,10 @@ def check_startable(argv: Sequence[str], env: Mapping[str, str], limits: ExecLim
     total = 0
     sizes: dict[str, int] = {}
     for index, arg in enumerate(argv):
-        size = _encoded_size(arg, lambda why, i=index: ConfigError(f"argument {i} of the command {why}"))
+        try:
+            size = _encoded_size(arg)
+        except _UnstartableError as why:
+            raise ConfigError(f"argument {index} of the command {why}") from None
         if size > limits.per_string:
             raise ConfigError(
                 f"argument {index} of the command is {size} bytes, over the kernel's {_per_string(limits)}"
@@ -92,8 +95,14 @@ def check_startable(argv: Sequence[str], env: Mapping[str, str], limits: ExecLim
             raise BundleInvalidError("the environment has a variable with an empty name (inherited?); exec refuses it")
         if "=" in name or "\0" in name:
             raise BundleInvalidError(f"variable name {shown} contains '=' or a NUL byte; exec refuses it")
-        size = _encoded_size(name, lambda why, n=shown: BundleInvalidError(f"the name {n} {why}"))
-        size += _encoded_size(value, lambda why, n=shown: BundleInvalidError(f"the value of {n} {why}"))
+        try:
+            size = _encoded_size(name)
+        except _UnstartableError as why:
+            raise BundleInvalidError(f"the name {shown} {why}") from None
+        try:
+            size += _encoded_size(value)
+        except _UnstartableError as why:
+            raise BundleInvalidError(f"the value of {shown} {why}") from None
         if size > limits.per_string:
             raise BundleInvalidError(
                 f"{shown} is {size} bytes as NAME=value, over the kernel's {_per_string(limits)}; "
@@ -110,14 +119,18 @@ def check_startable(argv: Sequence[str], env: Mapping[str, str], limits: ExecLim
         )
 
 
-def _encoded_size(text: str, error: Callable[[str], LauncherError]) -> int:
+class _UnstartableError(ValueError):
+    """Why one string cannot go to execve; the caller says which string."""
+
+
+def _encoded_size(text: str) -> int:
     """Bytes of ``text`` as execve receives it, its NUL included."""
     try:
         encoded = os.fsencode(text)
     except UnicodeEncodeError:
-        raise error("cannot be encoded for exec (a lone surrogate?)") from None
+        raise _UnstartableError("cannot be encoded for exec (a lone surrogate?)") from None
     if b"\0" in encoded:
-        raise error("contains a NUL byte")
+        raise _UnstartableError("contains a NUL byte")
     return len(encoded) + 1
 
 

@@ -171,9 +171,10 @@ def _prctl() -> Callable[..., int]:
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
-    function: Callable[..., int] = libc.prctl
-    function.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    function.restype = ctypes.c_int
+    prctl = libc.prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    function: Callable[..., int] = prctl
     return function
 
 

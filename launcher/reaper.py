@@ -83,12 +83,13 @@ def _spawn_as(user: Identity, path: str, argv: Sequence[str], env: Mapping[str, 
             signal.pthread_sigmask(signal.SIG_SETMASK, ())
             os.execve(path, args, environment)  # noqa: S606 - exec is the point
         except BaseException as exc:
-            number = exc.errno if isinstance(exc, OSError) and exc.errno else 0
-            os.write(write_end, f"{stage} {number}".encode())
+            code = exc.errno if isinstance(exc, OSError) and exc.errno else 0
+            why = exc.message if isinstance(exc, PrivilegeError) else type(exc).__name__
+            os.write(write_end, f"{stage}\0{code}\0{why}".encode()[:4096])
         finally:
             os._exit(127)
     os.close(write_end)
-    report = os.read(read_end, 256)
+    report = os.read(read_end, 4096)
     os.close(read_end)
     if not report:
         return pid
@@ -96,11 +97,12 @@ def _spawn_as(user: Identity, path: str, argv: Sequence[str], env: Mapping[str, 
         os.waitpid(pid, 0)
     except ChildProcessError:
         pass
-    stage, _, number = report.decode().partition(" ")
-    err = int(number or 0)
-    if stage == "exec":
+    failed, code, why = [*report.decode(errors="replace").split("\0"), "", ""][:3]
+    err = int(code or 0)
+    if failed == "exec":
         raise exec_failure(argv[0], OSError(err, os.strerror(err)))
-    raise PrivilegeError(f"cannot start the agent as --user {user.spec[:64]}: {stage} failed ({os.strerror(err)})")
+    reason = os.strerror(err) if err else why
+    raise PrivilegeError(f"cannot start the agent as --user {user.spec[:64]}: {failed} failed ({reason})")
 
 
 def exit_code(status: int) -> int:
