@@ -194,9 +194,9 @@ def _resolve_as(user: Identity, command: str, search_path: str | None) -> str:
     """``resolve`` in a short-lived child that has dropped to ``user``:
     its permissions, not root's, decide what it may execute. The child
     makes system calls only; its answer comes back over a pipe."""
-    from .privileges import drop, prepare
+    from .privileges import drop, preload
 
-    prepare()
+    preload()
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child; its answer is what the tests check

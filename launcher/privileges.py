@@ -188,7 +188,7 @@ def _call(option: int, arg: int = 0) -> int:
     return result
 
 
-def prepare() -> None:
+def preload() -> None:
     """Load what ``drop`` needs while it is safe and possible: before a fork
     (the child makes system calls only) and before the drop itself (the
     user may not be able to read the interpreter's library)."""
@@ -216,9 +216,9 @@ def is_dumpable() -> bool:
 def drop(identity: Identity) -> None:
     """Become ``identity`` for good. Raises PrivilegeError (nothing else is
     started) if any step fails or could be undone. Safe between fork and
-    exec: system calls and /proc/self only (call ``prepare`` first)."""
+    exec: system calls and /proc/self only (call ``preload`` first)."""
     uid, gid = identity.uid, identity.gid
-    prepare()
+    preload()
     try:
         os.setgroups(list(identity.groups))
         os.setresgid(gid, gid, gid)

@@ -64,9 +64,9 @@ def _spawn_as(user: Identity, path: str, argv: Sequence[str], env: Mapping[str, 
     never run this process's Python handlers. A failure comes back as
     ``stage errno`` over a close-on-exec pipe; EOF means the execve happened.
     """
-    from .privileges import PrivilegeError, drop, prepare
+    from .privileges import PrivilegeError, drop, preload
 
-    prepare()
+    preload()
     args, environment = list(argv), dict(env)
     read_end, write_end = os.pipe()  # both close-on-exec
     pid = os.fork()
