@@ -260,7 +260,7 @@ def _exec(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: 
 
 
 def _check(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Log) -> int:
-    from .launch import DEFAULT_COMMAND, prepare, search_path_for
+    from .launch import DEFAULT_COMMAND, check_drop, prepare, search_path_for
     from .launch import resolve as resolve_command
     from .main import build_plan
     from .render import dumps, plan_json, plan_table
@@ -270,6 +270,8 @@ def _check(ns: argparse.Namespace, config: Config, environ: dict[str, str], log:
         env = prepare(ns.argv or list(DEFAULT_COMMAND), plan.env, config, environ)
         if ns.argv:
             resolve_command(ns.argv[0], search_path_for(env, environ), as_user=config.user)
+        elif config.user is not None:
+            check_drop(config.user)
     print(dumps(plan_json(plan, config.warnings)) if ns.json else plan_table(plan))
     if plan.refusal is not None:
         log.error(plan.refusal.code, plan.refusal.message)

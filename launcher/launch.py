@@ -17,7 +17,7 @@ import os
 import signal
 import struct
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -164,7 +164,7 @@ def resolve(command: str, search_path: str | None, as_user: Identity | None = No
     """The file ``command`` names, checked the way a shell checks it
     (as ``as_user`` would see it, when the agent will run as that user)."""
     if as_user is not None:
-        return _resolve_as(as_user, command, search_path)
+        return _as_user(as_user, lambda: resolve(command, search_path))
     if "/" in command:
         return _checked(command, command)
     not_executable = None
@@ -187,12 +187,18 @@ def _checked(command: str, path: str) -> str:
     return path
 
 
-_RESOLVED = {0: None, 126: CommandNotExecutableError, 127: CommandNotFoundError, 64: ConfigError}
+def check_drop(user: Identity) -> None:
+    """Prove, without dropping here, that the switch to ``user`` works
+    (``check`` must fail where ``exec`` would)."""
+    _as_user(user, lambda: "")
 
 
-def _resolve_as(user: Identity, command: str, search_path: str | None) -> str:
-    """``resolve`` in a short-lived child that has dropped to ``user``:
-    its permissions, not root's, decide what it may execute. The child
+_ANSWERS = {0: None, 126: CommandNotExecutableError, 127: CommandNotFoundError, 64: ConfigError}
+
+
+def _as_user(user: Identity, work: Callable[[], str]) -> str:
+    """``work`` in a short-lived child that has dropped to ``user``: its
+    permissions, not root's, decide (e.g. what it may execute). The child
     makes system calls only; its answer comes back over a pipe."""
     from .privileges import drop, preload
 
@@ -204,7 +210,7 @@ def _resolve_as(user: Identity, command: str, search_path: str | None) -> str:
         try:
             os.close(read_end)
             drop(user)
-            answer = b"0\0" + os.fsencode(resolve(command, search_path))
+            answer = b"0\0" + os.fsencode(work())
         except LauncherError as exc:
             answer = f"{exc.exit_code}\0".encode() + os.fsencode(exc.message)
         except BaseException as exc:
@@ -225,10 +231,10 @@ def _resolve_as(user: Identity, command: str, search_path: str | None) -> str:
         pass  # a supervising parent's reaper may have collected it first
     status, _, text = b"".join(chunks).partition(b"\0")
     message = os.fsdecode(text)
-    kind = _RESOLVED.get(int(status or b"70"), LauncherError)
+    kind = _ANSWERS.get(int(status or b"70"), LauncherError)
     if kind is None:
         return message
-    raise kind(message or f"{command}: could not be resolved as --user {user.spec[:64]}")
+    raise kind(message or f"no answer from a child running as --user {user.spec[:64]}")
 
 
 def search_path_for(child_env: Mapping[str, str], own_env: Mapping[str, str]) -> str | None:

@@ -39,29 +39,17 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .errors import ConfigError, LauncherError
+from .errors import ConfigError, LauncherError, PrivilegeError
 
 PR_GET_DUMPABLE = 3  # <linux/prctl.h>
 PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
-PR_GET_NO_NEW_PRIVS = 39
 
 _ID = re.compile(r"[0-9]{1,10}")
 _NO_ID = 2**32 - 1  # (uid_t) -1 means "unchanged" to the kernel: never a real id
 # Inheritable capabilities are left alone: with no_new_privs an exec cannot
 # turn them into permitted ones, and older engines give root a full set.
 _CAPABILITY_SETS = ("CapPrm", "CapEff", "CapAmb")
-
-# What the child is told about itself (see ``child_environment``).
-IDENTITY_VARS = ("HOME", "USER", "LOGNAME")
-
-
-class PrivilegeError(LauncherError):
-    """Switching to the agent's user failed or proved reversible. Never
-    expected once ``--user`` was validated; the agent is not started."""
-
-    exit_code = 64
-    code = "CONFIG_INVALID"
 
 
 @dataclass(frozen=True)
@@ -207,10 +195,6 @@ def make_undumpable() -> None:
         ) from None
     if dumpable != 0:
         raise LauncherError("cannot make the launcher unreadable to its child: still dumpable after prctl")
-
-
-def is_dumpable() -> bool:
-    return _call(PR_GET_DUMPABLE) != 0
 
 
 def drop(identity: Identity) -> None:

@@ -64,7 +64,8 @@ def _spawn_as(user: Identity, path: str, argv: Sequence[str], env: Mapping[str, 
     never run this process's Python handlers. A failure comes back as
     ``stage errno`` over a close-on-exec pipe; EOF means the execve happened.
     """
-    from .privileges import PrivilegeError, drop, preload
+    from .errors import PrivilegeError
+    from .privileges import drop, preload
 
     preload()
     args, environment = list(argv), dict(env)
@@ -83,9 +84,9 @@ def _spawn_as(user: Identity, path: str, argv: Sequence[str], env: Mapping[str, 
             signal.pthread_sigmask(signal.SIG_SETMASK, ())
             os.execve(path, args, environment)  # noqa: S606 - exec is the point
         except BaseException as exc:
-            code = exc.errno if isinstance(exc, OSError) and exc.errno else 0
+            number = exc.errno if isinstance(exc, OSError) and exc.errno else 0
             why = exc.message if isinstance(exc, PrivilegeError) else type(exc).__name__
-            os.write(write_end, f"{stage}\0{code}\0{why}".encode()[:4096])
+            os.write(write_end, f"{stage}\0{number}\0{why}".encode()[:4096])
         finally:
             os._exit(127)
     os.close(write_end)

@@ -42,6 +42,7 @@ from support import (
     base_env,
     launcher_path,
     platform_args,
+    require_unshare,
     run_launcher,
     token_env,
     unavailable,
@@ -448,6 +449,27 @@ def test_user_needs_a_root_launcher(as_root: None, shared: Path) -> None:
         check=False,
     )
     assert audit.returncode == 0, audit.stderr[-2000:]
+
+
+def test_a_drop_the_kernel_refuses_is_config_invalid_in_check_exec_and_supervise(tmp_path: Path) -> None:
+    """Root of a user namespace that maps no other uid passes the root check,
+    but the switch itself fails: check says so as exec and supervise do."""
+    require_unshare("--user", "--map-root-user")
+    marker = tmp_path / "started"
+    for command in ("check", "exec", "supervise"):
+        result = subprocess.run(
+            ["unshare", "--user", "--map-root-user", launcher_path(), command, "--user", f"{AGENT_UID}:{AGENT_UID}",
+             "--", "touch", str(marker)],
+            env=base_env(), capture_output=True, text=True, timeout=TIMEOUT, check=False,
+        )  # fmt: skip
+        assert result.returncode == 64, (command, result.stderr[-2000:])
+        assert "cannot switch to --user" in result.stderr
+    result = subprocess.run(
+        ["unshare", "--user", "--map-root-user", launcher_path(), "check", "--user", f"{AGENT_UID}:{AGENT_UID}"],
+        env=base_env(), capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )  # fmt: skip
+    assert result.returncode == 64, "check without a command still proves the drop works"
+    assert not marker.exists()
 
 
 def test_check_resolves_the_command_as_the_user_would(as_root: None, shared: Path) -> None:
