@@ -673,3 +673,40 @@ def test_byok_with_a_zero_width_space_strips_the_platform_token(tmp_path: Path) 
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "CLAUDE_CODE_OAUTH_TOKEN" not in dump.read_text()
+
+
+# -- the spawn path for --user, in-process ------------------------------------------------------
+
+
+def _status(pid: int) -> dict[str, str]:
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return {k: v.strip() for k, _, v in (line.partition(":") for line in lines)}
+
+
+def test_spawn_as_user_starts_a_clean_child_even_with_signals_blocked(as_root: None, shared: Path) -> None:
+    from launcher.errors import CommandNotExecutableError
+    from launcher.privileges import parse_user
+    from launcher.reaper import spawn
+
+    user = parse_user(f"{AGENT_UID}:{AGENT_UID}")
+    waited = {signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, waited)  # as supervise's loop does
+    try:
+        pid = spawn("/bin/sleep", ["sleep", "30"], {"PATH": "/usr/bin:/bin"}, user=user)
+        try:
+            wait_until(lambda: _status(pid).get("Name") == "sleep", "the child to exec")
+            status = _status(pid)
+            assert status["Uid"].split() == [str(AGENT_UID)] * 4 and status["Gid"].split() == [str(AGENT_UID)] * 4
+            assert status["Groups"].split() == [str(AGENT_UID)]
+            assert int(status["SigBlk"], 16) == 0, "the blocked mask must not survive into the agent"
+            assert int(status["SigIgn"], 16) == 0, "no ignored disposition either"
+            assert status["NoNewPrivs"] == "1" and int(status["CapEff"], 16) == 0
+            assert os.getsid(pid) == pid, "the child leads a session of its own"
+        finally:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        root_only = world_file(shared, "root-only.sh", "#!/bin/sh\nexit 0\n", mode=0o700)
+        with pytest.raises(CommandNotExecutableError):
+            spawn(str(root_only), ["root-only.sh"], {}, user=user)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
