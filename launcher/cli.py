@@ -99,21 +99,36 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
+def _starts_agent_options() -> argparse.ArgumentParser:
+    """Options of the commands that start the agent (not audit)."""
+    starts = _Parser(add_help=False)
+    starts.add_argument(
+        "--user",
+        default=None,
+        metavar="USER[:GROUP]",
+        help="run the agent as this user (names or numbers; env LAUNCHER_USER); the launcher must start as root",
+    )
+    return starts
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Gate a workspace's LLM credentials, then run the agent.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     common = _common_options()
+    starts = _starts_agent_options()
     run = commands.add_parser(
-        "exec", parents=[common], help="gate, then replace this process with COMMAND (default: claude)"
+        "exec", parents=[common, starts], help="gate, then replace this process with COMMAND (default: claude)"
     )
     run.add_argument("argv", nargs="*", metavar="COMMAND")
-    check = commands.add_parser("check", parents=[common], help="gate and explain; exit with the status exec would")
+    check = commands.add_parser(
+        "check", parents=[common, starts], help="gate and explain; exit with the status exec would"
+    )
     check.add_argument("--json", action="store_true", help="print the plan as JSON")
     check.add_argument("argv", nargs="*", metavar="COMMAND", help="also check that COMMAND resolves")
     supervise = commands.add_parser(
         "supervise",
-        parents=[common],
+        parents=[common, starts],
         help="gate, run COMMAND as a child, forward signals, reap, follow rotation",
         description="Gate as exec does, then run COMMAND in its own session and stay its parent: forward "
         "TERM/INT/HUP/QUIT/USR1/USR2/WINCH to its process group, reap orphans, exit with its status "
@@ -223,7 +238,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         log = _log_for(ns, environ)
         if command is not None:
             ns.argv = [*ns.argv, *command]
-        config = resolve(_cli_layer(ns), environ)
+        config = resolve(_cli_layer(ns), environ, switch_user=ns.command != "audit")
         log = _log_for(ns, environ, config)
         for warning in config.warnings:
             log.warning(warning)
@@ -250,7 +265,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
 
 
 def _exec(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Log) -> int:
-    from .launch import DEFAULT_COMMAND, exec_command, search_path_for
+    from .launch import DEFAULT_COMMAND, exec_command, prepare, search_path_for
     from .launch import resolve as resolve_command
     from .main import build_plan, log_plan
 
@@ -259,21 +274,31 @@ def _exec(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: 
     log_plan(plan, log)
     if plan.refusal is not None:
         raise plan.refusal
-    path = resolve_command(argv[0], search_path_for(plan.env, environ))
-    log.info(f"exec {path} with {len(plan.env)} variables")
-    exec_command(argv, plan.env, path)
+    env = prepare(argv, plan.env, config, environ)
+    if config.user is not None:
+        from .privileges import drop
+
+        drop(config.user)  # every secret is read: from here on, the agent's user
+        log.info(f"running as uid {config.user.uid} gid {config.user.gid}")
+    path = resolve_command(argv[0], search_path_for(env, environ))  # as the user: what it can execute
+    log.info(f"exec {path} with {len(env)} variables")
+    exec_command(argv, env, path)
     return 0  # not reached
 
 
 def _check(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Log) -> int:
+    from .launch import DEFAULT_COMMAND, check_drop, prepare, search_path_for
     from .launch import resolve as resolve_command
-    from .launch import search_path_for
     from .main import build_plan
     from .render import dumps, plan_json, plan_table
 
     plan = build_plan(config, environ, log, explain=True)
-    if plan.launches and ns.argv:
-        resolve_command(ns.argv[0], search_path_for(plan.env, environ))
+    if plan.launches:  # what exec does next, in exec's order
+        env = prepare(ns.argv or list(DEFAULT_COMMAND), plan.env, config, environ)
+        if ns.argv:
+            resolve_command(ns.argv[0], search_path_for(env, environ), as_user=config.user)
+        elif config.user is not None:
+            check_drop(config.user)
     print(dumps(plan_json(plan, config.warnings)) if ns.json else plan_table(plan))
     if plan.refusal is not None:
         log.error(plan.refusal.code, plan.refusal.message)
