@@ -16,12 +16,13 @@ from typing import NamedTuple
 
 from .launch import exec_failure
 
-PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
+PR_SET_DUMPABLE = 4  # <linux/prctl.h>
+PR_SET_CHILD_SUBREAPER = 36
 
 # The child starts with the dispositions a fresh process would have. CPython
 # ignores SIGPIPE and SIGXFSZ (see launch.py), and a parent started under
 # nohup or similar may ignore what we are about to forward.
-_RESET_IN_CHILD = frozenset(
+RESET_IN_CHILD = frozenset(
     getattr(signal, name)
     for name in ("SIGPIPE", "SIGXFSZ", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH")
     if hasattr(signal, name)
@@ -37,7 +38,7 @@ def spawn(path: str, argv: Sequence[str], env: Mapping[str, str]) -> int:
     We also reap with waitpid(-1), which a Popen object would fight over.
     """
     try:
-        return os.posix_spawn(path, list(argv), dict(env), setsid=True, setsigmask=(), setsigdef=_RESET_IN_CHILD)
+        return os.posix_spawn(path, list(argv), dict(env), setsid=True, setsigmask=(), setsigdef=RESET_IN_CHILD)
     except OSError as exc:
         raise exec_failure(argv[0], exc) from None
 
@@ -66,13 +67,26 @@ def reap() -> list[tuple[int, int]]:
     return reaped
 
 
+def _prctl(option: int, value: int) -> bool:
+    import ctypes  # only where a prctl is made
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    return bool(libc.prctl(option, value, 0, 0, 0) == 0)
+
+
 def become_subreaper() -> bool:
     """PR_SET_CHILD_SUBREAPER: orphans of our descendants are re-parented to
     us, not to the container's PID 1, so we can reap and kill them."""
-    import ctypes  # only with --subreaper
+    return _prctl(PR_SET_CHILD_SUBREAPER, 1)
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+def forbid_dumping() -> None:
+    """PR_SET_DUMPABLE 0, as ssh-agent does: ``/proc/PID/environ``, ``mem``
+    and ``fd`` become root's, so a process of our own uid (the agent) cannot
+    read what this one holds, and no core dump is written. execve resets
+    it: every process image that holds a secret calls this first."""
+    if not _prctl(PR_SET_DUMPABLE, 0):
+        raise OSError("prctl(PR_SET_DUMPABLE, 0) failed")
 
 
 def signal_group(pgid: int, signum: int) -> bool:
@@ -96,11 +110,16 @@ class Stat(NamedTuple):
 
 def read_stat(pid: int) -> Stat | None:
     """None once the process is gone (or was never there)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
+    try:  # three system calls; open() would make nine, and a stop reads every process
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        raw = os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     # The command name is in parentheses and may hold anything, spaces and
     # parentheses included: the fields proper start after the last ')'.
     fields = raw[raw.rfind(b")") + 2 :].split()
