@@ -114,6 +114,12 @@ def bench_launch(rounds: int) -> None:
                 "/bin/true",
             ],
             'python -c "import httpx, tenacity, dotenv"': [PY, "-c", "import httpx, tenacity, dotenv"],
+            # The same floor, plus the exec the launcher ends with.
+            "the same imports, then execv /bin/true": [
+                PY,
+                "-c",
+                "import httpx, tenacity, dotenv, os; os.execv('/bin/true', ['true'])",
+            ],
             "launcher local (--env-file)": [
                 exe,
                 "exec",
@@ -152,12 +158,22 @@ def bench_launch(rounds: int) -> None:
         [name, f"{med[name]:.1f}", f"{min(times[name]) * 1000:.1f}", f"{max(times[name]) * 1000:.1f}"] for name in names
     ]
     table(f"launch overhead (median of {rounds} interleaved runs, ms)", ["command", "median", "min", "max"], rows)
-    byok, floor = med[names[0]], med[names[1]]
-    local, bare = med[names[2]], med[names[3]]
-    print(f"\nbyok launch / import floor:  {byok / floor:.2f}  (target <= 1.20)")
-    print(f"local launch / python pass:  {local / bare:.2f}")
-    print(f"local launch / import dotenv: {local / med[names[5]]:.2f}")
-    print(f"platform requests per round: {per_round:.0f}  (byok 3 + platform_managed 1)")
+
+    def ratio(a: str, b: str) -> str:
+        """Per round (the two ran back to back), then the median and spread."""
+        pairs = [x / y for x, y in zip(times[a], times[b], strict=True)]
+        return f"{statistics.median(pairs):.2f} ({min(pairs):.2f}–{max(pairs):.2f})"
+
+    floor, exec_floor = 'python -c "import httpx, tenacity, dotenv"', "the same imports, then execv /bin/true"
+    ratios = [
+        ["byok launch / import floor", ratio(names[0], floor)],
+        ["byok launch / import floor + execv", ratio(names[0], exec_floor)],
+        ["platform_managed launch / import floor", ratio("launcher platform_managed (Values)", floor)],
+        ["local launch / python -c pass", ratio("launcher local (--env-file)", 'python -c "pass"')],
+        ["local launch / import dotenv", ratio("launcher local (--env-file)", 'python -c "import dotenv"')],
+    ]
+    table("launch ratios (median of per-round ratios, min–max)", ["ratio", "value"], ratios)
+    print(f"\nplatform requests per round: {per_round:.0f}  (byok 3 + platform_managed 1)")
 
 
 # 2. gate scaling ---------------------------------------------------------

@@ -6,12 +6,11 @@ import argparse
 import os
 import signal
 import sys
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 
 from . import __version__
 from .config import DEFAULTS, Config, resolve
-from .errors import ConfigError, LauncherError
+from .errors import ConfigError, LauncherError, unexpected
 from .log import Log
 
 PROG = "agent-launcher"
@@ -185,7 +184,7 @@ def split_command(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
     return list(argv), None
 
 
-def _cli_layer(ns: argparse.Namespace) -> dict[str, object]:
+def cli_layer(ns: argparse.Namespace) -> dict[str, object]:
     return {k: v for k, v in vars(ns).items() if k in DEFAULTS and v is not None}
 
 
@@ -215,17 +214,6 @@ def console() -> None:
     raise SystemExit(main(sys.argv[1:], os.environ))
 
 
-def where(exc: BaseException) -> str:
-    """File, line and function where an unexpected exception was raised:
-    enough to start a bug report, and nothing that could quote a value
-    (no message, no locals, no arguments)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return "unknown location"
-    last = frames[-1]
-    return f"{os.path.basename(last.filename)}:{last.lineno} in {last.name}"
-
-
 def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     """Parse, run one command, report; the exit status. No process-wide side
     effects: callable in-process (tests do) as often as wanted."""
@@ -238,7 +226,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         log = _log_for(ns, environ)
         if command is not None:
             ns.argv = [*ns.argv, *command]
-        config = resolve(_cli_layer(ns), environ, switch_user=ns.command != "audit")
+        config = resolve(cli_layer(ns), environ, switch_user=ns.command != "audit")
         log = _log_for(ns, environ, config)
         for warning in config.warnings:
             log.warning(warning)
@@ -258,8 +246,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         # are enough to file a bug.
         _log_for(ns, environ, config).error(
             "INTERNAL_ERROR",
-            f"unexpected {type(exc).__name__} at {where(exc)} (a bug; the message and traceback are "
-            "withheld because they could quote a value)",
+            f"{unexpected(exc)} (a bug; the message and traceback are withheld because they could quote a value)",
         )
         return LauncherError.exit_code
 
@@ -306,7 +293,7 @@ def _check(ns: argparse.Namespace, config: Config, environ: dict[str, str], log:
 
 
 def _supervise(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Log) -> int:
-    from .supervise import run  # psutil only where it is used
+    from .supervise import run
 
     return run(ns, config, environ, log)
 

@@ -15,7 +15,8 @@ Exception tree::
     └── CommandNotFoundError        127  COMMAND_NOT_FOUND
 
 Anything else that escapes is a bug: the CLI reports it as 70
-INTERNAL_ERROR with the exception's type only, never its text.
+INTERNAL_ERROR with the exception's type and where it was raised
+(``unexpected``), never its text.
 
 Exit statuses follow sysexits(3) where one fits and the shell's 126/127
 convention for the command itself, so a container's exit status tells an
@@ -90,6 +91,36 @@ class CommandNotFoundError(LauncherError):
     code = "COMMAND_NOT_FOUND"
 
 
+def unexpected(exc: BaseException) -> str:
+    """A bug, described by its type and the file, line and function where it
+    was raised: enough to start a report, and nothing that could quote a
+    value (no message, no locals, no arguments). Walks the traceback by
+    hand: the resident supervisor must not import ``traceback``."""
+    tb = exc.__traceback__
+    if tb is None:
+        return f"unexpected {type(exc).__name__}"
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    return f"unexpected {type(exc).__name__} at {code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno} in {code.co_name}"
+
+
+def by_code(code: str, message: str) -> LauncherError:
+    """The error a code names, for an error that crossed a process boundary
+    as (code, message); an unknown code is reported as INTERNAL_ERROR."""
+    for cls in _all_errors(LauncherError):
+        if cls.code == code:
+            return cls(message)
+    return LauncherError(message)
+
+
+def _all_errors(cls: type[LauncherError]) -> list[type[LauncherError]]:
+    found = [cls]
+    for sub in cls.__subclasses__():
+        found += _all_errors(sub)
+    return found
+
+
 __all__ = [
     "BundleIncompleteError",
     "BundleInvalidError",
@@ -102,4 +133,6 @@ __all__ = [
     "PlatformAuthError",
     "PlatformUnavailableError",
     "PrivilegeError",
+    "by_code",
+    "unexpected",
 ]

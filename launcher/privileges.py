@@ -11,11 +11,14 @@ took away from it:
   both are readable by any process of the same uid, the agent included. A
   non-dumpable process's ``/proc/PID/{environ,mem,maps,fd}`` belong to root
   and pass the kernel's ptrace access check only with ``CAP_SYS_PTRACE``.
-  Re-executing with a scrubbed environment was rejected: it cleans
-  ``environ`` but not memory, which must be read again (the token) at every
-  refresh. The flag is inherited over ``fork`` and reset by ``execve``, so
-  the agent itself stays an ordinary, debuggable process, and a helper the
-  launcher re-executes must call ``make_undumpable`` itself.
+  ``supervise`` also re-executes its resident parent with an empty
+  environment (for its memory footprint, see ``supervise``), which cleans
+  ``environ`` but not memory: the resident still holds the token and the
+  child's environment, so it is made non-dumpable again. The flag is
+  inherited over ``fork`` and reset by ``execve``, so the agent itself stays
+  an ordinary, debuggable process, and every process image of the launcher
+  that holds a secret (the resident, the refresh helper) calls
+  ``make_undumpable`` first.
 
 - **Privilege drop** (``--user`` / ``LAUNCHER_USER``, as setpriv, gosu and
   su-exec do): the launcher starts as root, reads the token and the
@@ -37,7 +40,7 @@ import functools
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import ConfigError, LauncherError, PrivilegeError
 
@@ -52,9 +55,10 @@ _NO_ID = 2**32 - 1  # (uid_t) -1 means "unchanged" to the kernel: never a real i
 _CAPABILITY_SETS = ("CapPrm", "CapEff", "CapAmb")
 
 
-@dataclass(frozen=True)
-class Identity:
-    """The agent's user, resolved once, before any secret is read."""
+class Identity(NamedTuple):
+    """The agent's user, resolved once, before any secret is read. (A
+    NamedTuple: the resident supervisor imports this module, and it crosses
+    the resident's exec as JSON.)"""
 
     spec: str  # as the operator wrote it, for messages
     uid: int

@@ -9,8 +9,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -67,13 +66,15 @@ class Job(Generic[T]):
         return self._done.is_set()
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
+    """Key names only (a NamedTuple: the resident parent never imports
+    dataclasses, whose import costs more memory than the whole loop)."""
+
     rotated: tuple[str, ...]
     removed: tuple[str, ...]
     added: tuple[str, ...]
 
-    def __bool__(self) -> bool:
+    def __bool__(self) -> bool:  # a tuple of three is always truthy: say what we mean
         return bool(self.rotated or self.removed or self.added)
 
     def describe(self) -> str:

@@ -17,37 +17,58 @@ States, all in ``Supervisor``::
 A crashed child is not restarted: that is the orchestrator's call, and it
 sees the child's own exit status.
 
-What the child can read of this parent: nothing. The parent makes itself
-non-dumpable before the first child exists (``privileges.make_undumpable``:
-its /proc/PID/environ still holds the environment it was started with, the
-platform token included, and its memory every bundle value). With
-``--user`` every child runs as that user while the parent keeps root for
-refreshes (the token file can stay root-only).
+Three programs share this module, because the parent stays resident for the
+agent's whole life and every byte it holds is multiplied by the fleet:
+
+- ``run`` is the command. It gates as ``exec`` does, in the launcher's full
+  interpreter (httpx, tenacity, the dotenv parser), then re-executes the
+  same PID as ``resident``: ``python -I -S`` with an empty environment,
+  which imports only this module, ``reaper``, ``refresh``, ``log`` and
+  ``errors``. The plan crosses the exec in a memfd (anonymous memory: never
+  on disk, never in argv or the environment).
+- ``resident`` is the loop. It holds the child's environment in memory only
+  (its own ``/proc/PID/environ`` is empty) and is not dumpable
+  (``privileges.make_undumpable``, called again after the exec, which resets
+  it), so a child of the same uid can read neither its environment nor its
+  memory. With ``--user`` every child runs as that user while the parent
+  keeps root for refreshes (the token file can stay root-only).
+- ``pull_helper`` does each refresh: a short-lived process of the same
+  interpreter that gets the configuration and the original environment on
+  its stdin, runs the pipeline, and answers the next child's environment
+  on its stdout, then exits, taking its imports and buffers with it.
 
 A refresh never trades a working child for one that cannot start: a pull
 yields a candidate only after the same ``launch.prepare`` (environment
 startable) and command resolution the first start went through; anything
 that fails there is a failed refresh, and the running child is kept.
+
+Module-level imports are the resident's: keep them to the standard
+library's lightest (no ``dataclasses``, ``argparse``, ``traceback``).
 """
 
 from __future__ import annotations
 
-import argparse
 import enum
-import functools
+import json
 import math
 import os
 import random
 import signal
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
-from .config import Config
-from .errors import ConfigError, LauncherError
+from .errors import ConfigError, LauncherError, by_code, unexpected
 from .log import Log
-from .reaper import Tree, become_subreaper, exit_code, reap, signal_group, spawn
+from .privileges import Identity, make_undumpable
+from .reaper import RESET_IN_CHILD, Tree, become_subreaper, exit_code, reap, signal_group, spawn
 from .refresh import Job, Schedule, compare
+
+if TYPE_CHECKING:
+    import argparse
+
+    from .config import Config
 
 FORWARDED = tuple(
     getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH")
@@ -59,8 +80,7 @@ DRAIN_POLL = 0.1  # while a stopped tree drains: each look scans /proc
 KILL_GRACE = 5.0  # after SIGKILL, how long to wait for the kernel before giving up
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(NamedTuple):
     refresh: float | None
     stop_signal: signal.Signals
     stop_timeout: float
@@ -85,8 +105,7 @@ def parse_signal(text: str) -> signal.Signals:
         raise ConfigError(f"--stop-signal: unknown signal {raw[:20]!r}") from None
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """What a pull produced: the next child's environment and executable."""
 
     env: dict[str, str]
@@ -98,12 +117,14 @@ class Then(enum.Enum):
     EXIT = "exit"
 
 
-@dataclass
 class _Stopping:
-    tree: Tree
-    deadline: float
-    then: Then
-    killed: bool = False
+    __slots__ = ("deadline", "killed", "then", "tree")
+
+    def __init__(self, tree: Tree, deadline: float, then: Then) -> None:
+        self.tree = tree
+        self.deadline = deadline
+        self.then = then
+        self.killed = False
 
 
 def wait_for_signal(timeout: float | None) -> int | None:
@@ -120,6 +141,7 @@ class Supervisor:
         log: Log,
         *,
         pull: Callable[[], Candidate] | None = None,
+        cancel_pull: Callable[[], None] | None = None,
         _spawn: Callable[[str, Sequence[str], Mapping[str, str]], int] = spawn,
         _wait: Callable[[float | None], int | None] = wait_for_signal,
         _reap: Callable[[], list[tuple[int, int]]] = reap,
@@ -132,6 +154,7 @@ class Supervisor:
         self.options = options
         self.log = log
         self._pull = pull if options.refresh else None
+        self._cancel_pull = cancel_pull
         self._spawn = _spawn
         self._wait = _wait
         self._reap_children = _reap
@@ -212,6 +235,8 @@ class Supervisor:
         if signum not in SHUTDOWN or self.shutting_down:
             return
         self.shutting_down = True
+        if self.job is not None and self._cancel_pull is not None:
+            self._cancel_pull()  # its answer no longer matters, and the stop must not wait for it
         self.log.info(f"{name}: stopping the child (grace {self.options.stop_timeout:g}s)")
         if self.stopping is None:
             self._begin_stop(Then.EXIT, None, self._clock())  # the signal itself was the stop request
@@ -240,8 +265,8 @@ class Supervisor:
         delay = self.schedule.after_failure()
         if isinstance(error, LauncherError):
             code, why = error.code, error.message
-        else:  # a bug; its text could quote anything, so the type only
-            code, why = "INTERNAL_ERROR", f"unexpected {type(error).__name__}"
+        else:  # a bug; its text could quote anything, so the type and place only
+            code, why = "INTERNAL_ERROR", unexpected(error) if error else "no answer"
         self.log.warning(
             f"refresh failed, keeping the running child (attempt {self.schedule.failures}, "
             f"next in {delay:.1f}s): {why}",
@@ -298,31 +323,200 @@ class Supervisor:
         self.log.info(f"exiting with status {self.exit_code}")
 
 
-# -- the command -------------------------------------------------------------
+# -- the command: gate, then become the resident ---------------------------------------------
+
+# How the resident and the pull helper start: an isolated interpreter (-I:
+# no PYTHON* variables, no user site, no script directory) that imports the
+# launcher from where this copy of it lives. The resident also skips the
+# site-packages scan (-S: ~2 MiB): it needs the standard library only.
+_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); import launcher.supervise as s; sys.exit(s.{}(*sys.argv[2:]))"
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The helper's own alarm, past the platform deadline it is given: a pull
+# that hangs anyway is killed, and the refresh counts as failed.
+HELPER_GRACE = 5
+
+
+def _this_interpreter() -> str:
+    """The running interpreter's file, through the kernel's magic link: it
+    needs no search permission on the directories of ``sys.executable``
+    (a venv may live under a 0700 home that a launcher started by a
+    non-root user can no longer walk), and it is the very binary that is
+    running even if the file was replaced since. ``argv[0]`` stays
+    ``sys.executable``, so Python still finds its venv and prefix."""
+    return "/proc/self/exe" if os.path.exists("/proc/self/exe") else sys.executable
+
+
+def _interpreter(function: str, *args: str, site: bool) -> list[str]:
+    flags = ["-I"] if site else ["-I", "-S"]
+    return [sys.executable, *flags, "-c", _BOOT.format(function), _PACKAGE_ROOT, *args]
+
+
+def candidate_for(
+    config: Config, environ: Mapping[str, str], argv: Sequence[str], log: Log, *, first: bool
+) -> Candidate:
+    """The pipeline, up to a child that can be started: what every pull runs."""
+    from .launch import prepare, resolve, search_path_for
+    from .main import build_plan, log_plan
+
+    plan = build_plan(config, environ, log)
+    if first:
+        log_plan(plan, log)
+    if plan.refusal is not None:
+        raise plan.refusal
+    env = prepare(argv, plan.env, config, environ)  # exec's own check, before anything is stopped
+    return Candidate(env, resolve(argv[0], search_path_for(env, environ), as_user=config.user))
 
 
 def run(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Log) -> int:
-    from .launch import DEFAULT_COMMAND, prepare, search_path_for
-    from .launch import resolve as resolve_command
-    from .main import build_plan, log_plan
-    from .privileges import make_undumpable
+    from .cli import cli_layer
+    from .launch import DEFAULT_COMMAND
 
     options = Options.from_namespace(ns)
     argv = ns.argv or list(DEFAULT_COMMAND)
-    make_undumpable()  # before any child exists: see the module docstring
-
-    def pull(*, first: bool = False) -> Candidate:
-        plan = build_plan(config, environ, log)
-        if first:
-            log_plan(plan, log)
-        if plan.refusal is not None:
-            raise plan.refusal
-        env = prepare(argv, plan.env, config, environ)  # exec's own check, before anything is stopped
-        return Candidate(env, resolve_command(argv[0], search_path_for(env, environ), as_user=config.user))
-
-    first = pull(first=True)  # refusals raise here: no child is ever started
-    if options.subreaper and os.getpid() != 1 and not become_subreaper():
-        log.warning("--subreaper: prctl(PR_SET_CHILD_SUBREAPER) failed; orphans will not be reaped here")
+    make_undumpable()  # before the first secret is read into memory that a child could inspect
+    first = candidate_for(config, environ, argv, log, first=True)  # refusals raise here: no child is ever started
     if config.user is not None:
         log.info(f"children run as uid {config.user.uid} gid {config.user.gid}")
-    return Supervisor(argv, first, options, log, pull=pull, _spawn=functools.partial(spawn, user=config.user)).run()
+    log_settings = {"fmt": log.fmt, "verbosity": log.verbosity}
+    request = None
+    if options.refresh:
+        request = {
+            "cli": cli_layer(ns),
+            "environ": environ,
+            "argv": argv,
+            "log": log_settings,
+            "alarm": math.ceil(config.deadline) + HELPER_GRACE,
+        }
+    become_resident(
+        {
+            "argv": argv,
+            "options": [options.refresh, int(options.stop_signal), options.stop_timeout, options.subreaper],
+            "log": log_settings,
+            "first": first,
+            "user": config.user,
+            "request": request,
+        }
+    )
+
+
+def become_resident(handover: dict[str, Any]) -> NoReturn:
+    """Re-execute this PID as the lean resident, the plan in a memfd."""
+    make_undumpable()  # the handover is in this process's memory until exec
+    data = json.dumps(handover).encode()
+    fd = os.memfd_create("agent-launcher-handover")
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.set_inheritable(fd, True)
+    # Blocked and pending signals survive exec: a SIGTERM that arrives in
+    # between waits for the resident's loop instead of being lost.
+    signal.pthread_sigmask(signal.SIG_BLOCK, WAITED)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(_this_interpreter(), _interpreter("resident", str(fd), site=False), {})  # noqa: S606
+
+
+def resident(fd: str) -> int:
+    """The resident parent: read the handover, supervise, exit with the status."""
+    make_undumpable()  # before the plan is read: exec made this process dumpable again
+    with os.fdopen(int(fd), "rb") as handover:
+        data = json.loads(handover.read())
+    log = Log(**data["log"])
+    refresh, signum, stop_timeout, subreaper = data["options"]
+    options = Options(refresh, signal.Signals(signum), stop_timeout, subreaper)
+    pull = HelperPull(data["request"]) if data["request"] else None
+    user = Identity(*data["user"]) if data["user"] else None
+    if user is not None:
+        user = user._replace(groups=tuple(user.groups))
+    if options.subreaper and os.getpid() != 1 and not become_subreaper():
+        log.warning("--subreaper: prctl(PR_SET_CHILD_SUBREAPER) failed; orphans will not be reaped here")
+    try:
+        return Supervisor(
+            data["argv"],
+            Candidate(*data["first"]),
+            options,
+            log,
+            pull=pull,
+            cancel_pull=pull and pull.cancel,
+            _spawn=lambda path, argv, env: spawn(path, argv, env, user),
+        ).run()
+    except LauncherError as exc:
+        log.error(exc.code, exc.message)
+        return exc.exit_code
+    except Exception as exc:  # the same last line of defence as the CLI's
+        log.error("INTERNAL_ERROR", f"{unexpected(exc)} (a bug; the message is withheld)")
+        return LauncherError.exit_code
+    finally:
+        if pull is not None:
+            pull.cancel()
+
+
+class HelperPull:
+    """A refresh as a short-lived helper process (``pull_helper``): the
+    request (configuration flags and the original environment, token
+    included) goes in on its stdin, the answer comes back on its stdout.
+    Called on the refresh thread; the helper's exit is reaped by the loop
+    like any other child's."""
+
+    def __init__(self, request: dict[str, Any]) -> None:
+        self._request = json.dumps(request).encode()
+        self.pid: int | None = None
+
+    def __call__(self) -> Candidate:
+        to_helper, helper_in = os.pipe()
+        helper_out, from_helper = os.pipe()
+        try:
+            self.pid = os.posix_spawn(
+                _this_interpreter(),
+                _interpreter("pull_helper", site=True),
+                {},
+                file_actions=[(os.POSIX_SPAWN_DUP2, to_helper, 0), (os.POSIX_SPAWN_DUP2, from_helper, 1)],
+                setsigmask=(),
+                setsigdef=RESET_IN_CHILD,
+            )
+        finally:
+            os.close(to_helper)
+            os.close(from_helper)
+        try:
+            with os.fdopen(helper_in, "wb") as stdin:
+                stdin.write(self._request)
+        except BrokenPipeError:
+            pass  # it died early: the empty answer below says so
+        with os.fdopen(helper_out, "rb") as stdout:
+            raw = stdout.read()
+        self.pid = None
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            raise LauncherError("the refresh helper gave no answer (killed or crashed)") from None
+        if "error" in answer:
+            raise by_code(answer["error"]["code"], answer["error"]["message"])
+        return Candidate(answer["env"], answer["path"])
+
+    def cancel(self) -> None:
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def pull_helper() -> int:
+    """One pull, in its own process: request on stdin, answer on stdout."""
+    make_undumpable()  # it holds the token and the bundle while it works
+    request = json.loads(sys.stdin.buffer.read())
+    signal.alarm(request["alarm"])  # SIGALRM's default action ends a pull that hangs
+    from .config import resolve
+
+    log = Log(**request["log"])
+    try:
+        config = resolve(request["cli"], request["environ"])
+        env, path = candidate_for(config, request["environ"], request["argv"], log, first=False)
+        answer: dict[str, object] = {"env": env, "path": path}
+    except LauncherError as exc:
+        answer = {"error": {"code": exc.code, "message": exc.message}}
+    except Exception as exc:  # reported by the resident, by type and place only
+        answer = {"error": {"code": "INTERNAL_ERROR", "message": unexpected(exc)}}
+    sys.stdout.buffer.write(json.dumps(answer).encode())
+    return 0

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from support import OWN_API_KEY, base_env, launcher_path, platform_args, token_env
 
-
 HEAVY = frozenset({"httpx", "httpcore", "tenacity", "psutil", "anyio", "h11", "certifi"})
 
 

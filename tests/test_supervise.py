@@ -372,6 +372,41 @@ def test_rotation_restarts_the_child_exactly_once_with_the_new_key(tmp_path: Pat
     assert run.stderr.count("ENVIRONMENT_CHANGED") == 1
 
 
+def test_the_resident_parent_holds_no_value_in_its_environment_or_argv(tmp_path: Path, platform, supervise) -> None:  # type: ignore[no-untyped-def]
+    """After the gate the parent re-executes itself with an empty environment:
+    what the container handed it (the token, an inherited platform key) is
+    no longer in its /proc/PID/environ, and nothing secret is in its argv or
+    in the refresh helper's. Refreshes still reach the platform."""
+    _with_own_key(platform)
+    starts = tmp_path / "starts"
+    env = token_env(CLAUDE_CODE_OAUTH_TOKEN=f"inherited-{MARKER}")
+    run = supervise(
+        *platform_args(platform), "--refresh", "0.3", "--",
+        *script(tmp_path, "reporter.py", KEY_REPORTER), str(starts),
+        env=env,
+    )  # fmt: skip
+    wait_until(lambda: len(lines(starts)) == 1, "the first start")
+    pid = run.proc.pid
+    launcher_processes = {pid}
+    for _ in range(40):  # catch refresh helpers in flight, too (the agent itself holds its own key by design)
+        helpers = [c.pid for c in psutil.Process(pid).children() if "pull_helper" in " ".join(c.cmdline())]
+        launcher_processes.update(helpers)
+        for each in [pid, *helpers]:
+            try:
+                environ = Path(f"/proc/{each}/environ").read_bytes()
+                cmdline = Path(f"/proc/{each}/cmdline").read_bytes()
+            except OSError:
+                continue  # a helper that finished in between
+            leaked = MARKER.encode() in environ or MARKER.encode() in cmdline
+            assert not leaked, f"launcher process {each} holds a value in its environment or argv"
+        time.sleep(0.05)
+    assert Path(f"/proc/{pid}/environ").read_bytes() == b"", "the resident parent kept an environment"
+    assert len(launcher_processes) > 1, "no refresh helper was seen in 2 s of --refresh 0.3"
+    wait_until(lambda: _value_requests(platform) >= 3, "refreshes by the helper")
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.finish() == 0
+
+
 def test_shutdown_during_a_restart_is_the_last_stop(tmp_path: Path, platform, supervise) -> None:  # type: ignore[no-untyped-def]
     _with_own_key(platform)
     starts = tmp_path / "starts"
