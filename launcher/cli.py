@@ -98,6 +98,17 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
+def _pid(text: str) -> int:
+    """A process id: a positive integer (psutil takes -1 for a bug, not a miss)."""
+    try:
+        pid = int(text)
+    except ValueError:
+        pid = 0
+    if pid < 1:
+        raise argparse.ArgumentTypeError(f"not a process id: {text[:20]!r}")
+    return pid
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Gate a workspace's LLM credentials, then run the agent.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
@@ -150,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument(
         "--pid",
         dest="pids",
-        type=int,
+        type=_pid,
         action="extend",
         nargs="+",
         default=None,
