@@ -192,6 +192,9 @@ class PlatformClient:
             trust_env=False,
             follow_redirects=False,
             transport=_transport,
+            # Before httpx looks at a 3xx: it parses Location even when not
+            # following it, and a malformed one would pass for a transport error.
+            event_hooks={"response": [self._refuse_redirect]},
         )
 
     def __enter__(self) -> PlatformClient:
@@ -293,6 +296,18 @@ class PlatformClient:
                 ) from None
             raise _TransientError(f"connection failed ({type(exc).__name__})") from None
 
+    def _refuse_redirect(self, response: httpx.Response) -> None:
+        status = response.status_code
+        if not 300 <= status < 400:
+            return
+        path = response.request.url.path.rsplit(f"/workspaces/{self.config.workspace_id}", 1)[-1]
+        if status == 304:
+            raise PlatformUnavailableError(f"GET {path} answered 304 Not Modified to a request with no validators")
+        raise PlatformUnavailableError(
+            f"GET {path} answered {status} redirect to {shown_location(response.headers.get('location'))}; "
+            "redirects are not followed, the bearer token stays with the configured origin"
+        )
+
     def _check_status(self, path: str, response: httpx.Response) -> None:
         status = response.status_code
         if status == 200:
@@ -308,13 +323,6 @@ class PlatformClient:
                 f"GET {path} answered {status}: the workspace token was "
                 f"{'missing' if not self.config.token else 'rejected'} "
                 f"(token from {self.config.token_source}); check MOLECULE_WORKSPACE_TOKEN_FILE"
-            )
-        if status == 304:
-            raise PlatformUnavailableError(f"GET {path} answered 304 Not Modified to a request with no validators")
-        if 300 <= status < 400:
-            raise PlatformUnavailableError(
-                f"GET {path} answered {status} redirect to {shown_location(response.headers.get('location'))}; "
-                "redirects are not followed, the bearer token stays with the configured origin"
             )
         if status == 429 or status >= 500:
             body = self._read_capped(path, response) if status == 500 else b""

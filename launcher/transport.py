@@ -222,6 +222,10 @@ class StdlibTransport(httpx.BaseTransport):
             if self._watchdog.fired:
                 raise httpx.ReadTimeout("the deadline cut the exchange short") from exc
             raise
+        if self._watchdog.fired:
+            # A cut can also look like success: a head or a chunk-size line
+            # ended by the shutdown instead of by its CRLF.
+            raise httpx.ReadTimeout("the deadline cut the exchange short")
 
     def arm(self, url: str) -> None:
         """Bound the next socket operation by the request timeout and by
