@@ -340,7 +340,7 @@ class PlatformClient:
     def _read_capped(self, path: str, response: httpx.Response) -> bytes:
         cap = self.config.max_bundle_bytes
         declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > cap:
+        if _DIGITS.fullmatch(declared) and int(declared) > cap:
             raise BundleInvalidError(f"GET {path}: body of {declared} bytes exceeds the {cap}-byte cap")
         body = bytearray()
         for chunk in response.iter_raw():

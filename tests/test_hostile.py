@@ -45,7 +45,10 @@ from support import (
     run_launcher,
 )
 
+from launcher import fetch
 from launcher.bundle import Scope, parse_provenance
+from launcher.config import resolve
+from launcher.errors import PlatformUnavailableError
 
 DEADLINE = 3.0
 SLACK = 2.5  # interpreter start-up, imports, teardown on a loaded box
@@ -115,6 +118,23 @@ def test_a_trickle_at_any_depth_ends_at_the_deadline(marker, fault):
     assert_refused(result, elapsed, marker, "PLATFORM_UNAVAILABLE", 69)
     assert elapsed >= DEADLINE - 0.5, "cut before the deadline: not the deadline that ended it"
     assert "deadline" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [header_trickle, chunk_size_trickle, endless_continue],
+    ids=["header-trickle", "chunk-size-trickle", "endless-continue"],
+)
+def test_the_watchdog_cuts_at_the_deadline_not_after(fault):
+    """In process, without start-up noise: the cut lands on the deadline."""
+    with FaultServer(default=fault) as server:
+        config = resolve({"platform_url": server.url, "workspace_id": WORKSPACE_ID, "deadline": "1.5"}, {})
+        started = time.monotonic()
+        with fetch.PlatformClient(config, {}) as client, pytest.raises(PlatformUnavailableError) as caught:
+            client.fetch(False, lambda key: False)
+        elapsed = time.monotonic() - started
+    assert "deadline" in caught.value.message
+    assert 1.4 <= elapsed < 2.0, f"cut after {elapsed:.2f}s for a 1.5s deadline"
 
 
 # --- 2. no input reaches INTERNAL_ERROR ----------------------------------
