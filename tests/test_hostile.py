@@ -386,3 +386,39 @@ def test_has_value_rules() -> None:
     assert scope(("workspace", False), ("workspace", True)) is Scope.WORKSPACE
     assert scope(("workspace", None), ("global", True)) is Scope.WORKSPACE  # has_value absent: as before
     assert scope(("global", False)) is Scope.GLOBAL
+
+
+def test_a_trickling_refresh_fails_at_its_deadline_and_keeps_the_child(tmp_path):
+    """Under supervise --refresh a trickle once hung refreshes silently:
+    each must now fail by its deadline and leave the running child alone."""
+    import signal
+    import subprocess
+
+    sleeper = shutil.which("sleep") or "/bin/sleep"
+    err = tmp_path / "launcher.err"
+    with FaultServer(script=[answer_ok] * 3, default=header_trickle) as server, err.open("w") as stderr:
+        args = ["supervise", "--platform-url", server.url, "--workspace-id", WORKSPACE_ID, "--billing-mode", "byok"]
+        proc = subprocess.Popen(
+            [launcher_path(), *args, "--refresh", "0.2", "--deadline", "1", "--", sleeper, "60"],
+            env=base_env(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            started = time.monotonic()
+            while err.read_text().count("refresh failed") < 2 and time.monotonic() - started < 15:
+                time.sleep(0.1)
+            elapsed = time.monotonic() - started
+            assert proc.poll() is None, "supervise exited: the child was not kept"
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text = err.read_text()
+    assert MARKER not in text
+    assert text.count("refresh failed") >= 2, text[-800:]
+    assert elapsed < 10, f"two 1s-deadline refreshes took {elapsed:.1f}s"
+    assert "PLATFORM_UNAVAILABLE" in text and code in (0, 128 + signal.SIGTERM, -signal.SIGTERM)
