@@ -182,8 +182,8 @@ def drip(head: bytes, forever: bytes, interval: float = 0.25) -> Behaviour:
 
 
 # The three ways to keep http.client reading with a byte now and then.
-# A status line, then a header line that never ends, one byte at a time.
-header_trickle = drip(b"", b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 4096)
+status_trickle = drip(b"", b"HTTP/1.1 200 OK\r\n")  # the status line itself, a byte at a time
+header_trickle = drip(b"HTTP/1.1 200 OK\r\n", b"X-Slow: a\r\n")  # complete header lines, never a blank one
 chunk_size_trickle = drip(response_bytes(200, b"", {"Transfer-Encoding": "chunked"}, length=-1), b"0")
 endless_continue = drip(b"", b"HTTP/1.1 100 Continue\r\n\r\n", interval=0.01)
 

@@ -31,6 +31,7 @@ from faultserver import (
     endless_continue,
     header_trickle,
     redirect_to,
+    status_trickle,
     too_many,
     trickle,
 )
@@ -106,7 +107,8 @@ def marker(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     "fault",
     [
-        pytest.param(header_trickle, id="status-and-header-byte-every-0.25s"),
+        pytest.param(status_trickle, id="status-byte-every-0.25s"),
+        pytest.param(header_trickle, id="header-byte-every-0.25s"),
         pytest.param(chunk_size_trickle, id="chunk-size-line-never-ends"),
         pytest.param(endless_continue, id="endless-100-continue"),
         pytest.param(trickle(0.25), id="body-trickle"),
@@ -122,8 +124,8 @@ def test_a_trickle_at_any_depth_ends_at_the_deadline(marker, fault):
 
 @pytest.mark.parametrize(
     "fault",
-    [header_trickle, chunk_size_trickle, endless_continue],
-    ids=["header-trickle", "chunk-size-trickle", "endless-continue"],
+    [status_trickle, header_trickle, chunk_size_trickle, endless_continue],
+    ids=["status-trickle", "header-trickle", "chunk-size-trickle", "endless-continue"],
 )
 def test_the_watchdog_cuts_at_the_deadline_not_after(fault):
     """In process, without start-up noise: the cut lands on the deadline."""
