@@ -424,3 +424,16 @@ def test_a_trickling_refresh_fails_at_its_deadline_and_keeps_the_child(tmp_path)
     assert text.count("refresh failed") >= 2, text[-800:]
     assert elapsed < 10, f"two 1s-deadline refreshes took {elapsed:.1f}s"
     assert "PLATFORM_UNAVAILABLE" in text and code in (0, 128 + signal.SIGTERM, -signal.SIGTERM)
+
+
+def test_an_inherited_key_name_with_controls_is_escaped_in_check(tmp_path):
+    """Whitespace around a name still makes it an LLM key (it is stripped):
+    the name is shown, escaped, in the table and in --json."""
+    env = base_env(**{"\tANTHROPIC_API_KEY\x0b": PLANTED})
+    for extra in ((), ("--json",)):
+        result = run_launcher("check", "--billing-mode", "byok", *extra, env=env)
+        assert result.returncode == 78, result.stderr[-500:]
+        assert "\t" not in result.output and "\x0b" not in result.output
+        assert "\\x09ANTHROPIC_API_KEY\\x0b" in (
+            json.loads(result.stdout)["keys"][0]["key"] if extra else result.stdout
+        )
