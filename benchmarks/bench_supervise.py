@@ -1,21 +1,25 @@
-"""Footprint of the supervising parent: its resident memory while an agent
-runs, beside a bare ``python -c "import time; time.sleep(30)"`` measured in
-the same run (same interpreter, same machine, same moment).
+"""The supervising parent beside its floors, measured in one run: resident
+memory while an agent (``sleep 30``) runs, and the time from ``kill -TERM``
+on the parent to the parent's exit.
 
-    python benchmarks/bench_supervise.py [--samples N]
+    python benchmarks/bench_supervise.py [--samples N] [--stops N]
 
-The headline rows are local mode (no platform URL), so httpx is never
-imported; ``--refresh`` adds the refresh thread. The last launcher row pulls
-from a dev platform on loopback every second, for the cost of httpx.
+Baselines, same interpreter, same machine, same moment: a minimal stdlib
+supervisor (``minimal_supervisor.py``: spawn, forward, reap) and tini where
+it is installed. Rows: the launcher in local mode, and with ``--refresh 1``
+against a dev platform on loopback (every refresh a real pull).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 from _common import WORKSPACE_ID, clean_env, launcher, wait_for
@@ -23,66 +27,89 @@ from _common import WORKSPACE_ID, clean_env, launcher, wait_for
 from launcher.devserver import DevPlatform, PlatformState
 
 SLEEP = "30"
+HERE = Path(__file__).resolve().parent
+MINIMAL = "minimal stdlib supervisor"
 
 
 def supervising(proc: subprocess.Popen[bytes]) -> bool:
-    """True once the launcher has started its child and is waiting in its loop."""
+    """True once the parent has started its child (``sleep``)."""
     try:
         return any(c.name() == "sleep" for c in psutil.Process(proc.pid).children())
     except psutil.NoSuchProcess:
         return False
 
 
-def sample(pid: int, count: int) -> tuple[float, float]:
-    """Median RSS and USS in MiB over ``count`` samples."""
+def start(argv: list[str], env: dict[str, str], label: str) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: supervising(proc), f"{label} to start its child")
+    return proc
+
+
+def rss_mib(pid: int, count: int) -> float:
     proc = psutil.Process(pid)
-    rss, uss = [], []
+    samples = []
     for _ in range(count):
-        info = proc.memory_full_info()
-        rss.append(info.rss)
-        uss.append(info.uss)
+        samples.append(proc.memory_info().rss)
         time.sleep(0.05)
-    return statistics.median(rss) / 2**20, statistics.median(uss) / 2**20
+    return statistics.median(samples) / 2**20
+
+
+def kill_to_exit_ms(argv: list[str], env: dict[str, str], label: str, settle: float) -> float:
+    proc = start(argv, env, label)
+    time.sleep(settle)  # a refreshing parent has pulled at least once
+    began = time.perf_counter()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    return (time.perf_counter() - began) * 1000
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument("--samples", type=int, default=20, help="RSS samples per process")
+    parser.add_argument("--stops", type=int, default=7, help="kill-to-exit runs per process")
     args = parser.parse_args()
     env = clean_env()
     exe = launcher()
-    cases = {
-        "agent-launcher supervise -- sleep 30": [exe, "supervise", "--", "sleep", SLEEP],
-        "agent-launcher supervise --refresh 1 -- sleep 30": [exe, "supervise", "--refresh", "1", "--", "sleep", SLEEP],
-    }
-    procs: list[subprocess.Popen[bytes]] = []
-    rows: list[tuple[str, float, float]] = []
     with DevPlatform(PlatformState(WORKSPACE_ID, billing_mode="platform_managed")) as platform:
-        cases["agent-launcher supervise --platform-url ... --refresh 1 -- sleep 30"] = [
+        cases: dict[str, list[str]] = {MINIMAL: [sys.executable, str(HERE / "minimal_supervisor.py"), "sleep", SLEEP]}
+        tini = shutil.which("tini")
+        if tini:
+            cases["tini -s"] = [tini, "-s", "--", "sleep", SLEEP]
+        cases["agent-launcher supervise (local mode)"] = [exe, "supervise", "--", "sleep", SLEEP]
+        cases["agent-launcher supervise --refresh 1 (platform)"] = [
             exe, "supervise", "--platform-url", platform.url, "--workspace-id", WORKSPACE_ID,
             "--refresh", "1", "--", "sleep", SLEEP,
         ]  # fmt: skip
-        try:
-            bare = subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({SLEEP})"], env=env)
-            procs.append(bare)
+        rss: dict[str, list[float]] = {label: [] for label in cases}
+        stops: dict[str, list[float]] = {label: [] for label in cases}
+        # Interleaved, so that a drift in the machine's speed hits every row alike.
+        for _ in range(args.stops):
             for label, argv in cases.items():
-                proc = subprocess.Popen(argv, env=env)
-                procs.append(proc)
-                wait_for(lambda p=proc: supervising(p), f"{label} to start its child")  # type: ignore[misc]
-                time.sleep(1.5 if "--refresh" in argv else 0.2)  # let a refresh or two run
-                rows.append((label, *sample(proc.pid, args.samples)))
-            rows.append(('python -c "import time; time.sleep(30)"', *sample(bare.pid, args.samples)))
-        finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                proc.wait()
-    base_rss = rows[-1][1]
-    width = max(len(r[0]) for r in rows)
-    print(f"{'process'.ljust(width)}  {'RSS MiB':>8}  {'USS MiB':>8}  {'RSS ratio':>9}")
-    for label, rss, uss in rows:
-        print(f"{label.ljust(width)}  {rss:8.1f}  {uss:8.1f}  {rss / base_rss:8.2f}x")
-    print(f"(median of {args.samples} samples each; Python {sys.version.split()[0]}, psutil {psutil.__version__})")
+                settle = 1.5 if "--refresh" in argv else 0.2
+                proc = start(argv, env, label)
+                try:
+                    time.sleep(settle)
+                    rss[label].append(rss_mib(proc.pid, max(1, args.samples // args.stops)))
+                finally:
+                    proc.terminate()
+                    proc.wait(timeout=30)
+                stops[label].append(kill_to_exit_ms(argv, env, label, settle))
+    floor_rss = statistics.median(rss[MINIMAL])
+    floor_stop = statistics.median(stops[MINIMAL])
+    width = max(len(label) for label in cases)
+    header = f"{'RSS MiB (min–max)':>20}  {'× floor':>7}  {'kill→exit ms (min–max)':>24}  {'× floor':>7}"
+    print(f"{'parent'.ljust(width)}  {header}")
+    for label in cases:
+        r, s = rss[label], stops[label]
+        print(
+            f"{label.ljust(width)}  {spread(r):>20}  {statistics.median(r) / floor_rss:6.2f}x  "
+            f"{spread(s):>24}  {statistics.median(s) / floor_stop:6.2f}x"
+        )
+    print(f"(medians over {args.stops} starts each, interleaved; Python {sys.version.split()[0]})")
     return 0
 
 

@@ -10,7 +10,8 @@
    (``--env-file``) over ``python -c pass``; runs interleaved A,B,C,D.
 2. gate: planning bundles of 1k, 10k and 100k keys beside ``json.loads``
    of the same bundle.
-3. supervise: ``benchmarks/bench_supervise.py``.
+3. supervise: ``benchmarks/bench_supervise.py``: the parent's RSS and its
+   kill-to-exit time beside a minimal stdlib supervisor and tini.
 4. fleet: 200 launchers started at once against one platform process that
    admits 20 concurrent requests and answers the rest 429 + Retry-After.
 
@@ -219,7 +220,7 @@ def bench_supervise(quick: bool) -> None:
     script = HERE / "bench_supervise.py"
     print("\n## supervise footprint\n")
     proc = subprocess.run(
-        [PY, str(script), *(["--samples", "5"] if quick else [])],
+        [PY, str(script), *(["--samples", "6", "--stops", "3"] if quick else [])],
         capture_output=True,
         text=True,
         timeout=600,

@@ -6,7 +6,8 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+import traceback
+from collections.abc import Callable, Mapping, Sequence
 
 from . import __version__
 from .config import DEFAULTS, Config, resolve
@@ -109,21 +110,36 @@ def _pid(text: str) -> int:
     return pid
 
 
+def _starts_agent_options() -> argparse.ArgumentParser:
+    """Options of the commands that start the agent (not audit)."""
+    starts = _Parser(add_help=False)
+    starts.add_argument(
+        "--user",
+        default=None,
+        metavar="USER[:GROUP]",
+        help="run the agent as this user (names or numbers; env LAUNCHER_USER); the launcher must start as root",
+    )
+    return starts
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Gate a workspace's LLM credentials, then run the agent.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     common = _common_options()
+    starts = _starts_agent_options()
     run = commands.add_parser(
-        "exec", parents=[common], help="gate, then replace this process with COMMAND (default: claude)"
+        "exec", parents=[common, starts], help="gate, then replace this process with COMMAND (default: claude)"
     )
     run.add_argument("argv", nargs="*", metavar="COMMAND")
-    check = commands.add_parser("check", parents=[common], help="gate and explain; exit with the status exec would")
+    check = commands.add_parser(
+        "check", parents=[common, starts], help="gate and explain; exit with the status exec would"
+    )
     check.add_argument("--json", action="store_true", help="print the plan as JSON")
     check.add_argument("argv", nargs="*", metavar="COMMAND", help="also check that COMMAND resolves")
     supervise = commands.add_parser(
         "supervise",
-        parents=[common],
+        parents=[common, starts],
         help="gate, run COMMAND as a child, forward signals, reap, follow rotation",
         description="Gate as exec does, then run COMMAND in its own session and stay its parent: forward "
         "TERM/INT/HUP/QUIT/USR1/USR2/WINCH to its process group, reap orphans, exit with its status "
@@ -184,10 +200,14 @@ def _cli_layer(ns: argparse.Namespace) -> dict[str, object]:
     return {k: v for k, v in vars(ns).items() if k in DEFAULTS and v is not None}
 
 
-def _log_for(ns: argparse.Namespace | None, environ: dict[str, str]) -> Log:
-    fmt = getattr(ns, "log_format", None) or environ.get("LAUNCHER_LOG_FORMAT", "text")
-    if fmt not in ("text", "json"):
-        fmt = "text"
+def _log_for(ns: argparse.Namespace | None, environ: Mapping[str, str], config: Config | None = None) -> Log:
+    """The log as configured; before ``config.resolve`` has run (or when it
+    refused), the best guess, so that the refusal itself is still reported."""
+    if config is not None:
+        fmt = config.log_format
+    else:
+        fmt = getattr(ns, "log_format", None) or environ.get("LAUNCHER_LOG_FORMAT", "text")
+        fmt = fmt if fmt in ("text", "json") else "text"
     verbosity = 0 if getattr(ns, "quiet", False) else 1 + getattr(ns, "verbose", 0)
     return Log(fmt, verbosity)
 
@@ -196,13 +216,32 @@ def _exit_on(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> int:
+def console() -> None:
+    """The installed ``agent-launcher`` command: the only place that touches
+    process-wide state before ``main`` runs."""
     # As a container's PID 1 the kernel drops SIGTERM unless a handler is
     # installed, so `docker stop` during a slow platform read would wait for
     # SIGKILL. exec resets handled signals, so the agent never inherits this.
     signal.signal(signal.SIGTERM, _exit_on)
-    environ = dict(os.environ if environ is None else environ)
-    own_argv, command = split_command(sys.argv[1:] if argv is None else argv)
+    raise SystemExit(main(sys.argv[1:], os.environ))
+
+
+def where(exc: BaseException) -> str:
+    """File, line and function where an unexpected exception was raised:
+    enough to start a bug report, and nothing that could quote a value
+    (no message, no locals, no arguments)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "unknown location"
+    last = frames[-1]
+    return f"{os.path.basename(last.filename)}:{last.lineno} in {last.name}"
+
+
+def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
+    """Parse, run one command, report; the exit status. No process-wide side
+    effects: callable in-process (tests do) as often as wanted."""
+    environ = dict(environ)
+    own_argv, command = split_command(argv)
     ns = None
     config: Config | None = None
     try:
@@ -210,12 +249,13 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
         log = _log_for(ns, environ)
         if command is not None:
             ns.argv = [*ns.argv, *command]
-        config = resolve(_cli_layer(ns), environ)
+        config = resolve(_cli_layer(ns), environ, switch_user=ns.command != "audit")
+        log = _log_for(ns, environ, config)
         for warning in config.warnings:
             log.warning(warning)
         return COMMANDS[ns.command](ns, config, environ, log)
     except LauncherError as exc:
-        log = _log_for(ns, environ)
+        log = _log_for(ns, environ, config)
         if ns is not None and getattr(ns, "json", False):
             from .render import dumps, error_json
 
@@ -225,16 +265,18 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # last line of defence for secrecy
-        # A traceback could quote a value; the type is enough to file a bug.
-        _log_for(ns, environ).error(
+        # A traceback could quote a value; the type and where it happened
+        # are enough to file a bug.
+        _log_for(ns, environ, config).error(
             "INTERNAL_ERROR",
-            f"unexpected {type(exc).__name__} (a bug: the traceback is withheld because it could quote a value)",
+            f"unexpected {type(exc).__name__} at {where(exc)} (a bug; the message and traceback are "
+            "withheld because they could quote a value)",
         )
         return LauncherError.exit_code
 
 
 def _exec(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Log) -> int:
-    from .launch import DEFAULT_COMMAND, exec_command, search_path_for
+    from .launch import DEFAULT_COMMAND, exec_command, prepare, search_path_for
     from .launch import resolve as resolve_command
     from .main import build_plan, log_plan
 
@@ -243,21 +285,31 @@ def _exec(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: 
     log_plan(plan, log)
     if plan.refusal is not None:
         raise plan.refusal
-    path = resolve_command(argv[0], search_path_for(plan.env, environ))
-    log.info(f"exec {path} with {len(plan.env)} variables")
-    exec_command(argv, plan.env, path)
+    env = prepare(argv, plan.env, config, environ)
+    if config.user is not None:
+        from .privileges import drop
+
+        drop(config.user)  # every secret is read: from here on, the agent's user
+        log.info(f"running as uid {config.user.uid} gid {config.user.gid}")
+    path = resolve_command(argv[0], search_path_for(env, environ))  # as the user: what it can execute
+    log.info(f"exec {path} with {len(env)} variables")
+    exec_command(argv, env, path)
     return 0  # not reached
 
 
 def _check(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Log) -> int:
+    from .launch import DEFAULT_COMMAND, check_drop, prepare, search_path_for
     from .launch import resolve as resolve_command
-    from .launch import search_path_for
     from .main import build_plan
     from .render import dumps, plan_json, plan_table
 
     plan = build_plan(config, environ, log, explain=True)
-    if plan.launches and ns.argv:
-        resolve_command(ns.argv[0], search_path_for(plan.env, environ))
+    if plan.launches:  # what exec does next, in exec's order
+        env = prepare(ns.argv or list(DEFAULT_COMMAND), plan.env, config, environ)
+        if ns.argv:
+            resolve_command(ns.argv[0], search_path_for(env, environ), as_user=config.user)
+        elif config.user is not None:
+            check_drop(config.user)
     print(dumps(plan_json(plan, config.warnings)) if ns.json else plan_table(plan))
     if plan.refusal is not None:
         log.error(plan.refusal.code, plan.refusal.message)

@@ -15,10 +15,14 @@ from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .errors import ConfigError, InsecureURLError
 from .files import Cap, check_regular, read_text
+
+if TYPE_CHECKING:
+    from .privileges import Identity
 
 
 class BillingMode(enum.StrEnum):
@@ -41,6 +45,7 @@ ENV_VARS: dict[str, str] = {
     "allow_http": "LAUNCHER_ALLOW_HTTP",
     "log_format": "LAUNCHER_LOG_FORMAT",
     "ca_file": "LAUNCHER_CA_FILE",
+    "user": "LAUNCHER_USER",
 }
 
 DEFAULTS: dict[str, object] = {
@@ -58,6 +63,7 @@ DEFAULTS: dict[str, object] = {
     "global_env_files": (),
     "bypass_keys_files": (),
     "pristine": False,
+    "user": None,
 }
 
 # The variables that carry the launcher's own platform credential. They are
@@ -92,6 +98,7 @@ class Config:
     ca_file: str | None
     log_format: str
     warnings: tuple[str, ...] = ()
+    user: Identity | None = None  # --user: who the agent runs as (privileges.py)
 
     def __repr__(self) -> str:
         token = "None" if self.token is None else "'********'"
@@ -113,9 +120,12 @@ def source_of(settings: ChainMap, name: str) -> str:
     return "default"
 
 
-def resolve(cli: Mapping[str, object], environ: Mapping[str, str]) -> Config:
+def resolve(cli: Mapping[str, object], environ: Mapping[str, str], *, switch_user: bool = True) -> Config:
+    """``switch_user=False`` (audit) ignores ``LAUNCHER_USER``: nothing is started."""
     settings: ChainMap = ChainMap(dict(cli), env_layer(environ), DEFAULTS)
     warnings: list[str] = []
+    # Before any secret is read: a launcher that cannot drop as asked reads nothing.
+    user = _user(settings["user"]) if switch_user else None
 
     platform_url = _platform_url(settings["platform_url"])
     workspace_id = _workspace_id(settings["workspace_id"], required=platform_url is not None)
@@ -148,6 +158,7 @@ def resolve(cli: Mapping[str, object], environ: Mapping[str, str]) -> Config:
         ca_file=_optional_file(settings["ca_file"], "--ca-file"),
         log_format=log_format,
         warnings=tuple(warnings),
+        user=user,
     )
 
 
@@ -207,11 +218,40 @@ def _workspace_id(value: object, *, required: bool) -> str | None:
     return text
 
 
+def _user(value: object) -> Identity | None:
+    if value is None:
+        return None
+    from .privileges import parse_user, require_root
+
+    identity = parse_user(str(value))
+    require_root(identity)
+    return identity
+
+
+# Format characters that print as nothing; a value copied from a web page
+# or a chat can end in one, and "byok\u200b" must still mean byok.
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
+
+
+def trimmed(text: str) -> str:
+    """Whitespace and zero-width characters removed from both ends."""
+    previous = None
+    while previous != text:
+        previous, text = text, text.strip().strip(_INVISIBLE)
+    return text
+
+
 def _billing_mode(settings: ChainMap, warnings: list[str]) -> tuple[BillingMode, str]:
     raw = str(settings["billing_mode"])
     source = source_of(settings, "billing_mode")
+    if source == "flag" and not trimmed(raw):
+        # An empty flag would beat the environment's mode and fall back to
+        # platform_managed: the one input that must never fail open.
+        raise ConfigError(
+            f"--billing-mode is empty; give one of {', '.join(m.value for m in BillingMode)} or leave the flag out"
+        )
     try:
-        return BillingMode(raw.strip().lower()), source
+        return BillingMode(trimmed(raw).casefold()), source
     except ValueError:
         # The server's default-closed rule: a garbled mode never aborts a
         # launch, it falls back to platform_managed.

@@ -4,6 +4,7 @@ Exception tree::
 
     LauncherError                        (exit_code, code)
     ├── ConfigError                  64  CONFIG_INVALID
+    │   └── PrivilegeError           64  CONFIG_INVALID  (--user could not be applied)
     ├── InsecureURLError             64  INSECURE_URL
     ├── BundleInvalidError           65  BUNDLE_INVALID
     ├── BundleIncompleteError        65  BUNDLE_INCOMPLETE
@@ -48,6 +49,11 @@ class LauncherError(Exception):
 class ConfigError(LauncherError):
     exit_code = 64
     code = "CONFIG_INVALID"
+
+
+class PrivilegeError(ConfigError):
+    """Switching to the ``--user`` failed or proved reversible: never
+    expected once the user was validated, and nothing is started."""
 
 
 class InsecureURLError(LauncherError):
@@ -101,4 +107,5 @@ __all__ = [
     "MissingCredentialError",
     "PlatformAuthError",
     "PlatformUnavailableError",
+    "PrivilegeError",
 ]

@@ -17,6 +17,8 @@ from .launch import exec_failure
 if TYPE_CHECKING:
     import psutil
 
+    from .privileges import Identity
+
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 
 # The child starts with the dispositions a fresh process would have. CPython
@@ -29,7 +31,7 @@ _RESET_IN_CHILD = frozenset(
 ) | {signal.SIGCHLD}
 
 
-def spawn(path: str, argv: Sequence[str], env: Mapping[str, str]) -> int:
+def spawn(path: str, argv: Sequence[str], env: Mapping[str, str], user: Identity | None = None) -> int:
     """Start ``path`` in a new session with an empty signal mask; its pid.
 
     posix_spawn rather than subprocess.Popen: the parent blocks the signals
@@ -37,10 +39,71 @@ def spawn(path: str, argv: Sequence[str], env: Mapping[str, str]) -> int:
     clear it without a preexec_fn (unsafe once the refresh thread exists).
     We also reap with waitpid(-1), which a Popen object would fight over.
     """
+    if user is not None:
+        return _spawn_as(user, path, argv, env)
     try:
         return os.posix_spawn(path, list(argv), dict(env), setsid=True, setsigmask=(), setsigdef=_RESET_IN_CHILD)
     except OSError as exc:
         raise exec_failure(argv[0], exc) from None
+
+
+def _spawn_as(user: Identity, path: str, argv: Sequence[str], env: Mapping[str, str]) -> int:
+    """``spawn``, with the child switching to ``user`` before its execve.
+
+    posix_spawn cannot change ids, so: fork, reset the dispositions, new
+    session, drop, unblock, execve, as subprocess does in C. Chosen over a
+    re-executed trampoline (``python -m ...`` as root) because that would
+    start an interpreter as root under the agent's environment, where
+    LD_PRELOAD or PYTHONPATH from a bundle would run code before the drop;
+    here the agent's environment is used by the execve alone. It is safe in
+    a process that may still have a finishing refresh thread because the
+    child only makes system calls: everything it needs (ids, groups, libc's
+    prctl) was looked up before the fork, and the dispositions are reset to
+    the default while the signals are still blocked, so a signal arriving
+    before the execve acts on the child as it would on the agent and can
+    never run this process's Python handlers. A failure comes back as
+    ``stage errno`` over a close-on-exec pipe; EOF means the execve happened.
+    """
+    from .errors import PrivilegeError
+    from .privileges import drop, preload
+
+    preload()
+    args, environment = list(argv), dict(env)
+    read_end, write_end = os.pipe()  # both close-on-exec
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child; the tests observe what it becomes
+        stage = "setup"
+        try:
+            os.close(read_end)
+            for signum in _RESET_IN_CHILD:
+                signal.signal(signum, signal.SIG_DFL)
+            os.setsid()
+            stage = "drop"
+            drop(user)
+            stage = "exec"
+            signal.pthread_sigmask(signal.SIG_SETMASK, ())
+            os.execve(path, args, environment)  # noqa: S606 - exec is the point
+        except BaseException as exc:
+            number = exc.errno if isinstance(exc, OSError) and exc.errno else 0
+            why = exc.message if isinstance(exc, PrivilegeError) else type(exc).__name__
+            os.write(write_end, f"{stage}\0{number}\0{why}".encode()[:4096])
+        finally:
+            os._exit(127)
+    os.close(write_end)
+    report = os.read(read_end, 4096)
+    os.close(read_end)
+    if not report:
+        return pid
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+    failed, code, why = [*report.decode(errors="replace").split("\0"), "", ""][:3]
+    err = int(code or 0)
+    if failed == "exec":
+        raise exec_failure(argv[0], OSError(err, os.strerror(err)))
+    reason = os.strerror(err) if err else why
+    raise PrivilegeError(f"cannot start the agent as --user {user.spec[:64]}: {failed} failed ({reason})")
 
 
 def exit_code(status: int) -> int:

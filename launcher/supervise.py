@@ -16,12 +16,25 @@ States, all in ``Supervisor``::
 
 A crashed child is not restarted: that is the orchestrator's call, and it
 sees the child's own exit status.
+
+What the child can read of this parent: nothing. The parent makes itself
+non-dumpable before the first child exists (``privileges.make_undumpable``:
+its /proc/PID/environ still holds the environment it was started with, the
+platform token included, and its memory every bundle value). With
+``--user`` every child runs as that user while the parent keeps root for
+refreshes (the token file can stay root-only).
+
+A refresh never trades a working child for one that cannot start: a pull
+yields a candidate only after the same ``launch.prepare`` (environment
+startable) and command resolution the first start went through; anything
+that fails there is a failed refresh, and the running child is kept.
 """
 
 from __future__ import annotations
 
 import argparse
 import enum
+import functools
 import math
 import os
 import random
@@ -289,12 +302,14 @@ class Supervisor:
 
 
 def run(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Log) -> int:
-    from .launch import DEFAULT_COMMAND, search_path_for
+    from .launch import DEFAULT_COMMAND, prepare, search_path_for
     from .launch import resolve as resolve_command
     from .main import build_plan, log_plan
+    from .privileges import make_undumpable
 
     options = Options.from_namespace(ns)
     argv = ns.argv or list(DEFAULT_COMMAND)
+    make_undumpable()  # before any child exists: see the module docstring
 
     def pull(*, first: bool = False) -> Candidate:
         plan = build_plan(config, environ, log)
@@ -302,9 +317,12 @@ def run(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Lo
             log_plan(plan, log)
         if plan.refusal is not None:
             raise plan.refusal
-        return Candidate(plan.env, resolve_command(argv[0], search_path_for(plan.env, environ)))
+        env = prepare(argv, plan.env, config, environ)  # exec's own check, before anything is stopped
+        return Candidate(env, resolve_command(argv[0], search_path_for(env, environ), as_user=config.user))
 
     first = pull(first=True)  # refusals raise here: no child is ever started
     if options.subreaper and os.getpid() != 1 and not become_subreaper():
         log.warning("--subreaper: prctl(PR_SET_CHILD_SUBREAPER) failed; orphans will not be reaped here")
-    return Supervisor(argv, first, options, log, pull=pull).run()
+    if config.user is not None:
+        log.info(f"children run as uid {config.user.uid} gid {config.user.gid}")
+    return Supervisor(argv, first, options, log, pull=pull, _spawn=functools.partial(spawn, user=config.user)).run()

@@ -375,18 +375,19 @@ def test_agent_flags_before_the_separator_get_a_hint():
 
 
 def test_a_bug_is_internal_error_without_its_text(monkeypatch, capsys):
-    """An unexpected exception may quote anything: only its type is shown."""
+    """An unexpected exception may quote anything: only its type and where
+    it was raised are shown. ``cli.main`` leaves process-wide state alone."""
     from launcher import cli, main
 
     def broken(*args, **kwargs):
         raise RuntimeError(f"boom {OWN_API_KEY}")
 
     monkeypatch.setattr(main, "build_plan", broken)
-    previous = signal.getsignal(signal.SIGTERM)  # cli.main installs its own handler
-    try:
-        assert cli.main(["check"], base_env()) == 70
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    previous = signal.getsignal(signal.SIGTERM)
+    assert cli.main(["check"], base_env()) == 70
+    assert signal.getsignal(signal.SIGTERM) is previous, "cli.main installed a signal handler"
     err = capsys.readouterr().err
     expect_absent(err, OWN_API_KEY)
-    assert err.startswith("agent-launcher: error: INTERNAL_ERROR: unexpected RuntimeError")
+    assert err.startswith("agent-launcher: error: INTERNAL_ERROR: unexpected RuntimeError at test_cli_local.py:")
+    assert " in broken " in err
+    assert "boom" not in err

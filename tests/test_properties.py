@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from support import MARKER
 
 from launcher.bundle import Scope
-from launcher.config import LAUNCHER_OWN_VARS, BillingMode, resolve
+from launcher.config import LAUNCHER_OWN_VARS, BillingMode, resolve, trimmed
 from launcher.gate import GatePlan, Source, plan
 from launcher.log import Log
 from launcher.main import log_plan
@@ -52,9 +52,10 @@ bundles = st.dictionaries(key_names, values, max_size=12)
 
 mode_spellings = st.one_of(
     st.sampled_from([m.value for m in BillingMode]).flatmap(
-        lambda m: st.sampled_from([m, m.upper(), m.title(), f"  {m}\t", m.swapcase()])
+        lambda m: st.sampled_from([m, m.upper(), m.title(), f"  {m}\t", m.swapcase(), f"{m}\u200b", f"\ufeff{m} "])
     ),
-    st.sampled_from(["bring-your-own", "BYO", "", "platform-managed", "none"]),
+    # An empty flag is CONFIG_INVALID (test_hardening.py); these fall back.
+    st.sampled_from(["bring-your-own", "BYO", "platform-managed", "none", "by\u200bok"]),
 )
 providers = st.sampled_from(["any", "any", "anthropic-api", "anthropic-oauth", "anthropic-compatible", "openai"])
 
@@ -192,7 +193,7 @@ def test_no_value_appears_in_any_rendering(scenario, log_format):
 def test_mode_spelling_is_case_and_space_insensitive_and_garbage_falls_back(spelling):
     config = resolve({"billing_mode": spelling}, {"CONFIGS_DIR": "/nonexistent"})
     expected = {m.value for m in BillingMode}
-    if spelling.strip().lower() in expected:
-        assert config.billing_mode.value == spelling.strip().lower()
+    if trimmed(spelling).casefold() in expected:
+        assert config.billing_mode.value == trimmed(spelling).casefold()
     else:
         assert (config.billing_mode, config.billing_mode_source) == (BillingMode.PLATFORM_MANAGED, "fallback")

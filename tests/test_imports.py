@@ -1,0 +1,59 @@
+"""Which third-party packages each mode loads: README's performance claims
+rest on local mode never importing httpx, tenacity or psutil, and one
+"hoist the imports" tidy-up would break them silently. Measured on the
+installed command with ``python -X importtime``, which lists every module
+the process really imported before it exec'd the child."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support import OWN_API_KEY, base_env, launcher_path, platform_args, token_env
+
+HEAVY = frozenset({"httpx", "httpcore", "tenacity", "psutil", "anyio", "h11", "certifi"})
+
+
+def imported_packages(*args: str, env: dict[str, str]) -> set[str]:
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", launcher_path(), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr[-800:]}"
+    names = set()
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    assert "launcher" in names, "importtime output not understood"
+    return names
+
+
+@pytest.fixture
+def own_env(tmp_path: Path) -> str:
+    path = tmp_path / "own.env"
+    path.write_text(f"ANTHROPIC_API_KEY={OWN_API_KEY}\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("command", ["exec", "check"])
+def test_local_mode_loads_no_network_or_process_library(command: str, own_env: str) -> None:
+    args = [command, "--billing-mode", "byok", "--env-file", own_env]
+    if command == "exec":
+        args += ["--", "/bin/true"]
+    loaded = imported_packages(*args, env=base_env())
+    assert not loaded & HEAVY, f"local {command} imported {sorted(loaded & HEAVY)}"
+    assert "dotenv" in loaded  # the dotenv parser is local mode's one dependency
+
+
+def test_platform_exec_loads_the_client_but_not_psutil(platform) -> None:
+    platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
+    args = ["exec", *platform_args(platform), "--", "/bin/true"]
+    loaded = imported_packages(*args, env=token_env())
+    assert {"httpx", "tenacity"} <= loaded
+    assert not loaded & {"psutil", "httpcore", "anyio", "certifi"}, sorted(loaded & HEAVY)
