@@ -6,24 +6,31 @@ is ``foreign``. Values are read, hashed and dropped: output carries pid,
 process name, key, fingerprint and verdict only.
 
 Beyond the issue's two verdicts, the launcher's own platform token
-(``MOLECULE_WORKSPACE_TOKEN``) held by a process that is not a launcher is
+(``MOLECULE_WORKSPACE_TOKEN``) held by any process but this audit is
 reported as ``token``: with it an agent could read every secret the gate
 strips. It is reported, not counted as foreign, and does not change the
-exit status.
+exit status. A launcher (a ``supervise`` parent) holding it is reported
+too, on purpose: nothing a process shows about itself -- argv[0], its
+command line, even /proc/PID/exe resolving to the same interpreter --
+tells a launcher from an agent that imitates one, and a finding an
+operator can explain costs less than one an agent can hide.
+
+Process names and key names are whatever a process chose: they are
+escaped (``log.escape``) before they reach the table or the JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import psutil
 
 from .config import TOKEN_VAR, BillingMode, Config
 from .gate import fingerprint
-from .log import Log
+from .log import Log, escape
 from .registry import KeyCatalog, load_catalog, normalise
 
 OWN = "own"
@@ -60,7 +67,7 @@ class Report:
 
 
 def judge(
-    pid: int, name: str, environ: Mapping[str, str], catalog: KeyCatalog, own: Mapping[str, str], launcher: bool
+    pid: int, name: str, environ: Mapping[str, str], catalog: KeyCatalog, own: Mapping[str, str]
 ) -> list[Finding]:
     """Findings for one process; ``own`` maps normalised key → fingerprint."""
     findings = []
@@ -70,21 +77,12 @@ def judge(
         fp = fingerprint(value)
         if catalog.is_bypass(key):
             verdict = OWN if own.get(normalise(key)) == fp else FOREIGN
-        elif key == TOKEN_VAR and not launcher:
+        elif key == TOKEN_VAR:
             verdict = TOKEN
         else:
             continue
-        findings.append(Finding(pid, name, key, verdict, fp))
+        findings.append(Finding(pid, escape(name), escape(key), verdict, fp))
     return sorted(findings, key=lambda f: f.key)
-
-
-def is_launcher(cmdline: Iterable[str]) -> bool:
-    """A launcher process holds the platform token by design (it reads the
-    secrets with it); recognised by its console script or ``-m launcher``."""
-    args = list(cmdline)[:3]
-    if any(os.path.basename(a) == "agent-launcher" for a in args):
-        return True
-    return args[1:3] == ["-m", "launcher"]
 
 
 def scan(pids: list[int] | None, catalog: KeyCatalog, own: Mapping[str, str], log: Log) -> Report:
@@ -98,7 +96,6 @@ def scan(pids: list[int] | None, catalog: KeyCatalog, own: Mapping[str, str], lo
             proc = psutil.Process(pid)
             name = proc.name()
             environ = proc.environ()
-            launcher = is_launcher(proc.cmdline())
         except psutil.ZombieProcess:
             continue  # exited: holds nothing any more
         except psutil.NoSuchProcess:
@@ -110,7 +107,7 @@ def scan(pids: list[int] | None, catalog: KeyCatalog, own: Mapping[str, str], lo
             unreadable += 1
             continue
         scanned += 1
-        findings += judge(pid, name, environ, catalog, own, launcher)
+        findings += judge(pid, name, environ, catalog, own)
     return Report(findings, scanned, unreadable)
 
 

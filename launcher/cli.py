@@ -98,6 +98,17 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
+def _pid(text: str) -> int:
+    """A process id: a positive integer (psutil takes -1 for a bug, not a miss)."""
+    try:
+        pid = int(text)
+    except ValueError:
+        pid = 0
+    if pid < 1:
+        raise argparse.ArgumentTypeError(f"not a process id: {text[:20]!r}")
+    return pid
+
+
 def _starts_agent_options() -> argparse.ArgumentParser:
     """Options of the commands that start the agent (not audit)."""
     starts = _Parser(add_help=False)
@@ -165,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument(
         "--pid",
         dest="pids",
-        type=int,
+        type=_pid,
         action="extend",
         nargs="+",
         default=None,

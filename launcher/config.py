@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-import os
 import re
 import stat
 from collections import ChainMap
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .errors import ConfigError, InsecureURLError
+from .files import Cap, check_regular, read_text
 
 if TYPE_CHECKING:
     from .privileges import Identity
@@ -148,9 +148,9 @@ def resolve(cli: Mapping[str, object], environ: Mapping[str, str], *, switch_use
         billing_mode=billing_mode,
         billing_mode_source=mode_source,
         provider=str(settings["provider"]).strip().lower(),
-        env_files=_existing_files(settings["env_files"], "--env-file"),
-        global_env_files=_existing_files(settings["global_env_files"], "--global-env-file"),
-        bypass_keys_files=_existing_files(settings["bypass_keys_files"], "--bypass-keys-file"),
+        env_files=_existing_files(settings["env_files"], "--env-file", Cap.ENV_FILE),
+        global_env_files=_existing_files(settings["global_env_files"], "--global-env-file", Cap.ENV_FILE),
+        bypass_keys_files=_existing_files(settings["bypass_keys_files"], "--bypass-keys-file", Cap.KEY_LIST),
         pristine=bool(settings["pristine"]),
         deadline=_positive_number(settings["deadline"], "deadline", float),
         max_bundle_bytes=_positive_number(settings["max_bundle_bytes"], "max bundle bytes", int),
@@ -166,7 +166,14 @@ def _platform_url(value: object) -> str | None:
     if value is None:
         return None
     url = str(value).strip().rstrip("/")
-    parts = urlsplit(url)
+    # urlsplit silently drops tabs and newlines, and http.client refuses
+    # other controls only when the request is made: refuse them here.
+    if not url.isascii() or any(ord(ch) < 33 or ord(ch) == 127 for ch in url):
+        raise ConfigError("platform URL must be printable ASCII without spaces or control characters")
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise ConfigError(f"platform URL is not a URL: {url[:200]!r}") from None
     # First, and without quoting the URL: it may carry a password.
     if "@" in parts.netloc:
         raise ConfigError("platform URL must not carry credentials; use the token file")
@@ -266,15 +273,15 @@ def _token(settings: ChainMap, environ: Mapping[str, str], warnings: list[str]) 
         token_file = settings["token_file"]
     if token_file is None:
         default = Path(environ.get("CONFIGS_DIR") or "/configs") / ".auth_token"
-        if not default.is_file():
+        if not default.exists():
             return None, "none"
         token_file = default
     path = Path(str(token_file))
+    text = read_text(path, "token file", Cap.TOKEN)
     try:
         mode = path.stat().st_mode
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read token file {path}: {type(exc).__name__}") from None
+    except OSError:
+        mode = 0  # gone since it was read: nothing left to warn about
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         warnings.append(f"token file {path} is readable by group or others (mode {stat.S_IMODE(mode):o}); chmod 600 it")
     return _checked_token(text.strip(), str(path)), str(path)
@@ -285,6 +292,9 @@ def _checked_token(token: str, origin: str) -> str:
         raise ConfigError(f"the token from {origin} is empty")
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in token):
         raise ConfigError(f"the token from {origin} contains whitespace or control characters")
+    if not token.isascii():
+        # It travels in an HTTP header, which carries ASCII only.
+        raise ConfigError(f"the token from {origin} contains non-ASCII characters")
     return token
 
 
@@ -309,17 +319,16 @@ def _positive_number(value: object, name: str, kind: type[int] | type[float]) ->
     return number
 
 
-def _existing_files(values: object, flag: str) -> tuple[Path, ...]:
+def _existing_files(values: object, flag: str, cap: int) -> tuple[Path, ...]:
+    """Checked now, read later (each read checks again: see files.py)."""
     paths = tuple(Path(str(v)) for v in values)  # type: ignore[union-attr]
     for path in paths:
-        if not path.is_file():
-            raise ConfigError(f"{flag} {path}: {'not a regular file' if path.exists() else 'no such file'}")
+        check_regular(path, flag, cap)
     return paths
 
 
 def _optional_file(value: object, flag: str) -> str | None:
     if value is None:
         return None
-    if not os.path.isfile(str(value)):
-        raise ConfigError(f"{flag} {value}: no such file")
+    check_regular(Path(str(value)), flag, Cap.CA_FILE)
     return str(value)

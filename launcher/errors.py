@@ -23,10 +23,15 @@ convention for the command itself, so a container's exit status tells an
 operator which stage failed without reading logs.
 
 Messages must never contain a secret value: callers name keys, files and
-line numbers, and show values only as a fingerprint.
+line numbers, and show values only as a fingerprint. A message may still
+quote text the launcher did not write (a key name from the server, a
+path); it is escaped here, once, so no control character or undecodable
+byte reaches a terminal or a JSON document through an error.
 """
 
 from __future__ import annotations
+
+from .log import escape
 
 
 class LauncherError(Exception):
@@ -34,6 +39,7 @@ class LauncherError(Exception):
     code = "INTERNAL_ERROR"
 
     def __init__(self, message: str) -> None:
+        message = escape(message)
         super().__init__(message)
         self.message = message
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import re
 import ssl
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from .errors import (
     BundleIncompleteError,
     BundleInvalidError,
     ConfigError,
+    LauncherError,
     PlatformAuthError,
     PlatformUnavailableError,
 )
@@ -41,6 +43,7 @@ PROVENANCE_ROUNDS = 3
 MAX_RETRY_AFTER = 60.0
 # The most a Retry-After wait is stretched by jitter (see wait_retry_after).
 MAX_RETRY_AFTER_JITTER = 5.0
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() accepts "²", which float() refuses
 
 
 class _TransientError(Exception):
@@ -67,15 +70,32 @@ def retry_after_seconds(header: str | None, now: float) -> float | None:
     if not header:
         return None
     header = header.strip()
-    if header.isdigit():
+    if _DIGITS.fullmatch(header):
         return min(float(header), MAX_RETRY_AFTER)
     try:
         when = email.utils.parsedate_to_datetime(header)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:
+            return None
+        return min(max(when.timestamp() - now, 0.0), MAX_RETRY_AFTER)
+    except (TypeError, ValueError, OverflowError, IndexError):
+        # Unparseable (a year past 9999, a stray byte...): the server said
+        # nothing usable, so the ordinary backoff applies.
         return None
-    if when.tzinfo is None:
-        return None
-    return min(max(when.timestamp() - now, 0.0), MAX_RETRY_AFTER)
+
+
+def shown_location(location: str | None) -> str:
+    """A redirect target as scheme://host:port only: its userinfo, path and
+    query are the server's to know, and may carry a credential."""
+    if not location:
+        return "no Location"
+    try:
+        parts = urlsplit(location)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "an unparseable Location"
+    if not parts.scheme or not host:
+        return "a relative Location"
+    return f"{parts.scheme[:16]}://{host[:253]}{f':{port}' if port else ''}"
 
 
 class wait_retry_after(tenacity.wait.wait_base):  # noqa: N801 - tenacity naming
@@ -172,6 +192,9 @@ class PlatformClient:
             trust_env=False,
             follow_redirects=False,
             transport=_transport,
+            # Before httpx looks at a 3xx: it parses Location even when not
+            # following it, and a malformed one would pass for a transport error.
+            event_hooks={"response": [self._refuse_redirect]},
         )
 
     def __enter__(self) -> PlatformClient:
@@ -203,6 +226,19 @@ class PlatformClient:
             f"provenance of {', '.join(moved)} changed during each of {PROVENANCE_ROUNDS} reads; "
             "not gating on a moving scope"
         )
+
+    def explain_provenance(self) -> tuple[dict[str, Scope] | None, str | None]:
+        """``check``'s extra List read in platform_managed, where scopes
+        change no decision (every LLM key is kept): it may explain the plan,
+        never refuse it. One attempt, no retries, so an explanation costs
+        ``check`` little more than ``exec``; any failure is a warning."""
+        try:
+            return parse_provenance(self._attempt("/secrets"), "GET secrets"), None
+        except _TransientError as exc:
+            reason = exc.reason
+        except LauncherError as exc:
+            reason = f"{exc.code}: {exc.message}"
+        return None, f"cannot explain where keys came from (GET /secrets: {reason}); scopes shown as unknown"
 
     def _get_values(self) -> dict[str, str]:
         return parse_values(self._get("/secrets/values"), "GET secrets/values")
@@ -263,9 +299,27 @@ class PlatformClient:
                 ) from None
             raise _TransientError(f"connection failed ({type(exc).__name__})") from None
 
+    def _refuse_redirect(self, response: httpx.Response) -> None:
+        status = response.status_code
+        if not 300 <= status < 400:
+            return
+        path = response.request.url.path.rsplit(f"/workspaces/{self.config.workspace_id}", 1)[-1]
+        if status == 304:
+            raise PlatformUnavailableError(f"GET {path} answered 304 Not Modified to a request with no validators")
+        raise PlatformUnavailableError(
+            f"GET {path} answered {status} redirect to {shown_location(response.headers.get('location'))}; "
+            "redirects are not followed, the bearer token stays with the configured origin"
+        )
+
     def _check_status(self, path: str, response: httpx.Response) -> None:
         status = response.status_code
         if status == 200:
+            encoding = response.headers.get("content-encoding", "identity").strip().lower()
+            if encoding not in ("", "identity"):
+                known = encoding if encoding in ("gzip", "deflate", "br", "zstd", "compress") else "an unknown one"
+                raise BundleInvalidError(
+                    f"GET {path}: the body is encoded ({known}) although identity encoding was asked for"
+                )
             return
         if status in (401, 403):
             raise PlatformAuthError(
@@ -273,19 +327,11 @@ class PlatformClient:
                 f"{'missing' if not self.config.token else 'rejected'} "
                 f"(token from {self.config.token_source}); check MOLECULE_WORKSPACE_TOKEN_FILE"
             )
-        if 300 <= status < 400:
-            target = urlsplit(response.headers.get("location", ""))
-            raise PlatformUnavailableError(
-                f"GET {path} answered {status} redirect to {target.scheme}://{target.netloc or '?'}; "
-                "redirects are not followed, the bearer token stays with the configured origin"
-            )
         if status == 429 or status >= 500:
             body = self._read_capped(path, response) if status == 500 else b""
             failed = parse_incomplete(body) if body else None
             if failed is not None:
-                raise BundleIncompleteError(
-                    f"platform refused a partial bundle; failed keys: {', '.join(failed) or '(none listed)'}"
-                )
+                raise BundleIncompleteError(f"platform refused a partial bundle; failed keys: {failed.describe()}")
             raise _TransientError(
                 f"answered {status}",
                 retry_after_seconds(response.headers.get("retry-after"), time.time()),
@@ -297,7 +343,7 @@ class PlatformClient:
     def _read_capped(self, path: str, response: httpx.Response) -> bytes:
         cap = self.config.max_bundle_bytes
         declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > cap:
+        if _DIGITS.fullmatch(declared) and int(declared) > cap:
             raise BundleInvalidError(
                 f"GET {path}: body of {declared} bytes exceeds the {cap}-byte cap "
                 "(each response is capped on its own; raise --max-bundle-bytes)"

@@ -23,15 +23,20 @@ def gather_sources(
     if config.platform_url:
         from .fetch import PlatformClient  # local mode never imports httpx
 
-        # Provenance matters only where something may be stripped; `check`
-        # fetches it anyway so that its table can say where each key came from.
-        need_provenance = explain or config.billing_mode is not BillingMode.PLATFORM_MANAGED
+        # Provenance matters only where something may be stripped. `check`
+        # reads it in platform_managed too, to say where each key came from,
+        # but after and apart from the read exec makes: so that check exits
+        # exactly as exec would, a failed explanation is only a warning.
+        need_provenance = config.billing_mode is not BillingMode.PLATFORM_MANAGED
         with PlatformClient(config, dict(environ)) as client:
             fetched = client.fetch(need_provenance, catalog.is_bypass)
+            scopes = fetched.scopes
+            if explain and scopes is None:
+                scopes, warning = client.explain_provenance()
+                if warning:
+                    log.warning(warning)
         log.info(f"fetched {len(fetched.values)} keys from the platform in {fetched.requests} requests")
-        sources.append(
-            Source("platform", fetched.values, fetched.scopes if fetched.scopes is not None else Scope.UNKNOWN)
-        )
+        sources.append(Source("platform", fetched.values, scopes if scopes is not None else Scope.UNKNOWN))
     sources.extend(Source(f"file:{p}", read_dotenv(p), Scope.WORKSPACE) for p in config.env_files)
     return sources
 

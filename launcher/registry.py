@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
+from .files import Cap, read_text
 
 DATA_DIR = Path(__file__).with_name("data")
 
@@ -58,10 +59,7 @@ class KeyCatalog:
 
 
 def read_key_list(path: Path) -> set[str]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read key list {path}: {type(exc).__name__}") from None
+    lines = read_text(path, "key list", Cap.KEY_LIST).splitlines()
     keys = set()
     for number, line in enumerate(lines, 1):
         name = normalise(line.split("#", 1)[0])

@@ -8,6 +8,7 @@ import json
 from .config import Config
 from .errors import LauncherError
 from .gate import GatePlan
+from .log import escape, escape_tree
 
 
 def plan_json(plan: GatePlan, warnings: tuple[str, ...] = ()) -> dict[str, object]:
@@ -57,13 +58,16 @@ def error_json(error: LauncherError, config: Config | None) -> dict[str, object]
 
 
 def dumps(document: dict[str, object]) -> str:
-    return json.dumps(document, indent=2, ensure_ascii=False)
+    # Key names can come from the inherited environment and names of
+    # processes from anywhere: escaped, the document is valid UTF-8 that
+    # any JSON reader accepts and no terminal interprets.
+    return json.dumps(escape_tree(document), indent=2, ensure_ascii=False)
 
 
 def plan_table(plan: GatePlan) -> str:
     header = ("KEY", "SCOPE", "LLM", "ACTION", "FINGERPRINT", "REASON")
     rows = [
-        (d.key, d.scope.value, "yes" if d.llm_bypass else "no", d.action, d.fingerprint, d.reason)
+        (escape(d.key), d.scope.value, "yes" if d.llm_bypass else "no", d.action, d.fingerprint, escape(d.reason))
         for d in plan.decisions
     ]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]

@@ -6,8 +6,20 @@ launcher does after importing httpx. One connection making three GETs to
 one origin needs none of its pooling or HTTP/2, so this transport keeps
 httpx's client, request and exception types and speaks through the
 standard library instead. It also enforces two things a general transport
-would not: every socket wait ends by the caller's deadline, and no request
+would not: the whole exchange ends by the caller's deadline, and no request
 leaves the configured origin.
+
+Why the deadline takes two mechanisms: ``settimeout`` (``arm``) bounds
+each *single* socket wait, which is what tells a stalled server from a
+slow one (and sets the per-request timeout worth a retry). But
+``http.client`` makes many waits per response -- the status line, each
+header line, every interim ``100 Continue``, each chunk-size line -- and a
+server that sends one byte per wait keeps every wait short and the whole
+response endless. So a ``_Watchdog`` timer holds a duplicate of the
+connection's socket and shuts the connection down at the deadline:
+whatever ``http.client`` is blocked in (TLS handshake included) returns at
+once, and the failure is reported as the deadline. DNS has no socket to
+cut; ``resolve_host`` bounds it separately.
 """
 
 from __future__ import annotations
@@ -20,14 +32,63 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
 from .config import Config
+from .files import Cap, read_bounded
 
 PER_REQUEST_TIMEOUT = 10.0
 CHUNK = 64 * 1024
+
+
+class _Watchdog:
+    """Shuts the attached connection down when the deadline passes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None  # a dup: shutdown reaches the connection however it is wrapped
+        self._timer: threading.Timer | None = None
+        self.fired = False
+
+    def start(self, seconds: float) -> None:
+        if self._timer is None:
+            self._timer = threading.Timer(max(seconds, 0.0), self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def attach(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._release()
+            self._sock = sock.dup()
+            if self.fired:
+                self._cut()
+
+    def detach(self) -> None:
+        with self._lock:
+            self._release()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self.detach()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            self._cut()
+
+    def _cut(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+
+    def _release(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
 
 
 class _BodyStream(httpx.SyncByteStream):
@@ -43,25 +104,24 @@ class _BodyStream(httpx.SyncByteStream):
         response = self._response
         while True:
             self._owner.arm(self._url)
-            with _mapped_errors(httpx.ReadTimeout, httpx.ReadError):
+            with self._owner.guard(httpx.ReadTimeout, httpx.ReadError):
                 chunk = response.read1(CHUNK)
-            if chunk:
-                yield chunk
-                continue
-            # read1 reports a peer that hung up early as a quiet end of
-            # body; a short body must not pass for a complete one.
-            if response.length:
-                raise httpx.RemoteProtocolError(
-                    f"connection closed {response.length} bytes short of the declared Content-Length"
-                )
-            return
+                # read1 reports a peer that hung up early as a quiet end of
+                # body; a short body must not pass for a complete one.
+                if not chunk and response.length:
+                    raise httpx.RemoteProtocolError(
+                        f"connection closed {response.length} bytes short of the declared Content-Length"
+                    )
+            if not chunk:
+                return
+            yield chunk
 
     def close(self) -> None:
         done = self._response.isclosed() or self._response.length == 0
         self._response.close()
         if not done or self._response.will_close:
             # Unread bytes would be taken for the next response.
-            self._owner.close()
+            self._owner.disconnect()
 
 
 @contextlib.contextmanager
@@ -116,16 +176,22 @@ def resolve_host(host: str, port: int, timeout: float) -> list[tuple]:
 
 
 def _connect_to(
-    addresses: list[tuple], _address: object, timeout: float | None, _source: object = None
+    addresses: list[tuple],
+    on_connect: Callable[[socket.socket], None],
+    _address: object,
+    timeout: float | None,
+    _source: object = None,
 ) -> socket.socket:
     """socket.create_connection's signature, over addresses looked up
-    already (``_address`` and ``_source`` are what http.client passes)."""
+    already (``_address`` and ``_source`` are what http.client passes);
+    ``on_connect`` sees the socket before any byte is read from it."""
     last: OSError | None = None
     for family, kind, proto, _, address in addresses:
         sock = socket.socket(family, kind, proto)
         try:
             sock.settimeout(timeout)
             sock.connect(address)
+            on_connect(sock)
             return sock
         except OSError as exc:
             sock.close()
@@ -143,6 +209,23 @@ class StdlibTransport(httpx.BaseTransport):
         self._remaining = remaining
         self._timeout = PER_REQUEST_TIMEOUT
         self._conn: http.client.HTTPConnection | None = None
+        self._watchdog = _Watchdog()
+
+    @contextlib.contextmanager
+    def guard(self, timeout: type[httpx.TimeoutException], failure: type[httpx.TransportError]) -> Iterator[None]:
+        """``_mapped_errors``, and whatever broke once the watchdog cut the
+        connection is the deadline, not the server's fault."""
+        try:
+            with _mapped_errors(timeout, failure):
+                yield
+        except httpx.TransportError as exc:
+            if self._watchdog.fired:
+                raise httpx.ReadTimeout("the deadline cut the exchange short") from exc
+            raise
+        if self._watchdog.fired:
+            # A cut can also look like success: a head or a chunk-size line
+            # ended by the shutdown instead of by its CRLF.
+            raise httpx.ReadTimeout("the deadline cut the exchange short")
 
     def arm(self, url: str) -> None:
         """Bound the next socket operation by the request timeout and by
@@ -180,37 +263,49 @@ class StdlibTransport(httpx.BaseTransport):
         body = request.read()
         try:
             self.arm(target)
+            self._watchdog.start(self._remaining())  # once: the deadline is one instant for every request
             if conn.sock is None:
                 _, host, port = self._origin
                 addresses = resolve_host(host, port, conn.timeout)
                 # http.client's own hook for opening the socket: connect to
                 # the addresses looked up above, keep the name for TLS (SNI).
-                conn._create_connection = functools.partial(_connect_to, addresses)  # type: ignore[attr-defined]
+                conn._create_connection = functools.partial(  # type: ignore[attr-defined]
+                    _connect_to, addresses, self._watchdog.attach
+                )
                 self.arm(target)
-                with _mapped_errors(httpx.ConnectTimeout, httpx.ConnectError):
+                with self.guard(httpx.ConnectTimeout, httpx.ConnectError):
                     conn.connect()
             self.arm(target)
-            with _mapped_errors(httpx.WriteTimeout, httpx.WriteError):
+            with self.guard(httpx.WriteTimeout, httpx.WriteError):
                 conn.putrequest(request.method, target, skip_host=True, skip_accept_encoding=True)
                 for name, value in request.headers.multi_items():
                     conn.putheader(name, value)
                 conn.endheaders(body or None)
-            with _mapped_errors(httpx.ReadTimeout, httpx.ReadError):
+            with self.guard(httpx.ReadTimeout, httpx.ReadError):
                 response = conn.getresponse()
         except BaseException:
-            self.close()
+            self.disconnect()
             raise
         return httpx.Response(
             status_code=response.status,
-            headers=response.getheaders(),
+            # http.client decoded the head as latin-1; back to the same bytes,
+            # so that a non-ASCII byte in a header we never read costs nothing
+            # (httpx would refuse it as a str).
+            headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.getheaders()],
             stream=_BodyStream(self, response, target),
             extensions={"http_version": b"HTTP/1.1"},
         )
 
-    def close(self) -> None:
+    def disconnect(self) -> None:
+        """Drop the connection (the next request opens another)."""
+        self._watchdog.detach()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    def close(self) -> None:
+        self._watchdog.stop()
+        self.disconnect()
 
 
 def ssl_context(config: Config, environ: dict[str, str]) -> ssl.SSLContext | None:
@@ -222,8 +317,12 @@ def ssl_context(config: Config, environ: dict[str, str]) -> ssl.SSLContext | Non
     if cafile is None:
         import certifi  # what httpx trusts by default; only https pays for it
 
-        cafile = certifi.where()
-    return ssl.create_default_context(cafile=cafile)
+        return ssl.create_default_context(cafile=certifi.where())
+    # The operator's file is read by the bounded reader (a FIFO or a
+    # device there must not hang or flood the launch) and handed to
+    # OpenSSL as text: what was checked is what is trusted.
+    pem = read_bounded(Path(cafile), "CA file", Cap.CA_FILE).decode("latin-1")
+    return ssl.create_default_context(cadata=pem)
 
 
 def is_certificate_failure(exc: BaseException) -> bool:

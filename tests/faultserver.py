@@ -71,13 +71,18 @@ class Conn:
 Behaviour = Callable[[Conn, Request], bool]  # True: keep the connection for another request
 
 
-def response_bytes(status: int, body: bytes, headers: dict[str, str] | None = None, length: int | None = None) -> bytes:
+def response_bytes(
+    status: int, body: bytes, headers: dict[str, str | bytes] | None = None, length: int | None = None
+) -> bytes:
+    """A response; a header value given as bytes goes on the wire as is
+    (a non-ASCII byte, a control character: whatever a test plants)."""
     reasons = {200: "OK", 302: "Found", 404: "Not Found", 429: "Too Many Requests", 503: "Service Unavailable"}
-    lines = [f"HTTP/1.1 {status} {reasons.get(status, 'Status')}", "Content-Type: application/json"]
-    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-    lines.append(f"Content-Length: {len(body) if length is None else length}")
+    lines = [f"HTTP/1.1 {status} {reasons.get(status, 'Status')}".encode(), b"Content-Type: application/json"]
+    lines += [k.encode() + b": " + (v if isinstance(v, bytes) else v.encode()) for k, v in (headers or {}).items()]
+    if length != -1:  # -1: no Content-Length (a chunked head)
+        lines.append(f"Content-Length: {len(body) if length is None else length}".encode())
     # One send for head and body: split writes meet Nagle and delayed ACK.
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
 def document_for(path: str) -> tuple[int, bytes]:
@@ -132,6 +137,57 @@ def trickle(interval: float = 0.2) -> Behaviour:
     return behaviour
 
 
+def answer(status: int, body: bytes = b"", headers: dict[str, str | bytes] | None = None) -> Behaviour:
+    """Always this response, whatever was asked."""
+
+    def behaviour(conn: Conn, request: Request) -> bool:
+        conn.send(response_bytes(status, body, headers))
+        return True
+
+    return behaviour
+
+
+def documents(headers: dict[str, str | bytes] | None = None, **bodies: bytes) -> Behaviour:
+    """The usual documents, some replaced by name (``values=``, ``secrets=``)."""
+
+    def behaviour(conn: Conn, request: Request) -> bool:
+        status, body = document_for(request.path)
+        body = bodies.get(request.path.rsplit("/", 1)[-1], body)
+        conn.send(response_bytes(status, body, headers))
+        return True
+
+    return behaviour
+
+
+def by_endpoint(values: Behaviour, listing: Behaviour) -> Behaviour:
+    def behaviour(conn: Conn, request: Request) -> bool:
+        return (values if request.path.endswith("/values") else listing)(conn, request)
+
+    return behaviour
+
+
+def drip(head: bytes, forever: bytes, interval: float = 0.25) -> Behaviour:
+    """Send ``head``, then ``forever`` one byte per interval, cycling, until
+    the client hangs up: every single read is quick, the response endless."""
+
+    def behaviour(conn: Conn, request: Request) -> bool:
+        conn.send(head)
+        at = 0
+        while not conn.server.stopping.wait(interval):
+            conn.send(forever[at : at + 1])
+            at = (at + 1) % len(forever)
+        return False
+
+    return behaviour
+
+
+# The three ways to keep http.client reading with a byte now and then.
+status_trickle = drip(b"", b"HTTP/1.1 200 OK\r\n")  # the status line itself, a byte at a time
+header_trickle = drip(b"HTTP/1.1 200 OK\r\n", b"X-Slow: a\r\n")  # complete header lines, never a blank one
+chunk_size_trickle = drip(response_bytes(200, b"", {"Transfer-Encoding": "chunked"}, length=-1), b"0")
+endless_continue = drip(b"", b"HTTP/1.1 100 Continue\r\n\r\n", interval=0.01)
+
+
 def redirect_to(location: str) -> Behaviour:
     def behaviour(conn: Conn, request: Request) -> bool:
         conn.send(response_bytes(302, b"", {"Location": location + request.path}))
@@ -140,7 +196,7 @@ def redirect_to(location: str) -> Behaviour:
     return behaviour
 
 
-def too_many(retry_after: str) -> Behaviour:
+def too_many(retry_after: str | bytes) -> Behaviour:
     def behaviour(conn: Conn, request: Request) -> bool:
         conn.send(response_bytes(429, b"", {"Retry-After": retry_after}))
         return True

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from support import (
     token_env,
 )
 
-from launcher.audit import FOREIGN, OWN, TOKEN, is_launcher, judge
+from launcher.audit import FOREIGN, OWN, TOKEN, judge
 from launcher.gate import fingerprint
 from launcher.registry import load_catalog
 
@@ -35,8 +37,9 @@ def holder() -> Iterator:  # type: ignore[type-arg]
     """Start a sleeping process with extra environment; its pid."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(argv: list[str] = SLEEPER, **extra: str) -> int:
-        proc = subprocess.Popen(argv, env=base_env(**extra), stdin=subprocess.DEVNULL)
+    def start(argv: list[str] = SLEEPER, executable: str | None = None, **extra: str) -> int:
+        # executable: run this file with argv[0] set to anything at all.
+        proc = subprocess.Popen(argv, executable=executable, env=base_env(**extra), stdin=subprocess.DEVNULL)
         procs.append(proc)
         return proc.pid
 
@@ -122,24 +125,63 @@ def test_full_scan_text_table_finds_the_leak(holder, own_env_file: Path) -> None
     assert "unreadable" in rows[-1] and "exit 1" in rows[-1]
 
 
-def test_only_a_launcher_may_hold_the_platform_token(holder, tmp_path: Path, own_env_file: Path) -> None:  # type: ignore[no-untyped-def]
-    """A process that is not a launcher holding MOLECULE_WORKSPACE_TOKEN is
-    reported as ``token``; a launcher, which reads the secrets with it, is not."""
-    # A sleeper started as `python .../agent-launcher supervise ...`: the
-    # command line the kernel gives the installed console script. (audit
-    # skips its own pid, so a full scan alone would not show this.)
+def test_the_platform_token_is_reported_whoever_claims_to_be_a_launcher(
+    holder, tmp_path: Path, own_env_file: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """argv[0] (or a whole command line) is the process's own claim: an agent
+    calling itself agent-launcher is still reported holding the token."""
     fake_launcher = tmp_path / "agent-launcher"
     fake_launcher.write_text("import time\ntime.sleep(60)\n")
-    launcher = holder(
+    posing = holder(
         [sys.executable, str(fake_launcher), "supervise", "--", "claude"], MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN
+    )
+    renamed = holder(
+        ["agent-launcher", "-c", "import time; time.sleep(60)"],
+        sys.executable,
+        MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN,
     )
     agent = holder(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN)
     args = ["--billing-mode", "byok", "--env-file", str(own_env_file)]
-    code, report = audit_json(*args, "--pid", str(launcher), "--pid", str(agent))
-    assert code == 0
-    assert by_pid(report, launcher) == {}, "a launcher's own token was reported"
-    assert by_pid(report, agent) == {"MOLECULE_WORKSPACE_TOKEN": (TOKEN, fingerprint(WORKSPACE_TOKEN))}
-    assert report["token"] == 1 and report["scanned"] == 2
+    code, report = audit_json(*args, "--pid", str(posing), str(renamed), str(agent))
+    assert code == 0, "a token finding is reported, not counted"
+    for pid in (posing, renamed, agent):
+        assert by_pid(report, pid) == {"MOLECULE_WORKSPACE_TOKEN": (TOKEN, fingerprint(WORKSPACE_TOKEN))}
+    assert report["token"] == 3 and report["scanned"] == 3
+
+
+HOSTILE_NAME = b"a\xff\x1b[2J"
+
+
+def test_a_hostile_process_name_is_escaped_in_json_and_table(holder) -> None:  # type: ignore[no-untyped-def]
+    """A process names itself with an undecodable byte and a terminal
+    escape (argv[0] and comm both): the JSON is still valid UTF-8 and the
+    table holds no control character."""
+    code = (
+        "import ctypes, time\n"
+        f"ctypes.CDLL(None).prctl(15, {HOSTILE_NAME!r}, 0, 0, 0)\n"  # PR_SET_NAME: what psutil reads first
+        "time.sleep(60)\n"
+    )
+    pid = holder([os.fsdecode(HOSTILE_NAME), "-c", code], sys.executable, CLAUDE_CODE_OAUTH_TOKEN=PLATFORM_OAUTH)
+    time.sleep(0.3)  # let it rename itself
+    runs = {}
+    for extra in (["--json"], []):
+        proc = subprocess.run(
+            [launcher_path(), "audit", "--billing-mode", "byok", *extra, "--pid", str(pid)],
+            env=base_env(),
+            capture_output=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+        )
+        output = proc.stdout.decode("utf-8") + proc.stderr.decode("utf-8")  # strict: valid UTF-8 or fail
+        assert_no_secret(output)
+        assert proc.returncode == 1, proc.stderr[-500:]
+        assert not any(ch in output for ch in "\x1b\x9b"), "a terminal escape reached the output"
+        runs[bool(extra)] = proc.stdout.decode("utf-8")
+    report = json.loads(runs[True])
+    (finding,) = report["findings"]
+    assert (finding["key"], finding["verdict"]) == ("CLAUDE_CODE_OAUTH_TOKEN", FOREIGN)
+    assert finding["name"].startswith("a\\xff\\x1b[2J"), "the name is shown, escaped"
+    assert "a\\xff\\x1b[2J" in runs[False]
 
 
 def test_platform_token_in_an_agent_is_reported_not_counted(holder, own_env_file: Path) -> None:  # type: ignore[no-untyped-def]
@@ -180,7 +222,7 @@ def test_unreadable_environments_are_counted(user_namespace, holder) -> None:  #
     assert report["unreadable"] == 1 and report["findings"] == []
 
 
-def test_judge_and_launcher_recognition() -> None:
+def test_judge_verdicts_and_escaped_names() -> None:
     catalog = load_catalog()
     own = {"ANTHROPIC_API_KEY": fingerprint(OWN_API_KEY)}
     env = {
@@ -189,14 +231,19 @@ def test_judge_and_launcher_recognition() -> None:
         "PATH": "/bin",
         "MOLECULE_WORKSPACE_TOKEN": WORKSPACE_TOKEN,
     }
-    assert [(f.key, f.verdict) for f in judge(7, "x", env, catalog, own, launcher=False)] == [
+    assert [(f.key, f.verdict) for f in judge(7, "x", env, catalog, own)] == [
         ("MOLECULE_WORKSPACE_TOKEN", TOKEN),
         ("anthropic_api_key", OWN),
     ]
-    assert [f.key for f in judge(7, "x", env, catalog, own, launcher=True)] == ["anthropic_api_key"]
-    assert is_launcher(["/usr/bin/python3", "/venv/bin/agent-launcher", "supervise"])
-    assert is_launcher(["python", "-m", "launcher", "audit"])
-    assert not is_launcher(["node", "/usr/bin/claude"])
+    hostile = judge(7, "a\udcff\x1b[2J", {"\tANTHROPIC_API_KEY": OWN_OAUTH}, catalog, own)
+    assert [(f.name, f.key, f.verdict) for f in hostile] == [("a\\xff\\x1b[2J", "\\x09ANTHROPIC_API_KEY", FOREIGN)]
+
+
+@pytest.mark.parametrize("pid", ["-1", "0", "x"])
+def test_a_pid_that_is_not_one_is_config_invalid(pid: str) -> None:
+    result = run_launcher("audit", "--pid", pid)
+    assert result.returncode == 64 and "CONFIG_INVALID" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_pid_takes_several_values_or_repeats() -> None:

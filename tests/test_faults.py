@@ -110,7 +110,9 @@ def test_network_fault_ends_unavailable_within_deadline(marker, fault, stderr_fr
 def test_fault_then_recovery_launches(marker):
     """Each transient fault is worth another attempt inside the deadline."""
     with FaultServer(script=[reset_mid_body, short_body, too_many("1")], default=answer_ok) as server:
-        result, elapsed = launch(server.url, marker)
+        # Two backoffs (up to 0.4 + 0.8 s) and a jittered Retry-After (up to
+        # 2 s) can add up past 3 s: give the recovery room (the last flag wins).
+        result, elapsed = launch(server.url, marker, "--deadline", "8")
     assert result.returncode == 0, result.stderr
     assert marker.exists()
     assert len(server.requests) == 6

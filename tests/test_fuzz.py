@@ -74,14 +74,21 @@ def assert_no_echo(message: str, data: str, allowed: Iterable[str] = ()) -> None
 
 
 def _values_keys(data: bytes) -> set[str]:
-    """Valid variable names among a JSON object's keys: Values errors may name one."""
+    """Valid variable names among the keys of any JSON object in ``data``:
+    an error may name one (an invalid entry, or a key given twice)."""
     from launcher.bundle import KEY_PATTERN
 
+    names: set[str] = set()
+
+    def collect(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        names.update(k for k, _ in pairs if KEY_PATTERN.fullmatch(k))
+        return dict(pairs)
+
     try:
-        parsed = json.loads(data)
+        json.loads(data, object_pairs_hook=collect)
     except (ValueError, RecursionError):
         return set()
-    return {k for k in parsed if KEY_PATTERN.fullmatch(k)} if isinstance(parsed, dict) else set()
+    return names
 
 
 def _check_bundle(bundle: object) -> None:
@@ -110,9 +117,9 @@ def fuzz_one(data: bytes) -> None:
         scopes = parse_provenance(data, "fuzz")
         assert all(isinstance(s, Scope) for s in scopes.values())
     except BundleInvalidError as exc:
-        assert_no_echo(exc.message, decoded, ("fuzz", *JSON_TYPES))
+        assert_no_echo(exc.message, decoded, ("fuzz", *JSON_TYPES, *_values_keys(data)))
     failed = parse_incomplete(data)
-    assert failed is None or all(isinstance(k, str) and len(k) <= 128 for k in failed)
+    assert failed is None or all(isinstance(k, str) and len(k) <= 128 for k in failed.names)
 
     text = atheris.FuzzedDataProvider(data).ConsumeUnicodeNoSurrogates(len(data))
     try:

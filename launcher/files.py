@@ -1,0 +1,96 @@
+"""The one way the launcher reads a file an operator names.
+
+Token, CA, key-list and dotenv files are read whole, so each must be a
+regular file of bounded size: a FIFO would block the launch forever,
+``/dev/zero`` would exhaust memory, a directory has no text. The file is
+opened first (``O_NONBLOCK``: opening a FIFO must not wait for a writer)
+and the *open descriptor* is checked with ``fstat``, so what is checked is
+what is read, whatever the path is renamed to in between. Symlinks are
+followed on purpose: Kubernetes mounts secrets through them.
+
+Missing, unreadable, not regular and too large are all ``CONFIG_INVALID``
+(64): each is an operator's mistake about the same file, found before any
+network traffic.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import stat
+from pathlib import Path
+
+from .errors import ConfigError
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+class Cap(enum.IntEnum):
+    """The largest file accepted for each purpose, with room to spare."""
+
+    TOKEN = 64 * KIB  # a bearer token is well under 1 KiB; a JWT a few KiB
+    KEY_LIST = 1 * MIB  # variable names, one a line
+    ENV_FILE = 1 * MIB  # the default --max-bundle-bytes: no larger than a platform bundle
+    CA_FILE = 4 * MIB  # a full public CA bundle is ~300 KiB
+
+
+def _open_regular(path: Path, what: str, cap: int) -> int:
+    """An open descriptor on ``path``, known to be a regular file within ``cap``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        reason = "no such file" if isinstance(exc, FileNotFoundError) else type(exc).__name__
+        raise ConfigError(f"cannot read {what} {path}: {reason}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"cannot read {what} {path}: not a regular file ({_kind(info.st_mode)})")
+        if info.st_size > cap:
+            raise ConfigError(f"cannot read {what} {path}: {info.st_size} bytes, over the {cap}-byte limit")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a plain file"
+
+
+def check_regular(path: Path, what: str, cap: int) -> None:
+    """Fail now, with the reader's own error, if ``path`` could not be read."""
+    os.close(_open_regular(path, what, cap))
+
+
+def read_bounded(path: Path, what: str, cap: int) -> bytes:
+    """The bytes of ``path``, at most ``cap`` of them (a file that grows
+    while being read past the cap is refused too)."""
+    fd = _open_regular(path, what, cap)
+    try:
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            data = stream.read(cap + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {type(exc).__name__}") from None
+    finally:
+        os.close(fd)
+    if len(data) > cap:
+        raise ConfigError(f"cannot read {what} {path}: over the {cap}-byte limit")
+    return data
+
+
+def read_text(path: Path, what: str, cap: int) -> str:
+    """``read_bounded`` as UTF-8; undecodable text is the operator's to fix (64)."""
+    try:
+        return read_bounded(path, what, cap).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read {what} {path}: not UTF-8 text") from None
