@@ -165,7 +165,7 @@ class DevPlatform:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def __enter__(self) -> DevPlatform:
         self.thread.start()

@@ -118,7 +118,7 @@ class wait_retry_after(tenacity.wait.wait_base):  # noqa: N801 - tenacity naming
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         backoff = self.fallback(retry_state)
         exc = retry_state.outcome.exception() if retry_state.outcome else None
-        asked = getattr(exc, "retry_after", None)
+        asked: float | None = getattr(exc, "retry_after", None)
         if asked is None:
             return backoff
         return max(backoff, asked + self.rand(0.0, min(asked, MAX_RETRY_AFTER_JITTER)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Mapping
 from typing import TextIO
 
 LEVELS = {"error": 0, "warning": 1, "info": 2, "debug": 3}
@@ -55,12 +56,14 @@ class Log:
         self.verbosity = verbosity
         self.stream = stream or sys.stderr
 
-    def emit(self, level: str, message: str, code: str | None = None, **fields: object) -> None:
+    def emit(
+        self, level: str, message: str, code: str | None = None, fields: Mapping[str, object] | None = None
+    ) -> None:
         if LEVELS[level] > self.verbosity:
             return
         if self.fmt == "json":
             record: dict[str, object] = {"ts": round(time.time(), 3), "level": level, "code": code, "message": message}
-            record.update(fields)
+            record.update(fields or {})
             line = json.dumps(escape_tree(record), ensure_ascii=False)
         else:
             prefix = f"{code}: " if code else ""
@@ -70,13 +73,13 @@ class Log:
         self.stream.flush()
 
     def error(self, code: str, message: str, **fields: object) -> None:
-        self.emit("error", message, code, **fields)
+        self.emit("error", message, code, fields)
 
     def warning(self, message: str, code: str | None = None) -> None:
         self.emit("warning", message, code)
 
     def info(self, message: str, **fields: object) -> None:
-        self.emit("info", message, **fields)
+        self.emit("info", message, None, fields)
 
     def debug(self, message: str, **fields: object) -> None:
-        self.emit("debug", message, **fields)
+        self.emit("debug", message, None, fields)

@@ -55,6 +55,5 @@ def log_plan(plan: GatePlan, log: Log) -> None:
     decisions = plan.decisions if log.verbosity >= LEVELS["debug"] else plan.special_decisions()
     for d in decisions:
         level = "info" if d.action == "strip" else "debug"
-        log.emit(
-            level, f"{d.action} {d.key} [{d.scope.value}, {d.fingerprint}]: {d.reason}", key=d.key, action=d.action
-        )
+        message = f"{d.action} {d.key} [{d.scope.value}, {d.fingerprint}]: {d.reason}"
+        log.emit(level, message, None, {"key": d.key, "action": d.action})

@@ -34,7 +34,7 @@ class Schedule:
 
     def after_failure(self) -> float:
         self.failures += 1
-        ceiling = self.interval * min(2**self.failures, MAX_BACKOFF_FACTOR)
+        ceiling = self.interval * min(2.0**self.failures, MAX_BACKOFF_FACTOR)
         # Half fixed, half random: never sooner than half the ceiling.
         return ceiling * (0.5 + 0.5 * self._random())
 

@@ -438,7 +438,7 @@ def resident(fd: str) -> int:
             options,
             log,
             pull=pull,
-            cancel_pull=pull and pull.cancel,
+            cancel_pull=pull.cancel if pull else None,
             _spawn=lambda path, argv, env: spawn(path, argv, env, user),
         ).run()
     except LauncherError as exc:

@@ -33,6 +33,7 @@ import ssl
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -148,7 +149,7 @@ def _origin(scheme: str, host: str, port: int | None) -> tuple[str, str, int]:
     return scheme, host.lower(), port or (443 if scheme == "https" else 80)
 
 
-def resolve_host(host: str, port: int, timeout: float) -> list[tuple]:
+def resolve_host(host: str, port: int, timeout: float) -> list[tuple[Any, ...]]:
     """getaddrinfo, bounded: it has no timeout of its own, and a slow
     resolver must not outlast the deadline. The lookup runs on a daemon
     thread that is abandoned, not waited for, when time runs out."""
@@ -176,7 +177,7 @@ def resolve_host(host: str, port: int, timeout: float) -> list[tuple]:
 
 
 def _connect_to(
-    addresses: list[tuple],
+    addresses: list[tuple[Any, ...]],
     on_connect: Callable[[socket.socket], None],
     _address: object,
     timeout: float | None,
@@ -266,7 +267,7 @@ class StdlibTransport(httpx.BaseTransport):
             self._watchdog.start(self._remaining())  # once: the deadline is one instant for every request
             if conn.sock is None:
                 _, host, port = self._origin
-                addresses = resolve_host(host, port, conn.timeout)
+                addresses = resolve_host(host, port, conn.timeout if conn.timeout is not None else self._remaining())
                 # http.client's own hook for opening the socket: connect to
                 # the addresses looked up above, keep the name for TLS (SNI).
                 conn._create_connection = functools.partial(  # type: ignore[attr-defined]
