@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import psutil
@@ -85,7 +85,7 @@ def judge(
     return sorted(findings, key=lambda f: f.key)
 
 
-def scan(pids: list[int] | None, catalog: KeyCatalog, own: Mapping[str, str], log: Log) -> Report:
+def scan(pids: Sequence[int] | None, catalog: KeyCatalog, own: Mapping[str, str], log: Log) -> Report:
     me = os.getpid()
     findings: list[Finding] = []
     scanned = unreadable = 0
@@ -133,7 +133,7 @@ def run(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Lo
     if plan.refusal is not None:  # audit still judges: nothing is own, everything found is foreign
         log.info(f"the plan would refuse ({plan.refusal.code}); every LLM key found counts as foreign")
     own = {normalise(k): fp for k, fp in plan.kept_fingerprints().items()}
-    report = scan(ns.pids, load_catalog(config.bypass_keys_files), own, log)
+    report = scan(config.pids, load_catalog(config.bypass_keys_files), own, log)
     # platform_managed: the platform routes LLM traffic, a found key is news, not a breach.
     status = 1 if plan.billing_mode is not BillingMode.PLATFORM_MANAGED and report.count(FOREIGN) else 0
     print(dumps(report.as_json()) if ns.json else table(report, plan.billing_mode, status))

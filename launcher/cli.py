@@ -7,9 +7,10 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from typing import NoReturn
 
 from . import __version__
-from .config import DEFAULTS, Config, resolve
+from .config import DEFAULTS, ENV_VARS, LOG_FORMATS, Config, pid, resolve
 from .errors import ConfigError, LauncherError, unexpected
 from .log import Log
 
@@ -17,14 +18,14 @@ PROG = "agent-launcher"
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         # argparse's own exit status is 2; ours for a bad flag is 64.
         if message.startswith("unrecognized arguments"):
             message += " (the agent's own command and flags go after --)"
         raise ConfigError(message)
 
 
-def _common_options() -> argparse.ArgumentParser:
+def _common_options() -> _Parser:
     common = _Parser(add_help=False)
     add = common.add_argument
     # default=None everywhere: only what the user typed enters the flag layer.
@@ -92,24 +93,13 @@ def _common_options() -> argparse.ArgumentParser:
         metavar="PATH",
         help="CA bundle for the platform's TLS certificate (env LAUNCHER_CA_FILE; SSL_CERT_FILE also honoured)",
     )
-    add("--log-format", default=None, choices=("text", "json"), help="diagnostics format (env LAUNCHER_LOG_FORMAT)")
-    add("-v", "--verbose", action="count", default=0, help="more diagnostics (repeatable)")
-    add("-q", "--quiet", action="store_true", default=False, help="errors only")
+    add("--log-format", default=None, choices=LOG_FORMATS, help="diagnostics format (env LAUNCHER_LOG_FORMAT)")
+    add("-v", "--verbose", action="count", default=None, help="more diagnostics (repeatable)")
+    add("-q", "--quiet", action="store_true", default=None, help="errors only")
     return common
 
 
-def _pid(text: str) -> int:
-    """A process id: a positive integer (psutil takes -1 for a bug, not a miss)."""
-    try:
-        pid = int(text)
-    except ValueError:
-        pid = 0
-    if pid < 1:
-        raise argparse.ArgumentTypeError(f"not a process id: {text[:20]!r}")
-    return pid
-
-
-def _starts_agent_options() -> argparse.ArgumentParser:
+def _starts_agent_options() -> _Parser:
     """Options of the commands that start the agent (not audit)."""
     starts = _Parser(add_help=False)
     starts.add_argument(
@@ -144,26 +134,28 @@ def build_parser() -> argparse.ArgumentParser:
         "TERM/INT/HUP/QUIT/USR1/USR2/WINCH to its process group, reap orphans, exit with its status "
         "(128+N if it died of signal N). A child that exits is not restarted: that is the orchestrator's job.",
     )
+    # Values are checked by config.resolve, as every other flag's.
     supervise.add_argument(
         "--refresh",
-        type=float,
         default=None,
         metavar="SECONDS",
         help="re-pull the bundle this often (jittered); restart the child when its environment changes. "
         "A failed pull or a refusing plan keeps the running child and backs off",
     )
     supervise.add_argument(
-        "--stop-signal", default="SIGTERM", help="signal that asks the child to stop before a restart (default SIGTERM)"
+        "--stop-signal", default=None, help="signal that asks the child to stop before a restart (default SIGTERM)"
     )
     supervise.add_argument(
         "--stop-timeout",
-        type=float,
-        default=10.0,
+        default=None,
         metavar="SECONDS",
         help="grace before SIGKILL of every process left in the child's tree (default 10)",
     )
     supervise.add_argument(
-        "--subreaper", action="store_true", help="adopt and reap orphans even when not PID 1 (PR_SET_CHILD_SUBREAPER)"
+        "--subreaper",
+        action="store_true",
+        default=None,
+        help="adopt and reap orphans even when not PID 1 (PR_SET_CHILD_SUBREAPER)",
     )
     supervise.add_argument("argv", nargs="*", metavar="COMMAND")
     audit = commands.add_parser(
@@ -176,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument(
         "--pid",
         dest="pids",
-        type=_pid,
+        type=pid,  # config.pid: also what config.resolve applies
         action="extend",
         nargs="+",
         default=None,
@@ -199,15 +191,17 @@ def cli_layer(ns: argparse.Namespace) -> dict[str, object]:
     return {k: v for k, v in vars(ns).items() if k in DEFAULTS and v is not None}
 
 
-def _log_for(ns: argparse.Namespace | None, environ: Mapping[str, str], config: Config | None = None) -> Log:
-    """The log as configured; before ``config.resolve`` has run (or when it
-    refused), the best guess, so that the refusal itself is still reported."""
-    if config is not None:
-        fmt = config.log_format
-    else:
-        fmt = getattr(ns, "log_format", None) or environ.get("LAUNCHER_LOG_FORMAT", "text")
-        fmt = fmt if fmt in ("text", "json") else "text"
-    verbosity = 0 if getattr(ns, "quiet", False) else 1 + getattr(ns, "verbose", 0)
+def log_for(config: Config) -> Log:
+    return Log(config.log_format, config.verbosity)
+
+
+def _fallback_log(ns: argparse.Namespace | None, environ: Mapping[str, str]) -> Log:
+    """Only for an error raised before ``config.resolve`` returned (it may be
+    the log format itself that is wrong): the best guess, so that the error
+    is still reported."""
+    fmt = getattr(ns, "log_format", None) or environ.get(ENV_VARS["log_format"], "text")
+    fmt = fmt if fmt in LOG_FORMATS else "text"
+    verbosity = 0 if getattr(ns, "quiet", None) else 1 + (getattr(ns, "verbose", None) or 0)
     return Log(fmt, verbosity)
 
 
@@ -234,16 +228,15 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     config: Config | None = None
     try:
         ns = build_parser().parse_args(own_argv)
-        log = _log_for(ns, environ)
         if command is not None:
             ns.argv = [*ns.argv, *command]
         config = resolve(cli_layer(ns), environ, switch_user=ns.command != "audit")
-        log = _log_for(ns, environ, config)
+        log = log_for(config)
         for warning in config.warnings:
             log.warning(warning)
         return COMMANDS[ns.command](ns, config, environ, log)
     except LauncherError as exc:
-        log = _log_for(ns, environ, config)
+        log = log_for(config) if config else _fallback_log(ns, environ)
         if ns is not None and getattr(ns, "json", False):
             from .render import dumps, error_json
 
@@ -255,7 +248,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     except Exception as exc:  # last line of defence for secrecy
         # A traceback could quote a value; the type and where it happened
         # are enough to file a bug.
-        _log_for(ns, environ, config).error(
+        (log_for(config) if config else _fallback_log(ns, environ)).error(
             "INTERNAL_ERROR",
             f"{unexpected(exc)} (a bug; the message and traceback are withheld because they could quote a value)",
         )

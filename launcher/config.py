@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import math
 import re
+import signal
 import stat
 from collections import ChainMap
 from collections.abc import Mapping
@@ -64,7 +66,22 @@ DEFAULTS: dict[str, object] = {
     "bypass_keys_files": (),
     "pristine": False,
     "user": None,
+    "verbose": 0,
+    "quiet": False,
+    # supervise's own flags (no environment variables: an orchestrator sets them per container)
+    "refresh": None,
+    "stop_signal": "SIGTERM",
+    "stop_timeout": "10",
+    "subreaper": False,
+    # audit's
+    "pids": None,
 }
+
+# Honoured for the platform's TLS as OpenSSL itself would, after
+# --ca-file and LAUNCHER_CA_FILE; only where it is used (an https platform),
+# since a container may well carry one that local mode never reads.
+SSL_CERT_FILE = "SSL_CERT_FILE"
+LOG_FORMATS = ("text", "json")
 
 # The variables that carry the launcher's own platform credential. They are
 # removed from every child environment: the agent has no business holding
@@ -95,10 +112,17 @@ class Config:
     deadline: float
     max_bundle_bytes: int
     allow_http: bool
-    ca_file: str | None
-    log_format: str
+    ca_file: str | None  # --ca-file > LAUNCHER_CA_FILE > SSL_CERT_FILE (https only)
+    log_format: str  # one of LOG_FORMATS
     warnings: tuple[str, ...] = ()
     user: Identity | None = None  # --user: who the agent runs as (privileges.py)
+    verbosity: int = 1  # LEVELS in log.py: 0 errors only (-q), 1 warnings, +1 for each -v
+    # supervise: --refresh, --stop-signal, --stop-timeout, --subreaper
+    refresh: float | None = None
+    stop_signal: signal.Signals = signal.SIGTERM
+    stop_timeout: float = 10.0
+    subreaper: bool = False
+    pids: tuple[int, ...] | None = None  # audit --pid: only these processes
 
     def __repr__(self) -> str:
         token = "None" if self.token is None else "'********'"
@@ -113,7 +137,7 @@ def env_layer(environ: Mapping[str, str]) -> dict[str, object]:
     return {name: environ[var] for name, var in ENV_VARS.items() if environ.get(var, "") != ""}
 
 
-def source_of(settings: ChainMap, name: str) -> str:
+def source_of(settings: ChainMap[str, object], name: str) -> str:
     for label, layer in zip(("flag", "env", "default"), settings.maps, strict=True):
         if name in layer:
             return label
@@ -122,7 +146,7 @@ def source_of(settings: ChainMap, name: str) -> str:
 
 def resolve(cli: Mapping[str, object], environ: Mapping[str, str], *, switch_user: bool = True) -> Config:
     """``switch_user=False`` (audit) ignores ``LAUNCHER_USER``: nothing is started."""
-    settings: ChainMap = ChainMap(dict(cli), env_layer(environ), DEFAULTS)
+    settings: ChainMap[str, object] = ChainMap(dict(cli), env_layer(environ), DEFAULTS)
     warnings: list[str] = []
     # Before any secret is read: a launcher that cannot drop as asked reads nothing.
     user = _user(settings["user"]) if switch_user else None
@@ -137,7 +161,7 @@ def resolve(cli: Mapping[str, object], environ: Mapping[str, str], *, switch_use
     # Local mode talks to no platform: it has no reason to read a secret.
     token, token_source = _token(settings, environ, warnings) if platform_url else (None, "unused in local mode")
     log_format = str(settings["log_format"])
-    if log_format not in ("text", "json"):
+    if log_format not in LOG_FORMATS:
         raise ConfigError(f"log format must be text or json, not {log_format!r}")
 
     return Config(
@@ -153,12 +177,18 @@ def resolve(cli: Mapping[str, object], environ: Mapping[str, str], *, switch_use
         bypass_keys_files=_existing_files(settings["bypass_keys_files"], "--bypass-keys-file", Cap.KEY_LIST),
         pristine=bool(settings["pristine"]),
         deadline=_positive_number(settings["deadline"], "deadline", float),
-        max_bundle_bytes=_positive_number(settings["max_bundle_bytes"], "max bundle bytes", int),
+        max_bundle_bytes=int(_positive_number(settings["max_bundle_bytes"], "max bundle bytes", int)),
         allow_http=allow_http,
-        ca_file=_optional_file(settings["ca_file"], "--ca-file"),
+        ca_file=_ca_file(settings, environ, platform_url),
         log_format=log_format,
         warnings=tuple(warnings),
         user=user,
+        verbosity=0 if settings["quiet"] else 1 + _count(settings["verbose"]),
+        refresh=_refresh(settings["refresh"]),
+        stop_signal=parse_signal(str(settings["stop_signal"])),
+        stop_timeout=_stop_timeout(settings["stop_timeout"]),
+        subreaper=bool(settings["subreaper"]),
+        pids=_pids(settings["pids"]),
     )
 
 
@@ -241,7 +271,7 @@ def trimmed(text: str) -> str:
     return text
 
 
-def _billing_mode(settings: ChainMap, warnings: list[str]) -> tuple[BillingMode, str]:
+def _billing_mode(settings: ChainMap[str, object], warnings: list[str]) -> tuple[BillingMode, str]:
     raw = str(settings["billing_mode"])
     source = source_of(settings, "billing_mode")
     if source == "flag" and not trimmed(raw):
@@ -262,7 +292,7 @@ def _billing_mode(settings: ChainMap, warnings: list[str]) -> tuple[BillingMode,
         return BillingMode.PLATFORM_MANAGED, "fallback"
 
 
-def _token(settings: ChainMap, environ: Mapping[str, str], warnings: list[str]) -> tuple[str | None, str]:
+def _token(settings: ChainMap[str, object], environ: Mapping[str, str], warnings: list[str]) -> tuple[str | None, str]:
     # An explicit --token-file is the most specific statement; after it the
     # token itself, then the file named in the environment, then the
     # conventional mount point if it exists.
@@ -311,7 +341,7 @@ def _flag(value: object, name: str) -> bool:
 
 def _positive_number(value: object, name: str, kind: type[int] | type[float]) -> int | float:
     try:
-        number = kind(value)
+        number = kind(str(value))
     except (TypeError, ValueError):
         raise ConfigError(f"{name} must be a positive number, got {str(value)[:20]!r}") from None
     if not number > 0 or number != number or number == float("inf"):
@@ -321,14 +351,79 @@ def _positive_number(value: object, name: str, kind: type[int] | type[float]) ->
 
 def _existing_files(values: object, flag: str, cap: int) -> tuple[Path, ...]:
     """Checked now, read later (each read checks again: see files.py)."""
-    paths = tuple(Path(str(v)) for v in values)  # type: ignore[union-attr]
+    paths = tuple(Path(str(v)) for v in _sequence(values))
     for path in paths:
         check_regular(path, flag, cap)
     return paths
 
 
-def _optional_file(value: object, flag: str) -> str | None:
+def _sequence(values: object) -> tuple[object, ...]:
+    """A repeatable flag's values (argparse gives a list, DEFAULTS a tuple)."""
+    if not isinstance(values, list | tuple):
+        raise ConfigError(f"expected a list of values, got {type(values).__name__}")
+    return tuple(values)
+
+
+def _ca_file(settings: ChainMap[str, object], environ: Mapping[str, str], platform_url: str | None) -> str | None:
+    value = settings["ca_file"]
+    if value is not None:
+        what = "--ca-file" if source_of(settings, "ca_file") == "flag" else ENV_VARS["ca_file"]
+    elif environ.get(SSL_CERT_FILE) and urlsplit(platform_url or "").scheme == "https":
+        value, what = environ[SSL_CERT_FILE], SSL_CERT_FILE
+    else:
+        return None
+    check_regular(Path(str(value)), what, Cap.CA_FILE)
+    return str(value)
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def parse_signal(text: str) -> signal.Signals:
+    """``SIGTERM``, ``TERM``, ``term`` or ``15``."""
+    raw = str(text).strip()
+    try:
+        return signal.Signals(int(raw)) if raw.isdigit() else signal.Signals["SIG" + raw.upper().removeprefix("SIG")]
+    except (KeyError, ValueError):
+        raise ConfigError(f"--stop-signal: unknown signal {raw[:20]!r}") from None
+
+
+def _seconds(value: object) -> float:
+    try:
+        return float(str(value))
+    except ValueError:
+        return math.nan  # refused by the caller's range check, with its own message
+
+
+def _refresh(value: object) -> float | None:
     if value is None:
         return None
-    check_regular(Path(str(value)), flag, Cap.CA_FILE)
-    return str(value)
+    refresh = _seconds(value)
+    if not (math.isfinite(refresh) and refresh > 0):
+        raise ConfigError(f"--refresh must be a positive number of seconds, got {str(value)[:20]!r}")
+    return refresh
+
+
+def _stop_timeout(value: object) -> float:
+    timeout = _seconds(value)
+    if not (math.isfinite(timeout) and timeout >= 0):
+        raise ConfigError(f"--stop-timeout must be zero or more seconds, got {str(value)[:20]!r}")
+    return timeout
+
+
+def pid(text: str) -> int:
+    """A process id: a positive integer (psutil takes -1 for a bug, not a miss)."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ConfigError(f"--pid: not a process id: {text[:20]!r}")
+    return number
+
+
+def _pids(values: object) -> tuple[int, ...] | None:
+    if values is None:
+        return None
+    return tuple(pid(str(v)) for v in _sequence(values))

@@ -158,7 +158,6 @@ class PlatformClient:
     def __init__(
         self,
         config: Config,
-        environ: dict[str, str],
         *,
         _clock: Callable[[], float] = time.monotonic,
         _sleep: Callable[[float], None] = time.sleep,
@@ -180,7 +179,7 @@ class PlatformClient:
             headers["Authorization"] = f"Bearer {config.token}"
         if _transport is None:
             try:
-                context = ssl_context(config, environ)
+                context = ssl_context(config)
             except (OSError, ssl.SSLError) as exc:
                 raise ConfigError(f"cannot load CA file: {type(exc).__name__}") from None
             _transport = StdlibTransport(config.platform_url, context, self._remaining)

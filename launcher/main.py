@@ -28,7 +28,7 @@ def gather_sources(
         # but after and apart from the read exec makes: so that check exits
         # exactly as exec would, a failed explanation is only a warning.
         need_provenance = config.billing_mode is not BillingMode.PLATFORM_MANAGED
-        with PlatformClient(config, dict(environ)) as client:
+        with PlatformClient(config) as client:
             fetched = client.fetch(need_provenance, catalog.is_bypass)
             scopes = fetched.scopes
             if explain and scopes is None:

@@ -59,7 +59,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
-from .errors import ConfigError, LauncherError, by_code, unexpected
+from .errors import LauncherError, by_code, unexpected
 from .log import Log
 from .privileges import Identity, make_undumpable
 from .reaper import RESET_IN_CHILD, Tree, become_subreaper, exit_code, reap, signal_group, spawn
@@ -87,22 +87,9 @@ class Options(NamedTuple):
     subreaper: bool
 
     @classmethod
-    def from_namespace(cls, ns: argparse.Namespace) -> Options:
-        refresh = ns.refresh
-        if refresh is not None and not (math.isfinite(refresh) and refresh > 0):
-            raise ConfigError(f"--refresh must be a positive number of seconds, got {refresh!r}")
-        if not (math.isfinite(ns.stop_timeout) and ns.stop_timeout >= 0):
-            raise ConfigError(f"--stop-timeout must be zero or more seconds, got {ns.stop_timeout!r}")
-        return cls(refresh, parse_signal(ns.stop_signal), ns.stop_timeout, ns.subreaper)
-
-
-def parse_signal(text: str) -> signal.Signals:
-    """``SIGTERM``, ``TERM``, ``term`` or ``15``."""
-    raw = str(text).strip()
-    try:
-        return signal.Signals(int(raw)) if raw.isdigit() else signal.Signals["SIG" + raw.upper().removeprefix("SIG")]
-    except (KeyError, ValueError):
-        raise ConfigError(f"--stop-signal: unknown signal {raw[:20]!r}") from None
+    def from_config(cls, config: Config) -> Options:
+        """Validated by ``config.resolve``, as every other flag."""
+        return cls(config.refresh, config.stop_signal, config.stop_timeout, config.subreaper)
 
 
 class Candidate(NamedTuple):
@@ -371,7 +358,7 @@ def run(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Lo
     from .cli import cli_layer
     from .launch import DEFAULT_COMMAND
 
-    options = Options.from_namespace(ns)
+    options = Options.from_config(config)
     argv = ns.argv or list(DEFAULT_COMMAND)
     make_undumpable()  # before the first secret is read into memory that a child could inspect
     first = candidate_for(config, environ, argv, log, first=True)  # refusals raise here: no child is ever started

@@ -158,7 +158,7 @@ def resolve_host(host: str, port: int, timeout: float) -> list[tuple[Any, ...]]:
         return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)  # a literal: no lookup
     except ValueError:
         pass
-    answer: list[object] = []
+    answer: list[list[tuple[Any, ...]] | OSError] = []
 
     def lookup() -> None:
         try:
@@ -171,9 +171,10 @@ def resolve_host(host: str, port: int, timeout: float) -> list[tuple[Any, ...]]:
     worker.join(timeout)
     if not answer:
         raise httpx.ConnectTimeout(f"looking up {host} outlasted the deadline")
-    if isinstance(answer[0], OSError):
-        raise httpx.ConnectError(f"cannot resolve {host} ({type(answer[0]).__name__})") from answer[0]
-    return answer[0]  # type: ignore[return-value]
+    found = answer[0]
+    if isinstance(found, OSError):
+        raise httpx.ConnectError(f"cannot resolve {host} ({type(found).__name__})") from found
+    return found
 
 
 def _connect_to(
@@ -270,6 +271,7 @@ class StdlibTransport(httpx.BaseTransport):
                 addresses = resolve_host(host, port, conn.timeout if conn.timeout is not None else self._remaining())
                 # http.client's own hook for opening the socket: connect to
                 # the addresses looked up above, keep the name for TLS (SNI).
+                # attr-defined: a documented-in-source hook typeshed does not declare.
                 conn._create_connection = functools.partial(  # type: ignore[attr-defined]
                     _connect_to, addresses, self._watchdog.attach
                 )
@@ -309,12 +311,12 @@ class StdlibTransport(httpx.BaseTransport):
         self.disconnect()
 
 
-def ssl_context(config: Config, environ: dict[str, str]) -> ssl.SSLContext | None:
+def ssl_context(config: Config) -> ssl.SSLContext | None:
     if urlsplit(config.platform_url or "").scheme != "https":
         # No TLS on this connection: skip loading a CA bundle we would
         # never use (it is a measurable part of start-up).
         return None
-    cafile = config.ca_file or environ.get("SSL_CERT_FILE") or None
+    cafile = config.ca_file  # --ca-file, LAUNCHER_CA_FILE or SSL_CERT_FILE (config.resolve)
     if cafile is None:
         import certifi  # what httpx trusts by default; only https pays for it
 

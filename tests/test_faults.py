@@ -126,7 +126,7 @@ def test_latency_beyond_per_request_timeout_is_retried(monkeypatch):
     with FaultServer(script=[stall(10)], default=answer_ok) as server:
         config = resolve({"platform_url": server.url, "workspace_id": WORKSPACE_ID, "deadline": "5"}, {})
         started = time.monotonic()
-        with fetch.PlatformClient(config, {}) as client:
+        with fetch.PlatformClient(config) as client:
             bundle = client.fetch(False, lambda key: False)
         elapsed = time.monotonic() - started
     assert bundle.values["EDITOR"] == "vi"
@@ -138,7 +138,7 @@ def test_slow_loris_is_cut_at_the_deadline_not_after():
     with FaultServer(default=trickle(0.05)) as server:
         config = resolve({"platform_url": server.url, "workspace_id": WORKSPACE_ID, "deadline": "1.5"}, {})
         started = time.monotonic()
-        with fetch.PlatformClient(config, {}) as client, pytest.raises(PlatformUnavailableError) as caught:
+        with fetch.PlatformClient(config) as client, pytest.raises(PlatformUnavailableError) as caught:
             client.fetch(False, lambda key: False)
         elapsed = time.monotonic() - started
     assert "at the deadline" in caught.value.message

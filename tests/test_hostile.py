@@ -132,7 +132,7 @@ def test_the_watchdog_cuts_at_the_deadline_not_after(fault):
     with FaultServer(default=fault) as server:
         config = resolve({"platform_url": server.url, "workspace_id": WORKSPACE_ID, "deadline": "1.5"}, {})
         started = time.monotonic()
-        with fetch.PlatformClient(config, {}) as client, pytest.raises(PlatformUnavailableError) as caught:
+        with fetch.PlatformClient(config) as client, pytest.raises(PlatformUnavailableError) as caught:
             client.fetch(False, lambda key: False)
         elapsed = time.monotonic() - started
     assert "deadline" in caught.value.message

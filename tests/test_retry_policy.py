@@ -37,7 +37,7 @@ def _client(handler, deadline: float = 30) -> tuple[PlatformClient, FakeTime, li
         return handler(request)
 
     config = resolve({"platform_url": "http://127.0.0.1:1", "workspace_id": WS, "deadline": str(deadline)}, {})
-    client = PlatformClient(config, {}, _clock=fake.clock, _sleep=fake.sleep, _transport=httpx.MockTransport(record))
+    client = PlatformClient(config, _clock=fake.clock, _sleep=fake.sleep, _transport=httpx.MockTransport(record))
     return client, fake, seen
 
 

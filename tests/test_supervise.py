@@ -33,11 +33,11 @@ from support import (
     token_env,
 )
 
+from launcher.config import parse_signal
 from launcher.errors import ConfigError
 from launcher.gate import fingerprint
 from launcher.reaper import exit_code
 from launcher.refresh import MAX_BACKOFF_FACTOR, Schedule, compare
-from launcher.supervise import parse_signal
 
 ROTATED_API_KEY = f"sk-ant-api03-rotated-{MARKER}-9e11a5"
 TIMEOUT = 20.0  # generous: a loaded 2-core runner is slow, not broken
