@@ -10,6 +10,9 @@ a decrypt), and answers the rest ``429`` with ``Retry-After``. It prints
 ``READY <port>`` when listening, serves ``GET /__stats`` (outside the
 limit) with its counters, and exits when its stdin closes or after
 ``--lifetime`` seconds, so a crashed runner never leaves it behind.
+
+The documents and their routing are ``launcher.devserver``'s (the one
+platform stand-in); this adds the admission control and the counters.
 """
 
 from __future__ import annotations
@@ -20,22 +23,21 @@ import os
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 from _common import WORKSPACE_ID
 
-VALUES = {
-    "ANTHROPIC_API_KEY": "sk-ant-api03-bench-own-0000",
-    "CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat01-bench-platform-0000",
-    "GITHUB_TOKEN": "ghp_bench_0000",
-    "EDITOR": "vi",
-}
-LISTING = [
-    {"key": "ANTHROPIC_API_KEY", "has_value": True, "scope": "workspace"},
-    {"key": "CLAUDE_CODE_OAUTH_TOKEN", "has_value": True, "scope": "global"},
-    {"key": "GITHUB_TOKEN", "has_value": True, "scope": "global"},
-    {"key": "EDITOR", "has_value": True, "scope": "global"},
-]
+from launcher.devserver import JSON, PlatformHandler, PlatformState
+
+PLATFORM = PlatformState(
+    WORKSPACE_ID,
+    workspace_secrets={"ANTHROPIC_API_KEY": "sk-ant-api03-bench-own-0000"},
+    global_secrets={
+        "CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat01-bench-platform-0000",
+        "GITHUB_TOKEN": "ghp_bench_0000",
+        "EDITOR": "vi",
+    },
+)
 
 
 class Stats:
@@ -51,52 +53,34 @@ class Stats:
             return {"requests": self.requests, "rejected": self.rejected, "peak_in_flight": self.peak_in_flight}
 
 
-def handler_for(args: argparse.Namespace, stats: Stats) -> type[BaseHTTPRequestHandler]:
+def handler_for(args: argparse.Namespace, stats: Stats) -> type[PlatformHandler]:
     slots = threading.BoundedSemaphore(args.max_concurrent) if args.max_concurrent > 0 else None
-    prefix = f"/workspaces/{WORKSPACE_ID}/secrets"
-    documents = {prefix: json.dumps(LISTING).encode(), prefix + "/values": json.dumps(VALUES).encode()}
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Head and body leave in separate writes; without TCP_NODELAY the
-        # body waits for the client's delayed ACK (40 ms on Linux) on every
-        # keep-alive request after the first, which would swamp the numbers.
-        disable_nagle_algorithm = True
+    class Handler(PlatformHandler):
+        state = PLATFORM
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
+        def do_GET(self) -> None:  # noqa: N802 - http.server calls it by this name
+            # Not the base's do_GET: a fleet's requests are counted, not recorded one by one.
             if self.path == "/__stats":
-                return self._send(200, json.dumps(stats.snapshot()).encode())
+                return self.send(200, json.dumps(stats.snapshot()).encode(), JSON)
             with stats.lock:
                 stats.requests += 1
             if slots is not None and not slots.acquire(blocking=False):
                 with stats.lock:
                     stats.rejected += 1
-                return self._send(429, b'{"error": "busy"}', {"Retry-After": str(args.retry_after)})
+                return self.send(429, b'{"error": "busy"}', {**JSON, "Retry-After": str(args.retry_after)})
             try:
                 with stats.lock:
                     stats.in_flight += 1
                     stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
                 if args.service_time:
                     time.sleep(args.service_time)
-                body = documents.get(self.path)
-                self._send(200 if body else 404, body or b'{"error": "not found"}')
+                self.answer()
             finally:
                 with stats.lock:
                     stats.in_flight -= 1
                 if slots is not None:
                     slots.release()
-
-        def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
 
     return Handler
 

@@ -5,6 +5,15 @@ It speaks the real contract::
     GET /workspaces/{id}/secrets/values  -> {"KEY": "value", ...}   (merged)
     GET /workspaces/{id}/secrets         -> [{"key", "has_value", "scope", ...}]
 
+This module is the one platform stand-in; the others build on it.
+``PlatformState`` is the model (a workspace's secrets, the token it
+requires, the requests it saw) and ``PlatformState.answer`` the routing
+(the two endpoints as JSON, 401, 404); ``PlatformHandler`` serves it
+through ``http.server``. ``tests/faultserver.py`` answers from the same
+model over raw sockets so that it can misbehave byte by byte, and
+``benchmarks/platform_server.py`` subclasses the handler to add admission
+control.
+
 By default it behaves like the server *before* the fix (every global is
 merged into every workspace), because that is what the launcher has to
 survive; ``server_gate=True`` strips global-origin LLM keys for
@@ -50,6 +59,10 @@ class Recorded:
     authorization: str | None
     client_port: int = 0
 
+    @property
+    def has_authorization(self) -> bool:
+        return self.authorization is not None
+
     def __repr__(self) -> str:  # the token is a secret in tests too
         auth = None if self.authorization is None else "Bearer ********"
         return f"Recorded({self.method} {self.path}, authorization={auth})"
@@ -84,6 +97,22 @@ class PlatformState:
         with self.lock:
             self.canned.extend(responses)
 
+    def record(self, request: Recorded) -> None:
+        with self.lock:
+            self.requests.append(request)
+
+    def answer(self, path: str, authorization: str | None) -> tuple[int, bytes]:
+        """The contract's answer to ``GET path``: status and JSON body."""
+        prefix = f"/workspaces/{self.workspace_id}/secrets"
+        if self.token is not None and authorization != f"Bearer {self.token}":
+            return 401, _json({"error": "invalid or missing workspace token"})
+        with self.lock:
+            if path == prefix + "/values":
+                return 200, _json(self.values())
+            if path == prefix:
+                return 200, _json(self.listing())
+        return 404, _json({"error": "not found"})
+
     def values(self) -> dict[str, str]:
         merged = dict(self.global_secrets)
         merged.update(self.workspace_secrets)
@@ -104,53 +133,61 @@ class PlatformState:
         return {"key": key, "has_value": True, "scope": scope, "created_at": STAMP, "updated_at": STAMP}
 
 
-def _handler_for(state: PlatformState) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # http.server writes head and body separately; with Nagle on, each
-        # keep-alive response after the first waits ~40 ms for a delayed ACK.
-        disable_nagle_algorithm = True
+JSON = {"Content-Type": "application/json"}
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass  # quiet: tests read the recorded requests instead
 
-        def do_GET(self) -> None:
-            with state.lock:
-                state.requests.append(
-                    Recorded("GET", self.path, self.headers.get("Authorization"), self.client_address[1])
-                )
-                canned = state.canned.pop(0) if state.canned else None
-            if state.on_request:
-                state.on_request(self.path)
-            if canned is not None:
-                time.sleep(canned.delay)
-                return self._send(canned.status, canned.body, canned.headers, canned.declare_length)
-            prefix = f"/workspaces/{state.workspace_id}/secrets"
-            if state.token is not None and self.headers.get("Authorization") != f"Bearer {state.token}":
-                return self._json(401, {"error": "invalid or missing workspace token"})
-            with state.lock:
-                if self.path == prefix + "/values":
-                    return self._json(200, state.values())
-                if self.path == prefix:
-                    return self._json(200, state.listing())
-            return self._json(404, {"error": "not found"})
+def _json(document: object) -> bytes:
+    return json.dumps(document).encode()
 
-        def _json(self, status: int, document: object) -> None:
-            self._send(status, json.dumps(document).encode(), {"Content-Type": "application/json"})
 
-        def _send(self, status: int, body: bytes, headers: dict[str, str], declare_length: bool = True) -> None:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            if not declare_length:
-                self.send_header("Connection", "close")
-                self.close_connection = True
-            elif "Content-Length" not in headers:
-                self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+class PlatformHandler(BaseHTTPRequestHandler):
+    """Serves ``state``'s answers; a subclass sets ``state`` (see ``handler_for``)."""
 
-    return Handler
+    state: PlatformState
+    protocol_version = "HTTP/1.1"
+    # http.server writes head and body separately; with Nagle on, each
+    # keep-alive response after the first waits ~40 ms for a delayed ACK.
+    disable_nagle_algorithm = True
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # quiet: tests read the recorded requests instead
+
+    def do_GET(self) -> None:
+        state = self.state
+        authorization = self.headers.get("Authorization")
+        state.record(Recorded("GET", self.path, authorization, self.client_address[1]))
+        with state.lock:
+            canned = state.canned.pop(0) if state.canned else None
+        if state.on_request:
+            state.on_request(self.path)
+        if canned is not None:
+            time.sleep(canned.delay)
+            return self.send(canned.status, canned.body, canned.headers, canned.declare_length)
+        self.answer()
+
+    def answer(self) -> None:
+        """What the contract says to this request (no canned response, no record)."""
+        status, body = self.state.answer(self.path, self.headers.get("Authorization"))
+        self.send(status, body, JSON)
+
+    def send(
+        self, status: int, body: bytes, headers: dict[str, str] | None = None, declare_length: bool = True
+    ) -> None:
+        headers = headers or {}
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if not declare_length:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        elif "Content-Length" not in headers:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def handler_for(state: PlatformState, base: type[PlatformHandler] = PlatformHandler) -> type[PlatformHandler]:
+    return type("Handler", (base,), {"state": state})
 
 
 class DevPlatform:
@@ -158,7 +195,7 @@ class DevPlatform:
 
     def __init__(self, state: PlatformState, host: str = "127.0.0.1", port: int = 0) -> None:
         self.state = state
-        self.server = ThreadingHTTPServer((host, port), _handler_for(state))
+        self.server = ThreadingHTTPServer((host, port), handler_for(state))
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

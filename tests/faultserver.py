@@ -9,14 +9,14 @@ Behaviours are taken from a script in order, then the default repeats::
     with FaultServer(default=stall(30)) as server: ...
     with FaultServer(script=[reset_mid_body], default=answer_ok) as server: ...
 
-It records every request (path, whether it carried an Authorization
-header) and never prints a header value, so a failing assertion cannot
-quote the token.
+The documents, their routing and the request records are
+``launcher.devserver``'s (``PlatformState``), the one platform stand-in;
+only the wire is this module's. A recorded request's ``repr`` masks the
+Authorization header, so a failing assertion cannot quote the token.
 """
 
 from __future__ import annotations
 
-import json
 import socket
 import ssl
 import struct
@@ -28,20 +28,16 @@ from dataclasses import dataclass, field
 
 from support import OWN_API_KEY, PLATFORM_OAUTH, WORKSPACE_ID
 
-PREFIX = f"/workspaces/{WORKSPACE_ID}/secrets"
-VALUES = {"ANTHROPIC_API_KEY": OWN_API_KEY, "CLAUDE_CODE_OAUTH_TOKEN": PLATFORM_OAUTH, "EDITOR": "vi"}
-LISTING = [
-    {"key": "ANTHROPIC_API_KEY", "has_value": True, "scope": "workspace"},
-    {"key": "CLAUDE_CODE_OAUTH_TOKEN", "has_value": True, "scope": "global"},
-    {"key": "EDITOR", "has_value": True, "scope": "global"},
-]
+from launcher.devserver import PlatformState, Recorded
 
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    has_authorization: bool
+# No token required: the tests here are about the wire, not authentication.
+PLATFORM = PlatformState(
+    WORKSPACE_ID,
+    workspace_secrets={"ANTHROPIC_API_KEY": OWN_API_KEY},
+    global_secrets={"CLAUDE_CODE_OAUTH_TOKEN": PLATFORM_OAUTH, "EDITOR": "vi"},
+)
+VALUES = PLATFORM.values()
+LISTING = PLATFORM.listing()
 
 
 @dataclass
@@ -50,7 +46,7 @@ class Conn:
     server: FaultServer
     buffer: bytes = b""
 
-    def read_request(self) -> Request | None:
+    def read_request(self) -> Recorded | None:
         while b"\r\n\r\n" not in self.buffer:
             data = self.sock.recv(65536)
             if not data:
@@ -59,8 +55,10 @@ class Conn:
         head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
         lines = head.decode("latin-1").split("\r\n")
         method, path, _ = lines[0].split(" ", 2)
-        names = {line.split(":", 1)[0].strip().lower() for line in lines[1:] if ":" in line}
-        request = Request(method, path, "authorization" in names)
+        headers = {
+            k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if ":" in line)
+        }
+        request = Recorded(method, path, headers.get("authorization"))
         self.server.record(request)
         return request
 
@@ -68,7 +66,7 @@ class Conn:
         self.sock.sendall(data)
 
 
-Behaviour = Callable[[Conn, Request], bool]  # True: keep the connection for another request
+Behaviour = Callable[[Conn, Recorded], bool]  # True: keep the connection for another request
 
 
 def response_bytes(
@@ -86,14 +84,10 @@ def response_bytes(
 
 
 def document_for(path: str) -> tuple[int, bytes]:
-    if path == PREFIX:
-        return 200, json.dumps(LISTING).encode()
-    if path == PREFIX + "/values":
-        return 200, json.dumps(VALUES).encode()
-    return 404, b'{"error": "not found"}'
+    return PLATFORM.answer(path, None)
 
 
-def answer_ok(conn: Conn, request: Request) -> bool:
+def answer_ok(conn: Conn, request: Recorded) -> bool:
     status, body = document_for(request.path)
     conn.send(response_bytes(status, body))
     return True
@@ -102,14 +96,14 @@ def answer_ok(conn: Conn, request: Request) -> bool:
 def stall(seconds: float) -> Behaviour:
     """Read the request, then say nothing for longer than any timeout."""
 
-    def behaviour(conn: Conn, request: Request) -> bool:
+    def behaviour(conn: Conn, request: Recorded) -> bool:
         conn.server.stopping.wait(seconds)
         return False
 
     return behaviour
 
 
-def reset_mid_body(conn: Conn, request: Request) -> bool:
+def reset_mid_body(conn: Conn, request: Recorded) -> bool:
     _, body = document_for(request.path)
     conn.send(response_bytes(200, body, length=len(body))[: -len(body) // 2])
     time.sleep(0.05)  # let the client start on the body before the RST
@@ -118,7 +112,7 @@ def reset_mid_body(conn: Conn, request: Request) -> bool:
     return False
 
 
-def short_body(conn: Conn, request: Request) -> bool:
+def short_body(conn: Conn, request: Recorded) -> bool:
     """Declare more than is sent, then close cleanly (FIN, not RST)."""
     _, body = document_for(request.path)
     conn.send(response_bytes(200, body[: len(body) // 2], length=len(body)))
@@ -128,7 +122,7 @@ def short_body(conn: Conn, request: Request) -> bool:
 def trickle(interval: float = 0.2) -> Behaviour:
     """A slow loris: a valid head, then one byte of body per interval."""
 
-    def behaviour(conn: Conn, request: Request) -> bool:
+    def behaviour(conn: Conn, request: Recorded) -> bool:
         conn.send(response_bytes(200, b"", length=1_000_000))
         while not conn.server.stopping.wait(interval):
             conn.send(b" ")  # leading whitespace: valid JSON, forever unfinished
@@ -140,7 +134,7 @@ def trickle(interval: float = 0.2) -> Behaviour:
 def answer(status: int, body: bytes = b"", headers: dict[str, str | bytes] | None = None) -> Behaviour:
     """Always this response, whatever was asked."""
 
-    def behaviour(conn: Conn, request: Request) -> bool:
+    def behaviour(conn: Conn, request: Recorded) -> bool:
         conn.send(response_bytes(status, body, headers))
         return True
 
@@ -150,7 +144,7 @@ def answer(status: int, body: bytes = b"", headers: dict[str, str | bytes] | Non
 def documents(headers: dict[str, str | bytes] | None = None, **bodies: bytes) -> Behaviour:
     """The usual documents, some replaced by name (``values=``, ``secrets=``)."""
 
-    def behaviour(conn: Conn, request: Request) -> bool:
+    def behaviour(conn: Conn, request: Recorded) -> bool:
         status, body = document_for(request.path)
         body = bodies.get(request.path.rsplit("/", 1)[-1], body)
         conn.send(response_bytes(status, body, headers))
@@ -160,7 +154,7 @@ def documents(headers: dict[str, str | bytes] | None = None, **bodies: bytes) ->
 
 
 def by_endpoint(values: Behaviour, listing: Behaviour) -> Behaviour:
-    def behaviour(conn: Conn, request: Request) -> bool:
+    def behaviour(conn: Conn, request: Recorded) -> bool:
         return (values if request.path.endswith("/values") else listing)(conn, request)
 
     return behaviour
@@ -170,7 +164,7 @@ def drip(head: bytes, forever: bytes, interval: float = 0.25) -> Behaviour:
     """Send ``head``, then ``forever`` one byte per interval, cycling, until
     the client hangs up: every single read is quick, the response endless."""
 
-    def behaviour(conn: Conn, request: Request) -> bool:
+    def behaviour(conn: Conn, request: Recorded) -> bool:
         conn.send(head)
         at = 0
         while not conn.server.stopping.wait(interval):
@@ -189,7 +183,7 @@ endless_continue = drip(b"", b"HTTP/1.1 100 Continue\r\n\r\n", interval=0.01)
 
 
 def redirect_to(location: str) -> Behaviour:
-    def behaviour(conn: Conn, request: Request) -> bool:
+    def behaviour(conn: Conn, request: Recorded) -> bool:
         conn.send(response_bytes(302, b"", {"Location": location + request.path}))
         return True
 
@@ -197,7 +191,7 @@ def redirect_to(location: str) -> Behaviour:
 
 
 def too_many(retry_after: str | bytes) -> Behaviour:
-    def behaviour(conn: Conn, request: Request) -> bool:
+    def behaviour(conn: Conn, request: Recorded) -> bool:
         conn.send(response_bytes(429, b"", {"Retry-After": retry_after}))
         return True
 
@@ -209,7 +203,7 @@ class FaultServer:
     default: Behaviour = answer_ok
     script: list[Behaviour] = field(default_factory=list)
     tls: ssl.SSLContext | None = None
-    requests: list[Request] = field(default_factory=list)
+    requests: list[Recorded] = field(default_factory=list)
     connections: int = 0
 
     def __post_init__(self) -> None:
@@ -228,7 +222,7 @@ class FaultServer:
         host, port = self.listener.getsockname()
         return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
-    def record(self, request: Request) -> None:
+    def record(self, request: Recorded) -> None:
         with self.lock:
             self.requests.append(request)
 
