@@ -26,9 +26,13 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 
+import pytest
 from support import OWN_API_KEY, PLATFORM_OAUTH, WORKSPACE_ID
 
+from launcher import fetch
+from launcher.config import resolve
 from launcher.devserver import PlatformState, Recorded
+from launcher.errors import PlatformUnavailableError
 
 # No token required: the tests here are about the wire, not authentication.
 PLATFORM = PlatformState(
@@ -285,3 +289,15 @@ class FaultServer:
                 handle.shutdown(socket.SHUT_RDWR)
         for thread in self.threads:
             thread.join(timeout=2)
+
+
+def failed_fetch(behaviour: Behaviour, deadline: float) -> tuple[PlatformUnavailableError, float]:
+    """The launcher's own client, in this process (no interpreter start-up
+    to blur the timing), against ``behaviour``: the error it must end in
+    and the seconds it took."""
+    with FaultServer(default=behaviour) as server:
+        config = resolve({"platform_url": server.url, "workspace_id": WORKSPACE_ID, "deadline": str(deadline)}, {})
+        started = time.monotonic()
+        with fetch.PlatformClient(config) as client, pytest.raises(PlatformUnavailableError) as caught:
+            client.fetch(False, lambda key: False)
+        return caught.value, time.monotonic() - started

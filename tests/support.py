@@ -9,7 +9,8 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -112,6 +113,42 @@ def run_launcher(
     if check_secrets:
         assert_no_secret(result.output)
     return result
+
+
+def timed_platform_run(
+    command: str,
+    url: str,
+    marker: Path,
+    *extra: str,
+    deadline: float,
+    timeout: float,
+    mode: str = "byok",
+    env: Mapping[str, str] | None = None,
+) -> tuple[Result, float]:
+    """``command`` against the platform at ``url`` within ``deadline``, the
+    agent a ``touch marker`` (it exists only if the agent started); the
+    result and the seconds it took. ``extra`` comes after ``--deadline``,
+    so it can override it."""
+    touch = shutil.which("touch") or "/usr/bin/touch"
+    started = time.monotonic()
+    result = run_launcher(
+        *[command, "--platform-url", url, "--workspace-id", WORKSPACE_ID, "--billing-mode", mode],
+        *["--deadline", str(deadline), *extra, "--", touch, str(marker)],
+        env=env if env is not None else base_env(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN),
+        timeout=timeout,
+    )
+    return result, time.monotonic() - started
+
+
+def wait_until(condition: Callable[[], object], what: str, timeout: float = 20.0) -> None:
+    """Poll ``condition`` until it holds; fail the test after ``timeout``
+    (generous by default: a loaded 2-core runner is slow, not broken)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
 
 
 def run_or_fail(

@@ -36,6 +36,12 @@ def env_files(tmp_path: Path) -> tuple[str, str]:
     return str(own), str(platform)
 
 
+def files_args(env_files: tuple[str, str], mode: str = "byok") -> list[str]:
+    """The billing mode and both env files, as flags."""
+    own, glob = env_files
+    return ["--billing-mode", mode, "--env-file", own, "--global-env-file", glob]
+
+
 def _dump(*args: str, env=None):
     return run_launcher("exec", *args, "--", *child_env_dump(), env=env or base_env(), check_secrets=False)
 
@@ -46,20 +52,8 @@ def test_version():
 
 
 def test_python_dash_m_works_the_same(env_files):
-    own, glob = env_files
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "launcher",
-            "check",
-            "--billing-mode",
-            "byok",
-            "--env-file",
-            own,
-            "--global-env-file",
-            glob,
-        ],
+        [sys.executable, "-m", "launcher", "check", *files_args(env_files)],
         capture_output=True,
         text=True,
         env=base_env(),
@@ -69,8 +63,7 @@ def test_python_dash_m_works_the_same(env_files):
 
 
 def test_local_byok_keeps_own_strips_global(env_files):
-    own, glob = env_files
-    result = _dump("--billing-mode", "byok", "--env-file", own, "--global-env-file", glob)
+    result = _dump(*files_args(env_files))
     env = parse_env_dump(result.stdout)
     assert result.returncode == 0
     expect_secret(env, "ANTHROPIC_API_KEY", OWN_API_KEY)
@@ -243,21 +236,8 @@ def test_json_log_format():
 
 
 def test_verbose_logs_decisions_without_values(env_files):
-    own, glob = env_files
     inherited = base_env(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN, OPENAI_API_KEY=PLATFORM_OAUTH)
-    result = run_launcher(
-        "exec",
-        "-vv",
-        "--billing-mode",
-        "byok",
-        "--env-file",
-        own,
-        "--global-env-file",
-        glob,
-        "--",
-        "true",
-        env=inherited,
-    )
+    result = run_launcher("exec", "-vv", *files_args(env_files), "--", "true", env=inherited)
     assert result.returncode == 0
     assert "strip CLAUDE_CODE_OAUTH_TOKEN [global" in result.stderr
     assert "keep ANTHROPIC_API_KEY [workspace" in result.stderr
@@ -282,16 +262,10 @@ def test_check_exit_status_matches_exec(env_files):
 
 
 def test_check_json_shape(env_files):
-    own, glob = env_files
     result = run_launcher(
         "check",
         "--json",
-        "--billing-mode",
-        "subscription",
-        "--env-file",
-        own,
-        "--global-env-file",
-        glob,
+        *files_args(env_files, "subscription"),
         env=base_env(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN),
     )
     report = json.loads(result.stdout)

@@ -8,7 +8,6 @@ was launched) and no fake secret anywhere in the output.
 
 from __future__ import annotations
 
-import shutil
 import ssl
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import trustme
 from faultserver import (
     FaultServer,
     answer_ok,
+    failed_fetch,
     redirect_to,
     reset_mid_body,
     short_body,
@@ -32,12 +32,11 @@ from support import (
     WORKSPACE_TOKEN,
     Result,
     base_env,
-    run_launcher,
+    timed_platform_run,
 )
 
 from launcher import fetch
 from launcher.config import resolve
-from launcher.errors import PlatformUnavailableError
 
 DEADLINE = 3.0
 # Interpreter start-up, imports and process teardown on a loaded CI box.
@@ -50,26 +49,7 @@ def marker(tmp_path: Path) -> Path:
 
 
 def launch(url: str, marker: Path, *extra: str, env: dict[str, str] | None = None) -> tuple[Result, float]:
-    touch = shutil.which("touch") or "/usr/bin/touch"
-    started = time.monotonic()
-    result = run_launcher(
-        "exec",
-        "--platform-url",
-        url,
-        "--workspace-id",
-        WORKSPACE_ID,
-        "--billing-mode",
-        "byok",
-        "--deadline",
-        str(DEADLINE),
-        *extra,
-        "--",
-        touch,
-        str(marker),
-        env=env if env is not None else base_env(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN),
-        timeout=DEADLINE + 20,
-    )
-    return result, time.monotonic() - started
+    return timed_platform_run("exec", url, marker, *extra, deadline=DEADLINE, timeout=DEADLINE + 20, env=env)
 
 
 def assert_refused(result: Result, elapsed: float, marker: Path, code: str, exit_code: int) -> None:
@@ -135,13 +115,8 @@ def test_latency_beyond_per_request_timeout_is_retried(monkeypatch):
 
 
 def test_slow_loris_is_cut_at_the_deadline_not_after():
-    with FaultServer(default=trickle(0.05)) as server:
-        config = resolve({"platform_url": server.url, "workspace_id": WORKSPACE_ID, "deadline": "1.5"}, {})
-        started = time.monotonic()
-        with fetch.PlatformClient(config) as client, pytest.raises(PlatformUnavailableError) as caught:
-            client.fetch(False, lambda key: False)
-        elapsed = time.monotonic() - started
-    assert "at the deadline" in caught.value.message
+    error, elapsed = failed_fetch(trickle(0.05), deadline=1.5)
+    assert "at the deadline" in error.message
     assert 1.4 <= elapsed < 2.0, f"cut after {elapsed:.2f}s for a 1.5s deadline"
 
 

@@ -27,7 +27,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -46,6 +45,7 @@ from support import (
     run_launcher,
     token_env,
     unavailable,
+    wait_until,
 )
 
 from launcher.config import BillingMode, resolve
@@ -110,15 +110,6 @@ def world_file(directory: Path, name: str, text: str, mode: int = 0o644) -> Path
     path.write_text(text)
     path.chmod(mode)
     return path
-
-
-def wait_until(condition: Callable[[], object], what: str, timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
 
 
 def records(path: Path) -> list[dict[str, object]]:

@@ -29,6 +29,7 @@ from faultserver import (
     chunk_size_trickle,
     documents,
     endless_continue,
+    failed_fetch,
     header_trickle,
     redirect_to,
     status_trickle,
@@ -44,12 +45,10 @@ from support import (
     base_env,
     launcher_path,
     run_launcher,
+    timed_platform_run,
 )
 
-from launcher import fetch
 from launcher.bundle import Scope, parse_provenance
-from launcher.config import resolve
-from launcher.errors import PlatformUnavailableError
 
 DEADLINE = 3.0
 SLACK = 2.5  # interpreter start-up, imports, teardown on a loaded box
@@ -60,21 +59,9 @@ ESCAPE = "\x1b[2J"
 def run(
     command: str, url: str, *extra: str, mode: str = "byok", env: dict[str, str] | None = None, marker: Path
 ) -> tuple[Result, float]:
-    touch = shutil.which("touch") or "/usr/bin/touch"
-    args = [command, "--platform-url", url, "--workspace-id", WORKSPACE_ID, "--billing-mode", mode]
-    started = time.monotonic()
-    result = run_launcher(
-        *args,
-        "--deadline",
-        str(DEADLINE),
-        *extra,
-        "--",
-        touch,
-        str(marker),
-        env=env if env is not None else base_env(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN),
-        timeout=DEADLINE + 30,
+    return timed_platform_run(
+        command, url, marker, *extra, mode=mode, deadline=DEADLINE, timeout=DEADLINE + 30, env=env
     )
-    return result, time.monotonic() - started
 
 
 def assert_clean(result: Result, elapsed: float) -> None:
@@ -129,13 +116,8 @@ def test_a_trickle_at_any_depth_ends_at_the_deadline(marker, fault):
 )
 def test_the_watchdog_cuts_at_the_deadline_not_after(fault):
     """In process, without start-up noise: the cut lands on the deadline."""
-    with FaultServer(default=fault) as server:
-        config = resolve({"platform_url": server.url, "workspace_id": WORKSPACE_ID, "deadline": "1.5"}, {})
-        started = time.monotonic()
-        with fetch.PlatformClient(config) as client, pytest.raises(PlatformUnavailableError) as caught:
-            client.fetch(False, lambda key: False)
-        elapsed = time.monotonic() - started
-    assert "deadline" in caught.value.message
+    error, elapsed = failed_fetch(fault, deadline=1.5)
+    assert "deadline" in error.message
     assert 1.4 <= elapsed < 2.0, f"cut after {elapsed:.2f}s for a 1.5s deadline"
 
 

@@ -31,6 +31,7 @@ from support import (
     require_unshare,
     run_launcher,
     token_env,
+    wait_until,
 )
 
 from launcher.config import parse_signal
@@ -43,15 +44,6 @@ ROTATED_API_KEY = f"sk-ant-api03-rotated-{MARKER}-9e11a5"
 TIMEOUT = 20.0  # generous: a loaded 2-core runner is slow, not broken
 
 
-def wait_until(condition: Callable[[], object], what: str, timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
-
-
 def gone(pid: int) -> bool:
     """Exited; a zombie whose parent has not reaped it yet counts as gone."""
     try:
@@ -62,6 +54,12 @@ def gone(pid: int) -> bool:
 
 def lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
+
+
+def first_start(starts: Path) -> int:
+    """The pid of the first child, once it has written its line to ``starts``."""
+    wait_until(lambda: len(lines(starts)) == 1, "the first start")
+    return int(lines(starts)[0].split()[0])
 
 
 class Supervised:
@@ -337,20 +335,26 @@ def _with_own_key(platform) -> None:  # type: ignore[no-untyped-def]
         platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
 
 
+def supervise_reporter(  # type: ignore[no-untyped-def]
+    supervise, platform, tmp_path: Path, *flags: str, child_args: tuple[str, ...] = (), env=None
+):
+    """``supervise`` with ``flags`` against ``platform``, which holds the
+    workspace's own key; the child a reporter that appends "pid fingerprint"
+    to the returned file at each start."""
+    _with_own_key(platform)
+    starts = tmp_path / "starts"
+    reporter = script(tmp_path, "reporter.py", KEY_REPORTER)
+    run = supervise(*platform_args(platform), *flags, "--", *reporter, str(starts), *child_args, env=env or token_env())
+    return run, starts
+
+
 def _value_requests(platform) -> int:  # type: ignore[no-untyped-def]
     with platform.state.lock:
         return sum(1 for r in platform.state.requests if r.path.endswith("/secrets/values"))
 
 
 def test_rotation_restarts_the_child_exactly_once_with_the_new_key(tmp_path: Path, platform, supervise) -> None:  # type: ignore[no-untyped-def]
-    _with_own_key(platform)
-    starts = tmp_path / "starts"
-    run = supervise(
-        *platform_args(platform),
-        "--refresh", "0.3", "--stop-timeout", "2", "--",
-        *script(tmp_path, "reporter.py", KEY_REPORTER), str(starts),
-        env=token_env(),
-    )  # fmt: skip
+    run, starts = supervise_reporter(supervise, platform, tmp_path, "--refresh", "0.3", "--stop-timeout", "2")
     wait_until(lambda: len(lines(starts)) == 1, "the first start")
     assert lines(starts)[0].split()[1] == fingerprint(OWN_API_KEY)
     wait_until(lambda: _value_requests(platform) >= 3, "a couple of unchanged refreshes")
@@ -377,14 +381,9 @@ def test_the_resident_parent_holds_no_value_in_its_environment_or_argv(tmp_path:
     what the container handed it (the token, an inherited platform key) is
     no longer in its /proc/PID/environ, and nothing secret is in its argv or
     in the refresh helper's. Refreshes still reach the platform."""
-    _with_own_key(platform)
-    starts = tmp_path / "starts"
-    env = token_env(CLAUDE_CODE_OAUTH_TOKEN=f"inherited-{MARKER}")
-    run = supervise(
-        *platform_args(platform), "--refresh", "0.3", "--",
-        *script(tmp_path, "reporter.py", KEY_REPORTER), str(starts),
-        env=env,
-    )  # fmt: skip
+    run, starts = supervise_reporter(
+        supervise, platform, tmp_path, "--refresh", "0.3", env=token_env(CLAUDE_CODE_OAUTH_TOKEN=f"inherited-{MARKER}")
+    )
     wait_until(lambda: len(lines(starts)) == 1, "the first start")
     pid = run.proc.pid
     launcher_processes = {pid}
@@ -408,16 +407,10 @@ def test_the_resident_parent_holds_no_value_in_its_environment_or_argv(tmp_path:
 
 
 def test_shutdown_during_a_restart_is_the_last_stop(tmp_path: Path, platform, supervise) -> None:  # type: ignore[no-untyped-def]
-    _with_own_key(platform)
-    starts = tmp_path / "starts"
-    run = supervise(
-        *platform_args(platform),
-        "--refresh", "0.2", "--stop-timeout", "2", "--",
-        *script(tmp_path, "reporter.py", KEY_REPORTER), str(starts), "ignore-sigterm",
-        env=token_env(),
-    )  # fmt: skip
-    wait_until(lambda: len(lines(starts)) == 1, "the first start")
-    child = int(lines(starts)[0].split()[0])
+    run, starts = supervise_reporter(
+        supervise, platform, tmp_path, "--refresh", "0.2", "--stop-timeout", "2", child_args=("ignore-sigterm",)
+    )
+    child = first_start(starts)
     with platform.state.lock:
         platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = ROTATED_API_KEY
     wait_until(lambda: "ENVIRONMENT_CHANGED" in run.stderr, "the restart to begin")
@@ -428,16 +421,10 @@ def test_shutdown_during_a_restart_is_the_last_stop(tmp_path: Path, platform, su
 
 
 def test_platform_down_keeps_the_child(tmp_path: Path, platform, supervise) -> None:  # type: ignore[no-untyped-def]
-    _with_own_key(platform)
-    starts = tmp_path / "starts"
-    run = supervise(
-        *platform_args(platform),
-        "--refresh", "0.2", "--deadline", "1", "--stop-timeout", "2", "--",
-        *script(tmp_path, "reporter.py", KEY_REPORTER), str(starts),
-        env=token_env(),
-    )  # fmt: skip
-    wait_until(lambda: len(lines(starts)) == 1, "the first start")
-    child = int(lines(starts)[0].split()[0])
+    run, starts = supervise_reporter(
+        supervise, platform, tmp_path, "--refresh", "0.2", "--deadline", "1", "--stop-timeout", "2"
+    )
+    child = first_start(starts)
     platform.server.shutdown()
     platform.server.server_close()  # connection refused from now on
     wait_until(lambda: run.stderr.count("refresh failed") >= 2, "two failed refreshes")
@@ -450,16 +437,10 @@ def test_platform_down_keeps_the_child(tmp_path: Path, platform, supervise) -> N
 def test_bad_bundle_or_refusing_plan_keeps_the_child(tmp_path: Path, platform, supervise) -> None:  # type: ignore[no-untyped-def]
     from launcher.devserver import Canned
 
-    _with_own_key(platform)
-    starts = tmp_path / "starts"
-    run = supervise(
-        *platform_args(platform),
-        "--refresh", "0.2", "--deadline", "2", "--stop-timeout", "2", "--",
-        *script(tmp_path, "reporter.py", KEY_REPORTER), str(starts),
-        env=token_env(),
-    )  # fmt: skip
-    wait_until(lambda: len(lines(starts)) == 1, "the first start")
-    child = int(lines(starts)[0].split()[0])
+    run, starts = supervise_reporter(
+        supervise, platform, tmp_path, "--refresh", "0.2", "--deadline", "2", "--stop-timeout", "2"
+    )
+    child = first_start(starts)
     platform.state.push(*[Canned(200, b"not json", {"Content-Type": "application/json"})] * 3)
     wait_until(lambda: "BUNDLE_INVALID" in run.stderr, "a bad bundle to be refused")
     with platform.state.lock:
