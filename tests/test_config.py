@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from launcher.config import BillingMode, Config, resolve
@@ -145,3 +147,57 @@ def test_repr_masks_the_token():
     config = resolve(PLATFORM, {"MOLECULE_WORKSPACE_TOKEN": "tok-FAKESECRET"})
     assert isinstance(config, Config)
     assert "FAKESECRET" not in repr(config) and "********" in repr(config)
+
+
+# -- closed here: what other modules used to read or check themselves ------------------------
+
+HTTPS = {"platform_url": "https://127.0.0.1:1", "workspace_id": WS}
+
+
+def test_ca_file_flag_beats_launcher_ca_file_beats_ssl_cert_file(tmp_path):
+    flag, launcher_var, openssl_var = (tmp_path / name for name in ("flag.pem", "launcher.pem", "openssl.pem"))
+    for path in (flag, launcher_var, openssl_var):
+        path.write_text("-----BEGIN CERTIFICATE-----\n")
+    env = {"LAUNCHER_CA_FILE": str(launcher_var), "SSL_CERT_FILE": str(openssl_var)}
+    assert resolve({**HTTPS, "ca_file": str(flag)}, env).ca_file == str(flag)
+    assert resolve(HTTPS, env).ca_file == str(launcher_var)
+    assert resolve(HTTPS, {"SSL_CERT_FILE": str(openssl_var)}).ca_file == str(openssl_var)
+    assert resolve(HTTPS, {"SSL_CERT_FILE": ""}).ca_file is None
+
+
+def test_ssl_cert_file_counts_only_where_tls_is_used(tmp_path):
+    """Local mode and plain http never load a CA bundle, so an inherited
+    SSL_CERT_FILE that names nothing is not their concern."""
+    absent = {"SSL_CERT_FILE": str(tmp_path / "absent.pem")}
+    assert resolve({}, absent).ca_file is None
+    assert resolve(PLATFORM, absent).ca_file is None
+    with pytest.raises(ConfigError, match=r"cannot read SSL_CERT_FILE .*: no such file"):
+        resolve(HTTPS, absent)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        resolve(HTTPS, {"SSL_CERT_FILE": str(tmp_path)})
+
+
+def test_supervise_flags_are_validated_here():
+    config = resolve({"refresh": "2.5", "stop_signal": "hup", "stop_timeout": "0", "subreaper": True}, {})
+    assert (config.refresh, config.stop_signal, config.stop_timeout, config.subreaper) == (2.5, signal.SIGHUP, 0, True)
+    defaults = resolve({}, {})
+    assert (defaults.refresh, defaults.stop_signal, defaults.stop_timeout) == (None, signal.SIGTERM, 10.0)
+    for bad in ({"refresh": "0"}, {"refresh": "nan"}, {"refresh": "soon"}, {"stop_timeout": "-1"}):
+        with pytest.raises(ConfigError):
+            resolve(bad, {})
+    with pytest.raises(ConfigError, match="unknown signal"):
+        resolve({"stop_signal": "SIGBOGUS"}, {})
+
+
+def test_pids_and_verbosity():
+    assert resolve({"pids": [1, "2"]}, {}).pids == (1, 2)
+    assert resolve({}, {}).pids is None
+    with pytest.raises(ConfigError, match="not a process id"):
+        resolve({"pids": ["0"]}, {})
+    assert [resolve(layer, {}).verbosity for layer in ({}, {"verbose": 2}, {"quiet": True})] == [1, 3, 0]
+
+
+def test_log_format_from_the_environment_is_checked_once_here():
+    assert resolve({}, {"LAUNCHER_LOG_FORMAT": "json"}).log_format == "json"
+    with pytest.raises(ConfigError, match="log format"):
+        resolve({}, {"LAUNCHER_LOG_FORMAT": "xml"})
