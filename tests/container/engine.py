@@ -13,6 +13,7 @@ gets a temporary one instead.
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import shutil
@@ -180,4 +181,8 @@ def get_engine() -> Engine:
         raise EngineUnavailableError("no Docker engine reachable and no dockerd (Debian: apt-get install docker.io)")
     if os.geteuid() != 0:
         raise EngineUnavailableError("no Docker engine reachable, and starting dockerd needs root")
-    return _start(docker, ["--bridge=none", "--iptables=false", "--ip-forward=false"])
+    engine = _start(docker, ["--bridge=none", "--iptables=false", "--ip-forward=false"])
+    # Belt and braces: the session fixture stops it; this covers an interpreter
+    # that exits without running fixture finalizers.
+    atexit.register(engine.stop)
+    return engine

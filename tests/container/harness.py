@@ -21,6 +21,7 @@ OFFICIAL_BASE = "node:22-bookworm-slim"
 STANDIN_SCRIPT = REPO / "scripts" / "standin-base.sh"
 IMAGE_TAG = "agent-launcher:test"
 DEMO_TAG = "agent-launcher:test-demo"
+BUILD_STAGE_TAG = "agent-launcher:test-launcher-build"
 BUILD_TIMEOUT_S = 1200
 PULL_TIMEOUT_S = 120
 PROXY_VARS = tuple(
@@ -118,6 +119,9 @@ def docker_build(engine: Engine, base: NodeBase, tag: str, *extra: str, log: Pat
 
 def build_image(engine: Engine, node_base: NodeBase, log: Path) -> Image:
     docker_build(engine, node_base, IMAGE_TAG, log=log)
+    # Tagged so that the classic builder's cache of this stage is not a
+    # dangling image (the session prunes those).
+    docker_build(engine, node_base, BUILD_STAGE_TAG, "--target", "launcher-build", log=log)
     docker_build(engine, node_base, DEMO_TAG, "--target", "demo", log=log)
     size = int(engine.run("image", "inspect", "--format", "{{.Size}}", IMAGE_TAG).stdout.decode().strip())
     return Image(IMAGE_TAG, DEMO_TAG, node_base, size)
