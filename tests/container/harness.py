@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from engine import Engine
@@ -166,11 +167,14 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     pytest.fail(f"timed out after {timeout:g}s waiting for {what}", pytrace=False)
 
 
-def parse_json_line(text: str) -> dict:  # type: ignore[type-arg]
-    """The last line of ``text`` as JSON, failing without quoting it when it holds a fake secret."""
+def parse_json_line(text: str) -> dict[str, Any]:
+    """The last line of ``text`` as a JSON object, failing without quoting it when it holds a fake secret."""
     line = text.strip().splitlines()[-1] if text.strip() else ""
     try:
-        return json.loads(line)
+        document = json.loads(line)
+        if isinstance(document, dict):
+            return document
     except ValueError:
-        shown = f"<{len(line)} chars holding {MARKER}>" if MARKER in line else repr(line[-500:])
-        pytest.fail(f"not a JSON line: {shown}", pytrace=False)
+        pass
+    shown = f"<{len(line)} chars holding {MARKER}>" if MARKER in line else repr(line[-500:])
+    pytest.fail(f"not a JSON object line: {shown}", pytrace=False)

@@ -18,6 +18,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from anthropic_stub import DEFAULT_REPLY, AnthropicStub
@@ -134,7 +135,7 @@ def assert_token_used(platform: DevPlatform) -> None:
     assert all(r.authorization == f"Bearer {WORKSPACE_TOKEN}" for r in requests)
 
 
-def env_of(report: dict) -> dict[str, str]:  # type: ignore[type-arg]
+def env_of(report: dict[str, Any]) -> dict[str, str]:
     return dict(report["env"])
 
 
