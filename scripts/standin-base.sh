@@ -45,8 +45,6 @@ SELF="$(readlink -f "${BASH_SOURCE[0]}")"
 log() { printf 'standin-base: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-[ "$(id -u)" = 0 ] || die "needs root (debootstrap, chroot)"
-
 # The Debian mirror this machine's apt uses for $SUITE (deb822 or one-line).
 mirror() {
     local f
@@ -97,6 +95,7 @@ cleanup() {
     rm -rf --one-file-system "$work"
 }
 
+[ "$(id -u)" = 0 ] || die "building it needs root (debootstrap, chroot)"
 mkdir -p "$CACHE_DIR"
 tarball="$CACHE_DIR/rootfs-$KEY.tar"
 if [ ! -s "$tarball" ]; then

@@ -56,4 +56,18 @@ def node_base(engine: Engine) -> NodeBase:
 
 @pytest.fixture(scope="session")
 def image(engine: Engine, node_base: NodeBase, tmp_path_factory: pytest.TempPathFactory) -> Image:
-    return build_image(engine, node_base, tmp_path_factory.mktemp("build") / "docker-build.log")
+    built = build_image(engine, node_base, tmp_path_factory.mktemp("build") / "docker-build.log")
+    BUILT.append(built)
+    return built
+
+
+BUILT: list[Image] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say which base the image was built on: a stand-in must never pass for the real one."""
+    for built in BUILT:
+        kind = "STAND-IN for node:22-bookworm-slim (scripts/standin-base.sh)" if built.base.standin else "pulled"
+        terminalreporter.write_line(
+            f"container tests: {built.tag} ({built.size_bytes / 1e6:.0f} MB) on {built.base.tag}, {kind}"
+        )
