@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from typing import Any
 import pytest
 from anthropic_stub import DEFAULT_REPLY, AnthropicStub
 from engine import Engine
-from harness import Image, docker_run, parse_json_line, wait_for
+from harness import REPO, Image, docker_run, parse_json_line, wait_for
 from support import (
     GITHUB_TOKEN,
     OWN_API_KEY,
@@ -168,6 +169,32 @@ def test_image_is_lean_and_reports_its_base(engine: Engine, image: Image) -> Non
     if image.base.standin:
         labels = engine.run("image", "inspect", "--format", "{{json .Config.Labels}}", image.tag)
         assert "STAND-IN" in json.loads(labels.stdout)["org.agent-launcher.standin"]
+
+
+def pins(path: Path) -> dict[str, str]:
+    """name -> version of each ``name==version`` line of a pip-compile output."""
+    found = re.finditer(r"^([A-Za-z0-9_.-]+)==(\S+)", path.read_text(), re.MULTILINE)
+    return {m.group(1).lower().replace("_", "-"): m.group(2) for m in found}
+
+
+def test_image_has_the_locked_python_dependencies(engine: Engine, image: Image) -> None:
+    """What is installed in /opt/launcher is exactly docker/requirements.lock
+    plus the launcher, whose wheel was built by the pinned build backend."""
+    probe = (
+        "import glob, json, importlib.metadata as md\n"
+        "dists = {d.metadata['Name'].lower().replace('_', '-'): d.version for d in md.distributions()}\n"
+        "pattern = '/opt/launcher/lib/python3*/site-packages/agent_launcher-*.dist-info/WHEEL'\n"
+        "wheel = open(glob.glob(pattern)[0]).read()\n"
+        "print(json.dumps({'dists': dists, 'wheel': wheel}))\n"
+    )
+    result = docker_run(engine, ["--entrypoint", "/opt/launcher/bin/python", image.tag, "-c", probe])
+    assert result.returncode == 0, result
+    report = parse_json_line(result.stdout)
+    installed = dict(report["dists"])
+    assert installed.pop("agent-launcher")
+    assert installed == pins(REPO / "docker" / "requirements.lock")
+    backend = pins(REPO / "docker" / "build-constraints.txt")["setuptools"]
+    assert f"Generator: setuptools ({backend})" in report["wheel"]
 
 
 def test_launcher_commands_by_entrypoint(engine: Engine, image: Image) -> None:
