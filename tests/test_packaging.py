@@ -196,9 +196,14 @@ def test_dockerfile_installs_each_agent_pinned():
         m = re.search(rf"^ARG {var}=(\S+)$", text, re.MULTILINE)
         assert m and re.fullmatch(r"\d+\.\d+\.\d+", m.group(1)), f"ARG {var}=<exact version> missing"
         assert f'{agent}) pkg="{package[0]}@${{{var}}}" ;;' in text, agent
-    # The versions issue 9's real-client tests were observed with.
-    assert re.search(r"^ARG CODEX_VERSION=0\.171\.0$", text, re.MULTILINE)
-    assert re.search(r"^ARG GEMINI_CLI_VERSION=0\.61\.0$", text, re.MULTILINE)
+    # The versions the real-client tests run: e2e/package.json where it pins
+    # the package, else the ones issue 9 observed.
+    deps = json.loads((ROOT / "e2e" / "package.json").read_text()).get("dependencies", {})
+    observed = {"@openai/codex": "0.171.0", "@google/gemini-cli": "0.61.0"}
+    for package, var in AGENT_PACKAGES.values():
+        expected = deps.get(package, observed.get(package, "")).lstrip("=")
+        if expected:
+            assert re.search(rf"^ARG {var}={re.escape(expected)}$", text, re.MULTILINE), f"{var} != {expected}"
 
 
 def test_dockerfile_has_no_syntax_directive_and_no_withdrawable_pins():
