@@ -224,6 +224,8 @@ def test_python_dependencies_are_locked_from_pyproject():
     pyproject.toml; docker/build-constraints.txt pins the build backend."""
     import tomllib
 
+    from packaging.requirements import Requirement
+
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     lock = (ROOT / "docker" / "requirements.lock").read_text()
     pinned = {
@@ -231,8 +233,10 @@ def test_python_dependencies_are_locked_from_pyproject():
         for m in re.finditer(r"^([A-Za-z0-9_.-]+)==(\S+) \\$", lock, re.MULTILINE)
     }
     for dep in project["project"]["dependencies"]:
-        name = re.split(r"[<>=!~ \[;]", dep, maxsplit=1)[0].lower().replace("_", "-")
+        req = Requirement(dep)
+        name = req.name.lower().replace("_", "-")
         assert name in pinned, f"{name} is not in docker/requirements.lock: regenerate it (README)"
+        assert req.specifier.contains(pinned[name]), f"{name}=={pinned[name]} violates {dep}: regenerate the lock"
     assert lock.count("--hash=sha256:") >= len(pinned)
     backend = project["build-system"]["requires"][0]
     backend_name = re.split(r"[<>=!~ ]", backend, maxsplit=1)[0]
