@@ -141,10 +141,11 @@ def docker_run(
     *,
     timeout: float = 120,
     check_secrets: bool = True,
+    network: str = "host",
 ) -> Result:
-    """``docker run --rm --network host ARGS``; the container is removed even on a hang."""
+    """``docker run --rm --network NETWORK ARGS``; the container is removed even on a hang."""
     name = container_name()
-    cmd = engine.cmd("run", "--rm", "--name", name, "--network", "host", *args)
+    cmd = engine.cmd("run", "--rm", "--name", name, "--network", network, *args)
     try:
         proc = subprocess.run(
             cmd, env=engine.env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False
