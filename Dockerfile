@@ -22,7 +22,9 @@
 # (npm) and --build-arg PIP_CERT=/etc/ssl/certs/ca-certificates.crt (pip;
 # Debian's ca-certificates adds /usr/local/share/ca-certificates/*.crt to it).
 # The proxy variables (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) are Docker's
-# predefined build arguments.
+# predefined build arguments; a registry mirror is --build-arg
+# NPM_CONFIG_REGISTRY=URL and --build-arg PIP_INDEX_URL=URL (URLs without
+# credentials: build arguments are recorded in the image's history).
 #
 # What is pinned, and what is deliberately left to the base:
 #   - the launcher's Python dependencies: docker/requirements.lock, versions and
@@ -63,8 +65,9 @@ FROM base AS launcher-build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3-venv \
  && rm -rf /var/lib/apt/lists/*
-# A CA bundle path for pip behind a TLS-intercepting proxy (see the top).
+# A CA bundle path for pip behind a TLS-intercepting proxy, a PyPI mirror (see the top).
 ARG PIP_CERT
+ARG PIP_INDEX_URL
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_INPUT=1
 WORKDIR /src
@@ -87,8 +90,9 @@ ARG AGENT
 ARG CLAUDE_CODE_VERSION=2.1.332
 ARG CODEX_VERSION=0.171.0
 ARG GEMINI_CLI_VERSION=0.61.0
-# A CA bundle path for npm behind a TLS-intercepting proxy (see the top).
+# A CA bundle path for npm behind a TLS-intercepting proxy, an npm mirror (see the top).
 ARG NODE_EXTRA_CA_CERTS
+ARG NPM_CONFIG_REGISTRY
 
 # The real agent from npm. claude-code's and codex's postinstall link the
 # native binary from the matching platform optionalDependency, so optional

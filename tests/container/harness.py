@@ -25,6 +25,8 @@ DEMO_TAG = "agent-launcher:test-demo"
 BUILD_STAGE_TAG = "agent-launcher:test-launcher-build"
 BUILD_TIMEOUT_S = 1200
 PULL_TIMEOUT_S = 120
+# Registry mirrors the Dockerfile accepts, when this machine's environment names them.
+MIRROR_VARS = ("NPM_CONFIG_REGISTRY", "PIP_INDEX_URL")
 PROXY_VARS = tuple(
     name
     for base in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "FTP_PROXY", "ALL_PROXY")
@@ -90,12 +92,12 @@ def find_node_base(engine: Engine) -> NodeBase:
 
 
 def build_args(base: NodeBase) -> list[str]:
-    """NODE_IMAGE, the CA bundle paths inside the base, and the proxies."""
+    """NODE_IMAGE, the CA bundle paths inside the base, the proxies and registry mirrors."""
     args = ["--build-arg", f"NODE_IMAGE={base.tag}"]
     if base.extra_ca_file:
         args += ["--build-arg", f"NODE_EXTRA_CA_CERTS={base.extra_ca_file}"]
         args += ["--build-arg", "PIP_CERT=/etc/ssl/certs/ca-certificates.crt"]
-    for name in PROXY_VARS:
+    for name in (*PROXY_VARS, *MIRROR_VARS):
         if os.environ.get(name):
             args += ["--build-arg", name]  # the value comes from the environment
     return args
