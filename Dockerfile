@@ -71,12 +71,14 @@ ARG PIP_INDEX_URL
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_INPUT=1
 WORKDIR /src
+# The locked dependencies first: their layer survives edits to the sources
+# (README.md is the package's long description, so it is one of them).
 COPY docker/requirements.lock docker/build-constraints.txt ./docker/
+RUN python3 -m venv /opt/launcher \
+ && /opt/launcher/bin/pip install --no-cache-dir --no-deps --require-hashes -r docker/requirements.lock
 COPY pyproject.toml README.md ./
 COPY launcher/ ./launcher/
-RUN python3 -m venv /opt/launcher \
- && /opt/launcher/bin/pip install --no-cache-dir --no-deps --require-hashes -r docker/requirements.lock \
- && PIP_CONSTRAINT=/src/docker/build-constraints.txt \
+RUN PIP_CONSTRAINT=/src/docker/build-constraints.txt \
         /opt/launcher/bin/pip install --no-cache-dir --no-deps /src \
  && /opt/launcher/bin/python -m pip uninstall --yes --quiet pip setuptools \
  && rm -f /opt/launcher/bin/activate /opt/launcher/bin/activate.* /opt/launcher/bin/Activate.ps1

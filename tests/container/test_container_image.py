@@ -320,19 +320,26 @@ def test_agent_uid_token_file_and_environment_equal_the_decision(
 # -- docker stop on supervise ---------------------------------------------------
 
 
+# An agent that exits 42 on SIGTERM, and one that ignores SIGTERM: supervise
+# kills the latter after its own --stop-timeout (2 s), before docker's (10 s).
+COOPERATIVE = "signal.signal(signal.SIGTERM, lambda *_: sys.exit(42))\n"
+STUBBORN = "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+
+
+@pytest.mark.parametrize(
+    ("handler", "status", "within"),
+    [(COOPERATIVE, 42, 8.0), (STUBBORN, 128 + 9, 8.0)],
+    ids=["exits-on-sigterm", "ignores-sigterm"],
+)
 def test_docker_stop_ends_a_supervised_agent_with_its_status(
-    engine: Engine, image: Image, platform: DevPlatform, token_file: Path
+    engine: Engine, image: Image, platform: DevPlatform, token_file: Path, handler: str, status: int, within: float
 ) -> None:
     """``docker stop`` signals PID 1 (supervise), which forwards SIGTERM to the
-    agent; the container ends well within the stop timeout with the agent's
-    own status (42, not 137 from a SIGKILL)."""
+    agent; the container ends within docker's stop timeout (10 s, after which
+    docker would SIGKILL everything) with the agent's own status: 42, or
+    128+9 when supervise itself had to kill an agent that ignored SIGTERM."""
     platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
-    agent = (
-        "import signal, sys, time\n"
-        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(42))\n"
-        "print('agent ready', flush=True)\n"
-        "time.sleep(300)\n"
-    )
+    agent = "import signal, sys, time\n" + handler + "print('agent ready', flush=True)\ntime.sleep(300)\n"
     name = f"agent-launcher-test-stop-{os.getpid()}-{time.monotonic_ns() % 10**9}"
     started = engine.run(
         "run",
@@ -347,7 +354,7 @@ def test_docker_stop_ends_a_supervised_agent_with_its_status(
         image.tag,
         "supervise",
         "--stop-timeout",
-        "5",
+        "2",
         "--",
         "python3",
         "-c",
@@ -366,8 +373,8 @@ def test_docker_stop_ends_a_supervised_agent_with_its_status(
         elapsed = time.monotonic() - t0
         assert stopped.returncode == 0, stopped.stderr.decode(errors="replace")
         state = json.loads(engine.run("inspect", "--format", "{{json .State}}", name).stdout)
-        assert (state["Running"], state["ExitCode"]) == (False, 42), state
-        assert elapsed < stop_timeout - 2, f"docker stop took {elapsed:.1f}s (SIGKILL at {stop_timeout}s)"
+        assert (state["Running"], state["ExitCode"]) == (False, status), state
+        assert elapsed < within, f"docker stop took {elapsed:.1f}s (docker's SIGKILL at {stop_timeout}s)"
         logs = engine.run("logs", name)
         assert_no_secret((logs.stdout + logs.stderr).decode(errors="replace"))
     finally:
