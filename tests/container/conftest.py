@@ -1,0 +1,73 @@
+"""Fixtures for the container tests: a real Docker engine, the agent image
+built from this repository's Dockerfile, and the stand-ins it runs against.
+
+- ``engine``      session: the reachable engine, or a private dockerd started
+                  for the session and stopped at its end (engine.py)
+- ``node_base``   session: node:22-bookworm-slim when it is present or can be
+                  pulled, else the stand-in from scripts/standin-base.sh
+- ``image``       session: the production image and the ``demo`` target,
+                  built with the classic builder (harness.py)
+
+Without an engine the tests are skipped with the reason, except under
+``CI=true`` where that is a failure.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+for extra in (HERE, HERE.parent / "e2e"):
+    if str(extra) not in sys.path:
+        sys.path.insert(0, str(extra))
+
+from engine import Engine, EngineUnavailableError, get_engine  # noqa: E402
+from harness import Image, NodeBase, build_image, find_node_base  # noqa: E402
+from support import unavailable  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "container: builds and runs the agent image on a real Docker engine")
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Engine]:
+    try:
+        eng = get_engine()
+    except EngineUnavailableError as exc:
+        unavailable(f"container tests need a Docker engine: {exc}")
+    try:
+        yield eng
+    finally:
+        # Images stay (the next run reuses them); dangling layers of older builds go.
+        if eng.started is not None:
+            eng.run("image", "prune", "--force", timeout=120)
+        eng.stop()
+
+
+@pytest.fixture(scope="session")
+def node_base(engine: Engine) -> NodeBase:
+    return find_node_base(engine)
+
+
+@pytest.fixture(scope="session")
+def image(engine: Engine, node_base: NodeBase, tmp_path_factory: pytest.TempPathFactory) -> Image:
+    built = build_image(engine, node_base, tmp_path_factory.mktemp("build") / "docker-build.log")
+    BUILT.append(built)
+    return built
+
+
+BUILT: list[Image] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say which base the image was built on: a stand-in must never pass for the real one."""
+    for built in BUILT:
+        kind = "STAND-IN for node:22-bookworm-slim (scripts/standin-base.sh)" if built.base.standin else "pulled"
+        terminalreporter.write_line(
+            f"container tests: {built.tag} ({built.size_bytes / 1e6:.0f} MB) on {built.base.tag}, {kind}"
+        )

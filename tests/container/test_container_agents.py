@@ -1,0 +1,47 @@
+"""The AGENT build argument: the image installs that agent's pinned CLI (and
+no other) and runs it by default, through the launcher."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from engine import Engine
+from harness import IMAGE_TAG, REPO, Image, docker_build, docker_run
+
+pytestmark = pytest.mark.container
+
+# AGENT -> (CLI, the Dockerfile's version ARG)
+AGENTS = {"codex": ("codex", "CODEX_VERSION"), "gemini-cli": ("gemini", "GEMINI_CLI_VERSION")}
+OTHER_CLIS = ("claude", "codex", "gemini")
+
+
+def pinned(var: str) -> str:
+    m = re.search(rf"^ARG {var}=(\S+)$", (REPO / "Dockerfile").read_text(), re.MULTILINE)
+    assert m, var
+    return m.group(1)
+
+
+@pytest.mark.parametrize("agent", sorted(AGENTS))
+def test_agent_build_argument_installs_that_cli(engine: Engine, image: Image, agent: str, tmp_path: Path) -> None:
+    cli, var = AGENTS[agent]
+    tag = f"{IMAGE_TAG}-{agent}"
+    # `image` first: the shared layers are then cached.
+    docker_build(engine, image.base, tag, "--build-arg", f"AGENT={agent}", log=tmp_path / "build.log")
+    config = json.loads(engine.run("image", "inspect", "--format", "{{json .Config}}", tag).stdout)
+    assert config["Cmd"] == [cli]
+    assert config["Entrypoint"] == ["agent-launcher", "exec", "--"]
+    assert config["Labels"]["org.agent-launcher.agent"] == agent
+
+    # The default command, through the launcher (local mode, no network).
+    version = docker_run(
+        engine, ["--entrypoint", "sh", tag, "-c", f"agent-launcher exec -- {cli} --version"], network="none"
+    )
+    assert version.returncode == 0, version
+    assert pinned(var) in version.stdout, version
+
+    others = " ".join(c for c in OTHER_CLIS if c != cli)
+    found = docker_run(engine, ["--entrypoint", "sh", tag, "-c", f"command -v {others}; true"], network="none")
+    assert found.stdout.strip() == "", f"other agent CLIs installed: {found.stdout.split()}"
