@@ -30,7 +30,7 @@ def markdown() -> str:
     ]
     for scope in Scope:
         for kind, example in KINDS:
-            cells = [decide(example, scope, mode, catalog)[1] for mode in modes]
+            cells = [decide(example, scope, mode, catalog).action.value for mode in modes]
             lines.append(f"| {scope.value} | {kind} (`{example}`) | " + " | ".join(cells) + " |")
     outcome = ["**refuse (78)**" if m in NEEDS_CREDENTIAL else "launch" for m in modes]
     lines.append("| — | no usable credential left | " + " | ".join(outcome) + " |")
