@@ -130,8 +130,9 @@ def test_platform_managed_reports_but_launches(box):
     assert _files(report) == [(str(settings), "env.ANTHROPIC_API_KEY", "foreign")]
     assert report["agent_files"][0]["fingerprint"] == _fp(PLATFORM_KEY)
     ran = box.root / "ran"
-    assert box.run("exec", "--agent", "claude-code", "--", *_marker_command(ran)).returncode == 0
-    assert ran.exists()
+    verbose = box.run("exec", "-vv", "--agent", "claude-code", "--", *_marker_command(ran))
+    assert verbose.returncode == 0 and ran.exists()
+    assert f"foreign agent file {settings}: env.ANTHROPIC_API_KEY [{_fp(PLATFORM_KEY)}]" in verbose.stderr
 
 
 def _fp(value: str) -> str:

@@ -84,6 +84,7 @@ class Row:
     helper_ran: bool | None = None
     egress: tuple[str, ...] = ()  # CONNECTs to the trap that this claude makes by itself
     inherited: Mapping[str, str] = field(default_factory=dict)  # more of the container's environment
+    says: str | None = None  # the refusal names this file (under tmp_path) and field
 
 
 SETTINGS_KEY = {".claude/settings.json": {"env": {"ANTHROPIC_API_KEY": PLATFORM_KEY}}}
@@ -104,6 +105,7 @@ ROWS = [
         code="FOREIGN_AGENT_CREDENTIAL",
         own={"ANTHROPIC_API_KEY": OWN_API_KEY},
         home=SETTINGS_KEY,
+        says="home/.claude/settings.json: env.ANTHROPIC_API_KEY",
     ),
     Row(
         "control: `ANTHROPIC_CUSTOM_HEADERS` `x-api-key: <platform key>` + own `ANTHROPIC_API_KEY`",
@@ -147,6 +149,7 @@ ROWS = [
         own={"ANTHROPIC_API_KEY": OWN_API_KEY},
         project={".claude/settings.json": {"apiKeyHelper": HELPER}},
         helper_ran=False,
+        says="work/.claude/settings.json: apiKeyHelper",
     ),
     Row(
         "`subscription`: own `~/.claude/.credentials.json` declared with `--own-agent-file`, platform global OAuth",
@@ -163,6 +166,7 @@ ROWS = [
         exit=78,
         code="FOREIGN_AGENT_CREDENTIAL",
         home={".claude/.credentials.json": _oauth_login(OWN_OAUTH)},
+        says="home/.claude/.credentials.json: claudeAiOauth.accessToken",
     ),
 ]
 
@@ -239,6 +243,8 @@ def test_row(row: Row, claude_bin, claude_env, anthropic_stub, platform, tmp_pat
     if row.code:
         assert row.code in proc.stderr and proc.stdout == ""
         assert "--own-agent-file" in proc.stderr
+    if row.says:
+        assert f"{tmp_path}/{row.says}" in proc.stderr
     # Upstream saw exactly these credentials (by label), and no other secret.
     assert _seen(anthropic_stub) == row.upstream
     expected = {next(s for s, label in LABELS.items() if label == lab) for _, lab in row.upstream}
