@@ -554,15 +554,19 @@ def test_launcher_variables_in_any_spelling_never_reach_the_child(box):
 
 def test_any_variable_holding_the_token_is_stripped_by_name(box, platform):
     platform.state.workspace_secrets.update({"WORKSPACE_AUTH_TOKEN": WORKSPACE_TOKEN, "ANTHROPIC_API_KEY": OWN_API_KEY})
-    env = box.env(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN, COPY_OF_TOKEN=f" {WORKSPACE_TOKEN}\n")
+    env = box.env(
+        MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN,
+        COPY_OF_TOKEN=f" {WORKSPACE_TOKEN}\n",
+        AUTH=f"Bearer {WORKSPACE_TOKEN}",
+    )
     args = (*platform_args(platform, "byok"), "--agent", "generic")
     result, child = _dump(box, *args, env=env)
     assert result.returncode == 0, result
-    assert "WORKSPACE_AUTH_TOKEN" not in child and "COPY_OF_TOKEN" not in child
+    assert not {"WORKSPACE_AUTH_TOKEN", "COPY_OF_TOKEN", "AUTH"} & child.keys()
     assert WORKSPACE_TOKEN not in "".join(child.values())
     _checked, report = box.check(*args, env=env)
     keys = {k["key"]: k for k in report["keys"]}
-    for name in ("WORKSPACE_AUTH_TOKEN", "COPY_OF_TOKEN"):
+    for name in ("WORKSPACE_AUTH_TOKEN", "COPY_OF_TOKEN", "AUTH"):
         assert keys[name]["action"] == "strip" and "token" in keys[name]["reason"]
 
 
