@@ -13,6 +13,7 @@ field, a fingerprint and the variable it stands for, never the value.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import errno
 import glob
@@ -22,7 +23,7 @@ import pwd
 import re
 import stat
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,8 @@ class AgentFinding:
     counts_as: str | None = None  # the variable it stands for, when own
     helper: bool = False
     problem: str | None = None  # why the file could not be read
-    identity: tuple[int, int] | None = field(default=None, repr=False, compare=False)  # (device, inode)
+    # (device, inode); named ``dataclasses.field`` because ``field`` is an attribute here
+    identity: tuple[int, int] | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def describe(self) -> str:
         if self.problem is not None:
@@ -65,8 +67,14 @@ class UnreadableError(Exception):
 # -- paths --------------------------------------------------------------------
 
 
-def _expand(template: str, env: Mapping[str, str], cwd: Path | None) -> str | None:
-    """The path a template names, or None when a variable it needs is unset."""
+def _expand(template: str, env: Mapping[str, str], cwd: Path | None, quote: Callable[[str], str] = str) -> str | None:
+    """The path a template names, or None when a variable it needs is unset.
+
+    ``quote`` is applied to every value put into the template (and to the
+    working directory a relative result is joined to): ``glob.escape`` for a
+    glob, so that a value such as ``HOME=/tmp/[a]b`` is a literal path and
+    cannot make the pattern miss the file the agent reads.
+    """
     missing = False
 
     def value(match: re.Match[str]) -> str:
@@ -79,12 +87,12 @@ def _expand(template: str, env: Mapping[str, str], cwd: Path | None) -> str | No
         else:
             found = env.get(name, "").strip()
         missing = missing or not found
-        return found
+        return quote(found)
 
     path = _VAR.sub(value, template)
     if missing:
         return None
-    return path if os.path.isabs(path) or cwd is None else str(cwd / path)
+    return path if os.path.isabs(path) or cwd is None else os.path.join(quote(str(cwd)), path)
 
 
 def _home(env: Mapping[str, str]) -> str:
@@ -104,27 +112,42 @@ def _upward(names: tuple[str, ...], cwd: Path | None) -> list[str]:
     return [str(directory / name) for directory in (cwd, *cwd.parents) for name in names]
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    path: str  # literal; for a glob, the path with its pattern characters as written
+    pattern: str | None = None  # a glob with every substituted value escaped
+
+
+def _candidate(template: str, env: Mapping[str, str], cwd: Path | None) -> _Candidate | None:
+    path = _expand(template, env, cwd)
+    if path is None:
+        return None
+    if not glob.has_magic(_VAR.sub("", template)):  # only the profile's own text may be a pattern
+        return _Candidate(path)
+    return _Candidate(path, _expand(template, env, cwd, glob.escape))
+
+
 def candidates(entry: FileEntry, env: Mapping[str, str], cwd: Path | None) -> list[str]:
     """The paths of ``entry`` the agent would read, globs expanded, in order."""
-    expanded = _upward(entry.upward, cwd) + [_expand(t, env, cwd) for t in entry.paths]
+    expanded: list[_Candidate | None] = [_Candidate(p) for p in _upward(entry.upward, cwd)]
+    expanded += [_candidate(t, env, cwd) for t in entry.paths]
     if entry.pick is Pick.FIRST_SET:
-        first = next((p for p in expanded if p is not None), None)
-        expanded = [first]
+        expanded = [next((c for c in expanded if c is not None), None)]
     paths: list[str] = []
-    for path in expanded:
-        if path is None:
+    for candidate in expanded:
+        if candidate is None:
             continue
-        if glob.has_magic(path):
-            paths.extend(_glob(path))
-        elif entry.pick is not Pick.FIRST_EXISTING or os.path.lexists(path):
-            paths.append(path)
+        if candidate.pattern is not None:
+            paths.extend(_glob(candidate.pattern, os.path.dirname(candidate.path)))
+        elif entry.pick is not Pick.FIRST_EXISTING or os.path.lexists(candidate.path):
+            paths.append(candidate.path)
         if entry.pick is Pick.FIRST_EXISTING and paths:
             break
     return list(dict.fromkeys(paths))
 
 
-def _glob(pattern: str) -> list[str]:
-    parent = os.path.dirname(pattern)
+def _glob(pattern: str, parent: str) -> list[str]:
+    """The files ``pattern`` matches in ``parent`` (a literal directory)."""
     try:
         os.listdir(parent)
     except OSError as exc:

@@ -658,3 +658,20 @@ def test_readme_catalogue_and_file_channels_are_the_data_s_own():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert catalogue_markdown() in readme, "paste `python -m launcher.decisions` into README"
     assert file_channels_markdown() in readme, "paste `python -m launcher.decisions` into README"
+
+
+def test_pattern_characters_in_a_variable_cannot_hide_a_file(tmp_path):
+    """HOME=/x/[a]b is a literal directory: the glob of the profile
+    directory must not turn it into a pattern that misses it."""
+    home = tmp_path / "[a]b*"
+    creds = home / ".config" / "anthropic" / "credentials" / "p.json"
+    creds.parent.mkdir(parents=True)
+    creds.write_text("{}x")
+    (tmp_path / "ab").mkdir()  # what the unescaped pattern would match instead
+    settings = home / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text(json.dumps({"apiKeyHelper": "x"}))
+    found = scan(
+        profile("claude-code"), {"HOME": str(home)}, tmp_path, OwnFiles(frozenset()), load_catalog().is_llm_key
+    )
+    assert [(f.path, f.field) for f in found] == [(str(settings), "apiKeyHelper"), (str(creds), "content")]
