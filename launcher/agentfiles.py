@@ -67,8 +67,12 @@ class UnreadableError(Exception):
 # -- paths --------------------------------------------------------------------
 
 
-def _expand(template: str, env: Mapping[str, str], cwd: Path | None, quote: Callable[[str], str] = str) -> str | None:
-    """The path a template names, or None when a variable it needs is unset.
+def _expand(
+    template: str, env: Mapping[str, str], cwd: Path | None, quote: Callable[[str], str] = str, trim: bool = True
+) -> str | None:
+    """The path a template names, or None when a variable it needs is unset
+    (or blank). ``trim``: values with surrounding whitespace trimmed, as some
+    agents' code does; others take them verbatim, so both are looked at.
 
     ``quote`` is applied to every value put into the template (and to the
     working directory a relative result is joined to): ``glob.escape`` for a
@@ -85,8 +89,9 @@ def _expand(template: str, env: Mapping[str, str], cwd: Path | None, quote: Call
         elif name == "HOME":
             found = _home(env)
         else:
-            found = env.get(name, "").strip()
-        missing = missing or not found
+            found = env.get(name, "")
+        missing = missing or not found.strip()
+        found = found.strip() if trim else found
         return quote(found)
 
     path = _VAR.sub(value, template)
@@ -97,8 +102,8 @@ def _expand(template: str, env: Mapping[str, str], cwd: Path | None, quote: Call
 
 def _home(env: Mapping[str, str]) -> str:
     # As node's os.homedir(): $HOME, else the password database.
-    home = env.get("HOME", "").strip()
-    if home:
+    home = env.get("HOME", "")
+    if home.strip():
         return home
     try:
         return pwd.getpwuid(os.getuid()).pw_dir
@@ -118,25 +123,26 @@ class _Candidate:
     pattern: str | None = None  # a glob with every substituted value escaped
 
 
-def _candidate(template: str, env: Mapping[str, str], cwd: Path | None) -> _Candidate | None:
-    path = _expand(template, env, cwd)
-    if path is None:
-        return None
-    if not glob.has_magic(_VAR.sub("", template)):  # only the profile's own text may be a pattern
-        return _Candidate(path)
-    return _Candidate(path, _expand(template, env, cwd, glob.escape))
+def _candidates(template: str, env: Mapping[str, str], cwd: Path | None) -> list[_Candidate]:
+    """The template's path, trimmed and verbatim when they differ; [] if unset."""
+    is_glob = glob.has_magic(_VAR.sub("", template))  # only the profile's own text may be a pattern
+    found: list[_Candidate] = []
+    for trim in (True, False):
+        path = _expand(template, env, cwd, trim=trim)
+        if path is None or any(c.path == path for c in found):
+            continue
+        found.append(_Candidate(path, _expand(template, env, cwd, glob.escape, trim) if is_glob else None))
+    return found
 
 
 def candidates(entry: FileEntry, env: Mapping[str, str], cwd: Path | None) -> list[str]:
     """The paths of ``entry`` the agent would read, globs expanded, in order."""
-    expanded: list[_Candidate | None] = [_Candidate(p) for p in _upward(entry.upward, cwd)]
-    expanded += [_candidate(t, env, cwd) for t in entry.paths]
+    groups = [[_Candidate(p)] for p in _upward(entry.upward, cwd)]
+    groups += [_candidates(t, env, cwd) for t in entry.paths]
     if entry.pick is Pick.FIRST_SET:
-        expanded = [next((c for c in expanded if c is not None), None)]
+        groups = [next((g for g in groups if g), [])]
     paths: list[str] = []
-    for candidate in expanded:
-        if candidate is None:
-            continue
+    for candidate in (c for group in groups for c in group):
         if candidate.pattern is not None:
             paths.extend(_glob(candidate.pattern, os.path.dirname(candidate.path)))
         elif entry.pick is not Pick.FIRST_EXISTING or os.path.lexists(candidate.path):

@@ -675,3 +675,17 @@ def test_pattern_characters_in_a_variable_cannot_hide_a_file(tmp_path):
         profile("claude-code"), {"HOME": str(home)}, tmp_path, OwnFiles(frozenset()), load_catalog().is_llm_key
     )
     assert [(f.path, f.field) for f in found] == [(str(settings), "apiKeyHelper"), (str(creds), "content")]
+
+
+def test_a_padded_home_is_read_both_ways(tmp_path):
+    """node takes HOME verbatim (a relative ' x' under the working
+    directory); other code trims it: both files are looked at."""
+    (tmp_path / "x" / ".claude").mkdir(parents=True)
+    (tmp_path / " x" / ".claude").mkdir(parents=True)
+    for base in ("x", " x"):
+        (tmp_path / base / ".claude" / "settings.json").write_text(json.dumps({"apiKeyHelper": base}))
+    entry = profile("claude-code").files[0]  # user settings
+    assert candidates(entry, {"HOME": " x"}, tmp_path) == [
+        str(tmp_path / "x" / ".claude" / "settings.json"),
+        str(tmp_path / " x" / ".claude" / "settings.json"),
+    ]
