@@ -346,18 +346,50 @@ def scan_file(entry: FileEntry, path: str, own: OwnFiles, is_llm_key: Callable[[
     ]
 
 
+def flag_values(argv: tuple[str, ...], flags: tuple[str, ...]) -> list[str]:
+    """The values of ``--flag VALUE`` and ``--flag=VALUE`` in an argv."""
+    values = []
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if name in flags and eq:
+            values.append(value)
+        elif arg in flags and i + 1 < len(argv):
+            values.append(argv[i + 1])
+    return values
+
+
+def scan_inline(entry: FileEntry, flag: str, text: str, is_llm_key: Callable[[str], bool]) -> list[AgentFinding]:
+    """A document given on the command line: nobody can declare it own."""
+    where = f"(command line {flag})"
+    try:
+        doc = PARSERS[entry.format](text.encode("utf-8", "surrogateescape"))
+    except (UnreadableError, KeyError):
+        return [AgentFinding(where, None, Verdict.FOREIGN, None, problem=f"not valid {entry.format.value}")]
+    found = matches(doc, entry.fields, is_llm_key)
+    return [AgentFinding(where, m.field, Verdict.FOREIGN, m.fingerprint, m.counts_as, m.helper) for m in found]
+
+
 def scan(
     agent: AgentProfile,
     env: Mapping[str, str],
     cwd: Path | None,
     own: OwnFiles,
     is_llm_key: Callable[[str], bool],
+    argv: tuple[str, ...] = (),
 ) -> tuple[AgentFinding, ...]:
-    """Every credential in the files ``agent`` reads, as the child would see them."""
+    """Every credential in the files ``agent`` reads, as the child would see
+    them, including files (or documents) its command line names."""
     findings: list[AgentFinding] = []
     seen: set[str] = set()
     for entry in agent.files:
-        for path in candidates(entry, env, cwd):
+        paths = candidates(entry, env, cwd)
+        for flag in entry.argv:
+            for value in flag_values(argv[1:], (flag,)):
+                if value.lstrip().startswith("{"):
+                    findings.extend(scan_inline(entry, flag, value, is_llm_key))
+                else:
+                    paths.append(value if os.path.isabs(value) or cwd is None else str(cwd / value))
+        for path in paths:
             if path in seen:
                 continue
             seen.add(path)

@@ -226,6 +226,7 @@ class AgentContext:
     profile: AgentProfile
     cwd: Path | None
     own: OwnFiles
+    command: tuple[str, ...] = ()  # the agent's argv: flags such as --settings name files too
 
 
 def plan(
@@ -260,7 +261,7 @@ def plan(
         stripped[key] = env.pop(key)
     special.extend(k for k in copies if k not in special)
 
-    findings = scan(agent.profile, env, agent.cwd, agent.own, catalog.is_llm_key) if agent else ()
+    findings = scan(agent.profile, env, agent.cwd, agent.own, catalog.is_llm_key, agent.command) if agent else ()
     from_files = {f.counts_as: "own agent file" for f in findings if f.verdict is Verdict.OWN and f.counts_as}
     usable = tuple(dict.fromkeys(provider.satisfied_by({**env, **from_files})))
     refusal = _refusal(config, provider.name, findings, usable, _Outcome(layers, env, stripped, catalog))

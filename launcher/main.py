@@ -45,7 +45,7 @@ def agent_context(config: Config) -> AgentContext:
         cwd: Path | None = Path.cwd()
     except OSError:  # removed under us: no project files to find there
         cwd = None
-    return AgentContext(profile(config.agent), cwd, OwnFiles.of(config.own_agent_files))
+    return AgentContext(profile(config.agent), cwd, OwnFiles.of(config.own_agent_files), config.command)
 
 
 def build_plan(config: Config, environ: Mapping[str, str], log: Log, *, explain: bool = False) -> GatePlan:

@@ -689,3 +689,24 @@ def test_a_padded_home_is_read_both_ways(tmp_path):
         str(tmp_path / "x" / ".claude" / "settings.json"),
         str(tmp_path / " x" / ".claude" / "settings.json"),
     ]
+
+
+def test_settings_named_on_the_command_line(box):
+    """``claude --settings FILE|JSON``: the image's CMD is one more place for a key."""
+    own = box.own_env_file(ANTHROPIC_API_KEY=OWN_API_KEY)
+    file = box.write("platform.json", {"env": {"ANTHROPIC_AUTH_TOKEN": PLATFORM_KEY}}, base=box.work)
+    inline = json.dumps({"apiKeyHelper": "/opt/key.sh"})
+    for args, path, field in [
+        (("--settings", "platform.json"), str(file), "env.ANTHROPIC_AUTH_TOKEN"),
+        ((f"--settings={file}",), str(file), "env.ANTHROPIC_AUTH_TOKEN"),
+        (("--settings", inline), "(command line --settings)", "apiKeyHelper"),
+    ]:
+        result, report = box.check("--billing-mode", "byok", "--env-file", own, "--", "claude", *args, "-p", "hi")
+        assert (report["code"], _files(report)) == ("FOREIGN_AGENT_CREDENTIAL", [(path, field, "foreign")]), args
+    ran = box.root / "ran"
+    exec_args = ("exec", "--billing-mode", "byok", "--env-file", own, "--agent", "claude-code")
+    result = box.run(*exec_args, "--", *_marker_command(ran), "--settings", inline)
+    assert result.returncode == 78 and not ran.exists()
+    no_key = ("--billing-mode", "byok", "--env-file", own, "--agent", "claude-code", "--", "true")
+    _, clean = box.check(*no_key, "--settings", '{"model": "x"}')
+    assert (clean["decision"], clean["agent_files"]) == ("launch", [])
