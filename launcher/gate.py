@@ -130,7 +130,7 @@ class GatePlan:
     refusal: LauncherError | None
     _stripped: dict[str, str] = field(repr=False)
     _layers: list[Source] = field(repr=False)
-    _special: list[str] = field(repr=False)
+    _gated: list[str] = field(repr=False)
     _catalog: KeyCatalog = field(repr=False)
     _token_copies: frozenset[str] = field(repr=False)
 
@@ -177,18 +177,21 @@ class GatePlan:
         if not inherited:
             return frozenset()
         overridden = {k for src in self._layers if src.scope is not Scope.INHERITED for k in src.values}
-        return frozenset(inherited[0].values.keys() - overridden - set(self._special))
+        return frozenset(inherited[0].values.keys() - overridden - set(self._gated))
 
     @property
     def passthrough_inherited(self) -> int:
         return len(self._passthrough)
 
-    def special_decisions(self) -> list[KeyDecision]:
-        """Only the LLM keys and the launcher's own variables: cheap."""
-        return [self._decision(k) for k in sorted(self._special)]
+    def llm_key_decisions(self) -> list[KeyDecision]:
+        """Only the LLM keys, the launcher's own variables and copies of its
+        token: cheap."""
+        return [self._decision(k) for k in sorted(self._gated)]
+
+    special_decisions = llm_key_decisions  # the older name
 
     def kept_fingerprints(self) -> dict[str, str]:
-        return {d.key: d.fingerprint for d in self.special_decisions() if d.action is KEEP and d.llm_key}
+        return {d.key: d.fingerprint for d in self.llm_key_decisions() if d.action is KEEP and d.llm_key}
 
 
 def decide(key: str, scope: Scope, mode: BillingMode, catalog: KeyCatalog) -> Decision:
@@ -249,9 +252,9 @@ def plan(
 
     # The one pass over every key name: only these keys can be stripped.
     llm_keys = catalog.llm_keys
-    special = [k for k in env if k.strip().upper() in llm_keys or is_launcher_var(k)]
+    gated = [k for k in env if k.strip().upper() in llm_keys or is_launcher_var(k)]
     stripped: dict[str, str] = {}
-    for key in special:
+    for key in gated:
         if decide(key, winner(layers, key).scope_of(key), config.billing_mode, catalog).action is STRIP:
             stripped[key] = env.pop(key)
     # Whatever it is called, a copy of the token is the token.
@@ -259,7 +262,7 @@ def plan(
     copies = frozenset(k for k, v in env.items() if _holds_token(v, tokens)) if tokens else frozenset()
     for key in copies:
         stripped[key] = env.pop(key)
-    special.extend(k for k in copies if k not in special)
+    gated.extend(k for k in copies if k not in gated)
 
     findings = scan(agent.profile, env, agent.cwd, agent.own, catalog.is_llm_key, agent.command) if agent else ()
     from_files = {f.counts_as: "own agent file" for f in findings if f.verdict is Verdict.OWN and f.counts_as}
@@ -277,7 +280,7 @@ def plan(
         refusal=refusal,
         _stripped=stripped,
         _layers=layers,
-        _special=special,
+        _gated=gated,
         _catalog=catalog,
         _token_copies=copies,
     )
