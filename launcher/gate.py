@@ -23,10 +23,10 @@ from .agentfiles import AgentFinding, OwnFiles, Verdict, scan
 from .agents import AgentProfile
 from .bundle import Scope, fingerprint
 from .config import LAUNCHER_OWN_VARS, TOKEN_VAR, BillingMode, Config
-from .errors import ForeignAgentCredentialError, LauncherError, MissingCredentialError
+from .errors import LauncherError
+from .refusal import NEEDS_CREDENTIAL, Outcome, refusal_for
 from .registry import KeyCatalog, KeyKind, normalise
 
-NEEDS_CREDENTIAL = frozenset({BillingMode.BYOK, BillingMode.SUBSCRIPTION})
 _LAUNCHER_VARS = frozenset(normalise(k) for k in LAUNCHER_OWN_VARS)
 
 
@@ -40,6 +40,7 @@ STRIP = Action.STRIP
 
 __all__ = [
     "KEEP",
+    "NEEDS_CREDENTIAL",
     "STRIP",
     "Action",
     "Decision",
@@ -267,7 +268,8 @@ def plan(
     findings = scan(agent.profile, env, agent.cwd, agent.own, catalog.is_llm_key, agent.command) if agent else ()
     from_files = {f.counts_as: "own agent file" for f in findings if f.verdict is Verdict.OWN and f.counts_as}
     usable = tuple(dict.fromkeys(provider.satisfied_by({**env, **from_files})))
-    refusal = _refusal(config, provider.name, findings, usable, _Outcome(layers, env, stripped, catalog))
+    outcome = Outcome(env, stripped, lambda key: winner(layers, key).scope_of(key), catalog)
+    refusal = refusal_for(config, provider.name, findings, usable, outcome)
     return GatePlan(
         workspace_id=config.workspace_id,
         billing_mode=config.billing_mode,
@@ -284,58 +286,3 @@ def plan(
         _catalog=catalog,
         _token_copies=copies,
     )
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """What the strip left, for a refusal message."""
-
-    layers: list[Source]
-    env: Mapping[str, str]
-    stripped: Mapping[str, str]
-    catalog: KeyCatalog
-
-
-def _refusal(
-    config: Config, provider: str, findings: tuple[AgentFinding, ...], usable: tuple[str, ...], outcome: _Outcome
-) -> LauncherError | None:
-    if config.billing_mode is BillingMode.PLATFORM_MANAGED:
-        return None
-    foreign = [f for f in findings if f.verdict is Verdict.FOREIGN]
-    if foreign:
-        return ForeignAgentCredentialError(_foreign_message(config, foreign))
-    if config.billing_mode in NEEDS_CREDENTIAL and not usable:
-        return MissingCredentialError(_missing_message(config, outcome, provider))
-    return None
-
-
-def _foreign_message(config: Config, foreign: list[AgentFinding]) -> str:
-    shown = "; ".join(f.describe() for f in foreign[:8]) + ("; ..." if len(foreign) > 8 else "")
-    return (
-        f"{config.billing_mode.value}: the agent would read a credential that is not the workspace's own from "
-        f"{shown}; fix: remove it from the image or the mounted file, or, if it really is the workspace's, "
-        "declare the file with --own-agent-file PATH"
-    )
-
-
-def _missing_message(config: Config, outcome: _Outcome, provider: str) -> str:
-    catalog = outcome.catalog
-    gone = [
-        f"{k} ({winner(outcome.layers, k).scope_of(k).value})"
-        for k in sorted(outcome.stripped)
-        if catalog.is_llm_key(k)
-    ]
-    kept = sorted(k for k in outcome.env if catalog.kind_of(k) is KeyKind.CREDENTIAL)
-    who = f"workspace {config.workspace_id}" if config.workspace_id else "workspace"
-    parts = [f"{config.billing_mode.value} {who} has no usable LLM credential of its own for provider {provider}"]
-    if gone:
-        parts.append(f"stripped: {', '.join(gone)}")
-    if kept:
-        parts.append(f"kept but not usable by {provider}: {', '.join(kept)}")
-    where = (
-        "add a workspace-scoped secret (e.g. ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN) under Config → Secrets"
-        if config.platform_url
-        else "add your own key (e.g. ANTHROPIC_API_KEY) to an --env-file"
-    )
-    parts.append(f"fix: {where}, or switch the workspace to platform-managed billing")
-    return "; ".join(parts)
