@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from .agents import command_of, resolve_agent
 from .errors import ConfigError, InsecureURLError
 from .files import Cap, check_regular, read_text
 
@@ -48,6 +49,7 @@ ENV_VARS: dict[str, str] = {
     "log_format": "LAUNCHER_LOG_FORMAT",
     "ca_file": "LAUNCHER_CA_FILE",
     "user": "LAUNCHER_USER",
+    "agent": "LAUNCHER_AGENT",
 }
 
 DEFAULTS: dict[str, object] = {
@@ -65,6 +67,9 @@ DEFAULTS: dict[str, object] = {
     "global_env_files": (),
     "bypass_keys_files": (),
     "pristine": False,
+    "agent": None,  # None: from the command's basename
+    "own_agent_files": (),
+    "command": (),  # the child's argv (exec's default command when empty)
     "user": None,
     "verbose": 0,
     "quiet": False,
@@ -114,6 +119,10 @@ class Config:
     allow_http: bool
     ca_file: str | None  # --ca-file > LAUNCHER_CA_FILE > SSL_CERT_FILE (https only)
     log_format: str  # one of LOG_FORMATS
+    agent: str = "generic"
+    agent_source: str = "default"
+    own_agent_files: tuple[Path, ...] = ()
+    command: tuple[str, ...] = ()  # the agent's argv as given (empty: exec's default)
     warnings: tuple[str, ...] = ()
     user: Identity | None = None  # --user: who the agent runs as (privileges.py)
     verbosity: int = 1  # LEVELS in log.py: 0 errors only (-q), 1 warnings, +1 for each -v
@@ -160,6 +169,8 @@ def resolve(cli: Mapping[str, object], environ: Mapping[str, str], *, switch_use
     billing_mode, mode_source = _billing_mode(settings, warnings)
     # Local mode talks to no platform: it has no reason to read a secret.
     token, token_source = _token(settings, environ, warnings) if platform_url else (None, "unused in local mode")
+    command = command_of(settings["command"])
+    agent, agent_source = resolve_agent(settings["agent"], command, source_of(settings, "agent"))
     log_format = str(settings["log_format"])
     if log_format not in LOG_FORMATS:
         raise ConfigError(f"log format must be text or json, not {log_format!r}")
@@ -181,6 +192,10 @@ def resolve(cli: Mapping[str, object], environ: Mapping[str, str], *, switch_use
         allow_http=allow_http,
         ca_file=_ca_file(settings, environ, platform_url),
         log_format=log_format,
+        agent=agent,
+        agent_source=agent_source,
+        own_agent_files=_existing_files(settings["own_agent_files"], "--own-agent-file", Cap.AGENT_FILE),
+        command=command,
         warnings=tuple(warnings),
         user=user,
         verbosity=0 if settings["quiet"] else 1 + _count(settings["verbose"]),

@@ -8,10 +8,13 @@ inherited environment → ``--global-env-file`` → platform bundle →
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
+from .agentfiles import OwnFiles
+from .agents import profile
 from .bundle import Scope, read_dotenv
 from .config import BillingMode, Config
-from .gate import GatePlan, Source, plan
+from .gate import STRIP, AgentContext, GatePlan, Source, plan
 from .log import LEVELS, Log
 from .registry import KeyCatalog, load_catalog
 
@@ -29,7 +32,7 @@ def gather_sources(
         # exactly as exec would, a failed explanation is only a warning.
         need_provenance = config.billing_mode is not BillingMode.PLATFORM_MANAGED
         with PlatformClient(config) as client:
-            fetched = client.fetch(need_provenance, catalog.is_bypass)
+            fetched = client.fetch(need_provenance, catalog.is_llm_key)
             scopes = fetched.scopes
             if explain and scopes is None:
                 scopes, warning = client.explain_provenance()
@@ -41,19 +44,43 @@ def gather_sources(
     return sources
 
 
+def agent_context(config: Config) -> AgentContext:
+    """The agent's profile and the child's working directory (exec keeps ours)."""
+    try:
+        cwd: Path | None = Path.cwd()
+    except OSError:  # removed under us: no project files to find there
+        cwd = None
+    return AgentContext(profile(config.agent), cwd, OwnFiles.of(config.own_agent_files), config.command)
+
+
 def build_plan(config: Config, environ: Mapping[str, str], log: Log, *, explain: bool = False) -> GatePlan:
     catalog = load_catalog(config.bypass_keys_files)
     catalog.provider(config.provider)  # an unknown provider fails before any I/O
     sources = gather_sources(config, environ, catalog, log, explain=explain)
-    return plan(config, sources, environ, catalog)
+    result = plan(config, sources, environ, catalog, agent_context(config))
+    _warn_unused_own_files(config, result, log)
+    return result
+
+
+def _warn_unused_own_files(config: Config, result: GatePlan, log: Log) -> None:
+    """A declared file the agent will not read (or that holds nothing) is
+    most likely a typo: say so, since it then vouches for nothing."""
+    found = {f.identity for f in result.agent_files}
+    for path in config.own_agent_files:
+        if OwnFiles.of((path,)).ids.isdisjoint(found):
+            log.warning(f"--own-agent-file {path}: no credential of it is among the files {result.agent} reads")
 
 
 def log_plan(plan: GatePlan, log: Log) -> None:
     """Strips at -v, keeps at -vv; by name and fingerprint only."""
     if log.verbosity < LEVELS["info"]:
         return  # the default exec path hashes nothing
-    decisions = plan.decisions if log.verbosity >= LEVELS["debug"] else plan.special_decisions()
+    decisions = plan.decisions if log.verbosity >= LEVELS["debug"] else plan.llm_key_decisions()
     for d in decisions:
-        level = "info" if d.action == "strip" else "debug"
+        level = "info" if d.action is STRIP else "debug"
         message = f"{d.action} {d.key} [{d.scope.value}, {d.fingerprint}]: {d.reason}"
         log.emit(level, message, None, {"key": d.key, "action": d.action})
+    for f in plan.agent_files:
+        log.emit(
+            "info", f"{f.verdict} agent file {f.describe()} [{f.fingerprint or 'unreadable'}]", None, {"path": f.path}
+        )

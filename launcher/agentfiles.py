@@ -1,0 +1,306 @@
+"""Read the files an agent profile names, and find the credentials in them.
+
+Which paths, ``agentpaths`` says (as the agent resolves them, in the
+child's final environment). Files are only read, never executed: a
+helper is reported, not run. Each read is bounded, and a FIFO or device is
+opened non-blocking and never read (a regular-file check comes first), so
+no file can hang or flood the launcher.
+
+A value found is hashed and dropped: a finding carries the path, the
+field, a fingerprint and the variable it stands for, never the value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import os
+import stat
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .agentpaths import ABSENT, candidates
+from .agents import AgentProfile, FieldSpec, FileEntry, Format
+from .bundle import fingerprint
+from .files import Cap
+
+MAX_FILE_BYTES = int(Cap.AGENT_FILE)
+
+
+class Verdict(enum.StrEnum):
+    OWN = "own"  # declared with --own-agent-file: the workspace's
+    FOREIGN = "foreign"  # the image or the platform put it there
+
+
+@dataclass(frozen=True)
+class AgentFinding:
+    """One credential (or one file that could not be read) in a profile file."""
+
+    path: str
+    field: str | None  # None: the file itself could not be read
+    verdict: Verdict
+    fingerprint: str | None
+    counts_as: str | None = None  # the variable it stands for, when own
+    helper: bool = False
+    problem: str | None = None  # why the file could not be read
+    # (device, inode); named ``dataclasses.field`` because ``field`` is an attribute here
+    identity: tuple[int, int] | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    def describe(self) -> str:
+        if self.problem is not None:
+            return f"{self.path}: {self.problem}"
+        return f"{self.path}: {self.field}" + (" (a helper command)" if self.helper else "")
+
+
+class UnreadableError(Exception):
+    """A profile file that exists but cannot be read or parsed."""
+
+
+# -- reading ------------------------------------------------------------------
+
+
+def read_bounded(path: str) -> tuple[bytes, tuple[int, int]] | None:
+    """The bytes of a regular file and its (device, inode); None if absent.
+
+    Opened non-blocking so that a FIFO never waits for a writer; anything
+    but a regular file, or a file over the bound, is ``UnreadableError``.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in ABSENT:
+            return None
+        raise UnreadableError(_reason(exc)) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableError("a directory, not a file" if stat.S_ISDIR(info.st_mode) else "not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise UnreadableError(f"larger than {MAX_FILE_BYTES} bytes")
+        data = _read_all(fd, MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise UnreadableError(f"larger than {MAX_FILE_BYTES} bytes")
+        return data, (info.st_dev, info.st_ino)
+    except OSError as exc:
+        raise UnreadableError(_reason(exc)) from None
+    finally:
+        os.close(fd)
+
+
+def _read_all(fd: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes: a read may return less than asked (procfs, FUSE)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = os.read(fd, limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _reason(exc: OSError) -> str:
+    return f"cannot read ({os.strerror(exc.errno or 0).lower()})"
+
+
+def _text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UnreadableError("not UTF-8 text") from None
+
+
+def _parse_json(data: bytes) -> Any:
+    text = _text(data)
+    if not text.strip():
+        return {}  # an empty file holds nothing
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise UnreadableError("not valid JSON") from None
+
+
+def _parse_toml(data: bytes) -> Any:
+    import tomllib  # only when an agent has a TOML file
+
+    try:
+        return tomllib.loads(_text(data))
+    except (tomllib.TOMLDecodeError, RecursionError):
+        raise UnreadableError("not valid TOML") from None
+
+
+def _parse_dotenv(data: bytes) -> Any:
+    from .bundle import parse_dotenv
+    from .errors import BundleInvalidError
+
+    try:
+        return parse_dotenv(_text(data), "file")
+    except BundleInvalidError:
+        raise UnreadableError("a line cannot be parsed as dotenv") from None
+
+
+PARSERS: dict[Format, Callable[[bytes], Any]] = {
+    Format.JSON: _parse_json,
+    Format.TOML: _parse_toml,
+    Format.DOTENV: _parse_dotenv,
+}
+
+
+# -- fields -------------------------------------------------------------------
+
+
+def _select(doc: Any, path: tuple[str, ...], prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """(concrete path, value) for every place ``path`` matches in ``doc``."""
+    if not path:
+        yield prefix, doc
+        return
+    if not isinstance(doc, dict):
+        return
+    head, rest = path[0], path[1:]
+    keys = list(doc) if head == "*" else [head] if head in doc else []
+    for key in keys:
+        yield from _select(doc[key], rest, (*prefix, str(key)))
+
+
+def _present(value: Any) -> bool:
+    """Anything but null, blank text or an empty container could authenticate."""
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, dict | list):
+        return bool(value)
+    return True
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class Match:
+    field: str
+    counts_as: str | None
+    helper: bool
+    fingerprint: str
+
+
+def matches(doc: Any, specs: tuple[FieldSpec, ...], is_llm_key: Callable[[str], bool]) -> list[Match]:
+    found: list[Match] = []
+    for spec in specs:
+        for where, value in _select(doc, spec.select):
+            name = where[-1] if where else ""
+            if spec.llm_keys_only and not is_llm_key(name):
+                continue
+            if not _present(value) or (spec.values and _as_text(value).strip().lower() not in spec.values):
+                continue
+            counts_as = name if spec.counts_as == "{name}" else spec.counts_as
+            found.append(Match(".".join(where) or "content", counts_as, spec.helper, fingerprint(_as_text(value))))
+    return found
+
+
+def _raw(data: bytes, specs: tuple[FieldSpec, ...]) -> list[Match]:
+    text = data.decode("utf-8", "surrogateescape")
+    if not text.strip():
+        return []
+    counts_as = specs[0].counts_as if specs else None
+    return [Match("content", counts_as, False, fingerprint(text.strip()))]
+
+
+# -- scanning -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OwnFiles:
+    """The files declared with ``--own-agent-file``, by identity (device,
+    inode), so a symlink or another spelling of the path still matches."""
+
+    ids: frozenset[tuple[int, int]]
+
+    @classmethod
+    def of(cls, paths: tuple[Path, ...]) -> OwnFiles:
+        ids = set()
+        for path in paths:
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue  # config.resolve already refused a missing one
+            ids.add((info.st_dev, info.st_ino))
+        return cls(frozenset(ids))
+
+
+def scan_file(entry: FileEntry, path: str, own: OwnFiles, is_llm_key: Callable[[str], bool]) -> list[AgentFinding]:
+    try:
+        read = read_bounded(path)
+    except UnreadableError as exc:
+        return [AgentFinding(path, None, Verdict.FOREIGN, None, problem=str(exc))]
+    if read is None:
+        return []
+    data, identity = read
+    verdict = Verdict.OWN if identity in own.ids else Verdict.FOREIGN
+    try:
+        found = (
+            _raw(data, entry.fields)
+            if entry.format is Format.RAW
+            else matches(PARSERS[entry.format](data), entry.fields, is_llm_key)
+        )
+    except UnreadableError as exc:
+        return [AgentFinding(path, None, verdict, None, problem=str(exc), identity=identity)]
+    return [
+        AgentFinding(path, m.field, verdict, m.fingerprint, m.counts_as, m.helper, identity=identity) for m in found
+    ]
+
+
+def flag_values(argv: tuple[str, ...], flags: tuple[str, ...]) -> list[str]:
+    """The values of ``--flag VALUE`` and ``--flag=VALUE`` in an argv."""
+    values = []
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if name in flags and eq:
+            values.append(value)
+        elif arg in flags and i + 1 < len(argv):
+            values.append(argv[i + 1])
+    return values
+
+
+def scan_inline(entry: FileEntry, flag: str, text: str, is_llm_key: Callable[[str], bool]) -> list[AgentFinding]:
+    """A document given on the command line: nobody can declare it own."""
+    where = f"(command line {flag})"
+    try:
+        doc = PARSERS[entry.format](text.encode("utf-8", "surrogateescape"))
+    except (UnreadableError, KeyError):
+        return [AgentFinding(where, None, Verdict.FOREIGN, None, problem=f"not valid {entry.format.value}")]
+    found = matches(doc, entry.fields, is_llm_key)
+    return [AgentFinding(where, m.field, Verdict.FOREIGN, m.fingerprint, m.counts_as, m.helper) for m in found]
+
+
+def scan(
+    agent: AgentProfile,
+    env: Mapping[str, str],
+    cwd: Path | None,
+    own: OwnFiles,
+    is_llm_key: Callable[[str], bool],
+    argv: tuple[str, ...] = (),
+) -> tuple[AgentFinding, ...]:
+    """Every credential in the files ``agent`` reads, as the child would see
+    them, including files (or documents) its command line names."""
+    findings: list[AgentFinding] = []
+    seen: set[str] = set()
+    for entry in agent.files:
+        paths = candidates(entry, env, cwd)
+        for flag in entry.argv:
+            for value in flag_values(argv[1:], (flag,)):
+                if value.lstrip().startswith("{"):
+                    findings.extend(scan_inline(entry, flag, value, is_llm_key))
+                else:
+                    paths.append(value if os.path.isabs(value) or cwd is None else str(cwd / value))
+        for path in paths:
+            if path in seen:
+                continue
+            seen.add(path)
+            findings.extend(scan_file(entry, path, own, is_llm_key))
+    return tuple(findings)

@@ -1,0 +1,150 @@
+"""Agent profiles: which files an agent reads credentials from, as data.
+
+A profile is ``data/agents/<name>.json`` (the format is described in
+``data/agents/README.md``). This module loads and validates profiles and
+says which agent a command is; ``agentfiles`` reads the files a profile
+names. Adding an agent is a data file, not code.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+AGENTS_DIR = Path(__file__).with_name("data") / "agents"
+GENERIC = "generic"
+
+
+class Format(enum.StrEnum):
+    JSON = "json"
+    TOML = "toml"
+    DOTENV = "dotenv"
+    RAW = "raw"  # the whole file is one credential
+
+
+class Pick(enum.StrEnum):
+    """Which of a file entry's candidate paths the agent reads."""
+
+    FIRST_SET = "first_set"  # the first whose variables are all set (relocation: the rest are ignored)
+    FIRST_EXISTING = "first_existing"  # the first that exists (a search)
+    ALL = "all"  # every one
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A place in a parsed file that holds (or yields) a credential."""
+
+    select: tuple[str, ...]  # dotted path; "*" matches every key at that level
+    llm_keys_only: bool = False  # keep a "*" match only when the key is an LLM key
+    counts_as: str | None = None  # the variable it stands for when own; "{name}" = the matched key
+    helper: bool = False  # a command the agent runs to get the credential (never run here)
+    values: tuple[str, ...] = ()  # only these values (case-insensitive) count, e.g. an auth type
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    label: str
+    paths: tuple[str, ...]  # templates: {VAR} from the child's environment, {cwd}, globs allowed
+    pick: Pick
+    format: Format
+    fields: tuple[FieldSpec, ...]
+    upward: tuple[str, ...] = ()  # names looked for in {cwd} and each parent, before ``paths``
+    argv: tuple[str, ...] = ()  # flags of the agent's command whose value is such a file, or the document itself
+
+
+@dataclass(frozen=True)
+class AgentProfile:
+    name: str
+    commands: tuple[str, ...]
+    files: tuple[FileEntry, ...]
+    source: str
+
+
+# Profiles are JSON read from our own package: shapes are checked by use
+# (and by tests/test_agent_files.py), not by a schema.
+Spec = Mapping[str, Any]
+
+
+def _field(spec: Spec) -> FieldSpec:
+    select = str(spec.get("select", ""))
+    return FieldSpec(
+        select=tuple(select.split(".")) if select else (),
+        llm_keys_only=spec.get("names") == "llm_keys",
+        counts_as=str(spec["as"]) if spec.get("as") else None,
+        helper=bool(spec.get("helper", False)),
+        values=tuple(str(v).lower() for v in spec.get("values", ())),
+    )
+
+
+def _entry(spec: Spec, field_sets: Mapping[str, list[Spec]]) -> FileEntry:
+    fields = spec.get("fields", [])
+    raw_fields = field_sets[fields] if isinstance(fields, str) else fields
+    upward = spec.get("upward", [])
+    return FileEntry(
+        label=str(spec["label"]),
+        paths=tuple(spec.get("paths", ())),
+        pick=Pick(spec.get("pick", Pick.ALL)),
+        format=Format(spec["format"]),
+        fields=tuple(_field(f) for f in raw_fields),
+        upward=tuple(upward),
+        argv=tuple(spec.get("argv", ())),
+    )
+
+
+def _load(path: Path) -> AgentProfile:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    sets = raw.get("field_sets", {})
+    return AgentProfile(
+        name=raw["agent"],
+        commands=tuple(raw.get("commands", ())),
+        files=tuple(_entry(spec, sets) for spec in raw.get("files", ())),
+        source=raw.get("source", ""),
+    )
+
+
+@cache
+def profiles() -> dict[str, AgentProfile]:
+    """Every profile in ``data/agents``, by name."""
+    loaded = [_load(p) for p in sorted(AGENTS_DIR.glob("*.json"))]
+    return {p.name: p for p in loaded}
+
+
+def known() -> list[str]:
+    return sorted(profiles())
+
+
+def profile(name: str) -> AgentProfile:
+    try:
+        return profiles()[name]
+    except KeyError:
+        raise ConfigError(f"unknown agent {name[:40]!r} (known: {', '.join(known())})") from None
+
+
+def command_of(given: object) -> tuple[str, ...]:
+    """The agent's argv as given on the command line, else exec's default."""
+    from .launch import DEFAULT_COMMAND
+
+    command = tuple(str(arg) for arg in given) if isinstance(given, tuple | list) else ()
+    return command or DEFAULT_COMMAND
+
+
+def resolve_agent(flag_or_env: object, command: tuple[str, ...], source: str) -> tuple[str, str]:
+    """(agent, where it came from): --agent / LAUNCHER_AGENT, else what the
+    command's basename says. Unknown names are CONFIG_INVALID."""
+    if flag_or_env is None:
+        return agent_for_command(command[0]), "command"
+    return profile(str(flag_or_env).strip().lower()).name, source
+
+
+def agent_for_command(command: str) -> str:
+    """The agent a command is, by its basename (``/usr/bin/claude`` → ``claude-code``)."""
+    base = os.path.basename(command)
+    return next((p.name for p in profiles().values() if base in p.commands), GENERIC)
