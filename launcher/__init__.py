@@ -1,14 +1,17 @@
 """agent-launcher: keep a platform's own LLM credentials out of BYOK agents.
 
-``cli.main`` is the entry point: it parses the flags, ``config.resolve``
-validates every flag and environment variable once into a ``Config``, and
-the command runs (``exec`` and ``check`` in ``cli``, ``supervise`` and
-``audit`` in their own modules). Every command gets its plan from the
-pipeline in ``main`` (``build_plan``): sources (dotenv files through
-``bundle``, the platform through ``fetch`` over ``transport``) → ``gate``;
-then ``launch`` proves the child's environment startable and resolves the
-command. ``errors`` sits beside them all; ``devserver`` is the one platform
-stand-in (demos, tests, benchmarks).
+The stages are the layout. ``cli.main`` parses and dispatches;
+``config.resolve`` validates every flag and environment variable once into
+a ``Config``; each command is a module of ``commands`` with one shape,
+``run(config, environ, log) -> int``. Every command gets its plan from
+``pipeline`` (``build_plan``: sources (dotenv files through ``bundle``, the
+platform through ``fetch`` over ``transport``) → ``gate``, which reads the
+agent's own files through ``agents``/``agentpaths``/``agentfiles``), and
+exec and supervise their child from ``pipeline.startable`` (``launch``
+proves the environment startable and resolves the command). supervise's
+long-lived parent is its own lean program, ``resident``. ``errors`` sits
+beside them all; ``devserver`` is the one platform stand-in (demos, tests,
+benchmarks).
 """
 
 __version__ = "0.1.0"

@@ -19,6 +19,9 @@ from typing import Any
 
 from .errors import ConfigError
 
+# What exec, check and supervise run when no command is given.
+DEFAULT_COMMAND = ("claude",)
+
 AGENTS_DIR = Path(__file__).with_name("data") / "agents"
 GENERIC = "generic"
 
@@ -130,8 +133,6 @@ def profile(name: str) -> AgentProfile:
 
 def command_of(given: object) -> tuple[str, ...]:
     """The agent's argv as given on the command line, else exec's default."""
-    from .launch import DEFAULT_COMMAND
-
     command = tuple(str(arg) for arg in given) if isinstance(given, tuple | list) else ()
     return command or DEFAULT_COMMAND
 

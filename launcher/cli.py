@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import signal
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 from . import __version__
@@ -252,7 +253,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         log = log_for(config)
         for warning in config.warnings:
             log.warning(warning)
-        return COMMANDS[ns.command](ns, config, environ, log)
+        return dispatch(ns.command, config, environ, log)
     except LauncherError as exc:
         log = log_for(config) if config else _fallback_log(ns, environ)
         if ns is not None and getattr(ns, "json", False):
@@ -273,58 +274,13 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         return LauncherError.exit_code
 
 
-def _exec(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Log) -> int:
-    from .launch import DEFAULT_COMMAND, exec_command, prepare, search_path_for
-    from .launch import resolve as resolve_command
-    from .main import build_plan, log_plan
-
-    argv = ns.argv or list(DEFAULT_COMMAND)
-    plan = build_plan(config, environ, log)
-    log_plan(plan, log)
-    if plan.refusal is not None:
-        raise plan.refusal
-    env = prepare(argv, plan.env, config, environ)
-    if config.user is not None:
-        from .privileges import drop
-
-        drop(config.user)  # every secret is read: from here on, the agent's user
-        log.info(f"running as uid {config.user.uid} gid {config.user.gid}")
-    path = resolve_command(argv[0], search_path_for(env, environ))  # as the user: what it can execute
-    log.info(f"exec {path} with {len(env)} variables")
-    exec_command(argv, env, path)
-    return 0  # not reached
+# Each command is a module of launcher.commands with ``run(config, environ,
+# log) -> int``, imported only when it runs: local exec never loads what
+# supervise or audit need (psutil among them).
+COMMANDS = ("exec", "check", "supervise", "audit")
 
 
-def _check(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Log) -> int:
-    from .launch import DEFAULT_COMMAND, check_drop, prepare, search_path_for
-    from .launch import resolve as resolve_command
-    from .main import build_plan
-    from .render import dumps, plan_json, plan_table
-
-    plan = build_plan(config, environ, log, explain=True)
-    if plan.launches:  # what exec does next, in exec's order
-        env = prepare(ns.argv or list(DEFAULT_COMMAND), plan.env, config, environ)
-        if ns.argv:
-            resolve_command(ns.argv[0], search_path_for(env, environ), as_user=config.user)
-        elif config.user is not None:
-            check_drop(config.user)
-    print(dumps(plan_json(plan, config.warnings)) if ns.json else plan_table(plan))
-    if plan.refusal is not None:
-        log.error(plan.refusal.code, plan.refusal.message)
-    return plan.exit_code
-
-
-def _supervise(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Log) -> int:
-    from .supervise import run
-
-    return run(ns, config, environ, log)
-
-
-def _audit(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Log) -> int:
-    from .audit import run
-
-    return run(ns, config, environ, log)
-
-
-Handler = Callable[[argparse.Namespace, Config, dict[str, str], Log], int]
-COMMANDS: dict[str, Handler] = {"exec": _exec, "check": _check, "supervise": _supervise, "audit": _audit}
+def dispatch(command: str, config: Config, environ: Mapping[str, str], log: Log) -> int:
+    module = importlib.import_module(f"{__package__}.commands.{command}")
+    status: int = module.run(config, environ, log)
+    return status

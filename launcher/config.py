@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from .agents import command_of, resolve_agent
 from .errors import ConfigError, InsecureURLError
 from .files import Cap, check_regular, read_text
+from .registry import check_provider
 
 if TYPE_CHECKING:
     from .privileges import Identity
@@ -80,6 +81,7 @@ DEFAULTS: dict[str, object] = {
     "subreaper": False,
     # audit's
     "pids": None,
+    "json": False,  # check's and audit's --json
 }
 
 # Honoured for the platform's TLS as OpenSSL itself would, after
@@ -122,7 +124,8 @@ class Config:
     agent: str = "generic"
     agent_source: str = "default"
     own_agent_files: tuple[Path, ...] = ()
-    command: tuple[str, ...] = ()  # the agent's argv as given (empty: exec's default)
+    command: tuple[str, ...] = ()  # the agent's argv: as given after --, else exec's default
+    command_given: bool = False  # after --: check resolves only a command it was given
     warnings: tuple[str, ...] = ()
     user: Identity | None = None  # --user: who the agent runs as (privileges.py)
     verbosity: int = 1  # LEVELS in log.py: 0 errors only (-q), 1 warnings, +1 for each -v
@@ -132,6 +135,11 @@ class Config:
     stop_timeout: float = 10.0
     subreaper: bool = False
     pids: tuple[int, ...] | None = None  # audit --pid: only these processes
+    json: bool = False  # check, audit: print JSON
+    # The flag layer this Config was resolved from (no secret: the token is
+    # never a flag), so that another process can resolve it again from the
+    # same flags and environment: supervise's refresh helper does.
+    flags: Mapping[str, object] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         token = "None" if self.token is None else "'********'"
@@ -182,7 +190,7 @@ def resolve(cli: Mapping[str, object], environ: Mapping[str, str], *, switch_use
         token_source=token_source,
         billing_mode=billing_mode,
         billing_mode_source=mode_source,
-        provider=str(settings["provider"]).strip().lower(),
+        provider=check_provider(str(settings["provider"]).strip().lower()),
         env_files=_existing_files(settings["env_files"], "--env-file", Cap.ENV_FILE),
         global_env_files=_existing_files(settings["global_env_files"], "--global-env-file", Cap.ENV_FILE),
         bypass_keys_files=_existing_files(settings["bypass_keys_files"], "--bypass-keys-file", Cap.KEY_LIST),
@@ -196,6 +204,9 @@ def resolve(cli: Mapping[str, object], environ: Mapping[str, str], *, switch_use
         agent_source=agent_source,
         own_agent_files=_existing_files(settings["own_agent_files"], "--own-agent-file", Cap.AGENT_FILE),
         command=command,
+        command_given=bool(settings.maps[0].get("command")),
+        json=bool(settings["json"]),
+        flags=dict(cli),
         warnings=tuple(warnings),
         user=user,
         verbosity=0 if settings["quiet"] else 1 + _count(settings["verbose"]),

@@ -147,6 +147,11 @@ class GatePlan:
         return self.refusal is None
 
     @property
+    def catalog(self) -> KeyCatalog:
+        """The LLM keys this plan was gated with (``audit`` judges by them too)."""
+        return self._catalog
+
+    @property
     def exit_code(self) -> int:
         """The one status both exec and check exit with before the command runs."""
         return 0 if self.refusal is None else self.refusal.exit_code

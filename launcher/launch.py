@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from .config import Config
     from .privileges import Identity
 
-DEFAULT_COMMAND = ("claude",)
 
 # The kernel's limits for execve (fs/exec.c, Linux >= 2.6.23):
 # - one argument or "NAME=value" string, its NUL included, is at most

@@ -17,10 +17,12 @@ whether a surviving key can count as a credential.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError
 from .files import Cap, read_text
@@ -106,11 +108,7 @@ class KeyCatalog:
         return None
 
     def provider(self, name: str) -> Provider:
-        try:
-            return self.providers[name]
-        except KeyError:
-            known = ", ".join(sorted(self.providers))
-            raise ConfigError(f"unknown provider {name[:40]!r} (known: {known})") from None
+        return self.providers[name]  # a name config.resolve has checked (check_provider)
 
 
 def read_key_list(path: Path) -> set[str]:
@@ -141,16 +139,29 @@ def read_catalogue(path: Path = DATA_DIR / "credential_catalogue.json") -> dict[
     return entries
 
 
+@functools.cache
+def _provider_specs() -> dict[str, Any]:
+    raw: dict[str, Any] = json.loads((DATA_DIR / "providers.json").read_text(encoding="utf-8"))
+    return {name: spec for name, spec in raw.items() if not name.startswith("_")}
+
+
+def check_provider(name: str) -> str:
+    """``name`` if it is a provider (``config.resolve`` asks, once, before
+    any I/O); else CONFIG_INVALID listing the known ones."""
+    if name != "any" and name not in _provider_specs():
+        known = ", ".join(sorted([*_provider_specs(), "any"]))
+        raise ConfigError(f"unknown provider {name[:40]!r} (known: {known})")
+    return name
+
+
 def load_catalog(extra_key_files: tuple[Path, ...] = ()) -> KeyCatalog:
     keys = read_key_list(DATA_DIR / "llm_bypass_keys.txt")
     for path in extra_key_files:
         keys |= read_key_list(path)
     entries = read_catalogue()
-    raw = json.loads((DATA_DIR / "providers.json").read_text(encoding="utf-8"))
     providers = {
         name: Provider(name, tuple(spec["credentials"]), tuple(spec.get("requires", ())))
-        for name, spec in raw.items()
-        if not name.startswith("_")
+        for name, spec in _provider_specs().items()
     }
     catalog = KeyCatalog(frozenset(keys), providers, entries)
     credentials = sorted(k for k in catalog.llm_keys if catalog.kind_of(k) is KeyKind.CREDENTIAL)

@@ -25,7 +25,7 @@ from support import (
     token_env,
 )
 
-from launcher.audit import FOREIGN, OWN, TOKEN, judge
+from launcher.commands.audit import FOREIGN, OWN, TOKEN, judge
 from launcher.gate import fingerprint
 from launcher.registry import load_catalog
 

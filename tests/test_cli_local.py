@@ -351,12 +351,13 @@ def test_agent_flags_before_the_separator_get_a_hint():
 def test_a_bug_is_internal_error_without_its_text(monkeypatch, capsys):
     """An unexpected exception may quote anything: only its type and where
     it was raised are shown. ``cli.main`` leaves process-wide state alone."""
-    from launcher import cli, main
+    from launcher import cli
+    from launcher.commands import check
 
     def broken(*args, **kwargs):
         raise RuntimeError(f"boom {OWN_API_KEY}")
 
-    monkeypatch.setattr(main, "build_plan", broken)
+    monkeypatch.setattr(check, "build_plan", broken)
     previous = signal.getsignal(signal.SIGTERM)
     assert cli.main(["check"], base_env()) == 70
     assert signal.getsignal(signal.SIGTERM) is previous, "cli.main installed a signal handler"

@@ -19,7 +19,7 @@ from launcher.bundle import Scope
 from launcher.config import LAUNCHER_OWN_VARS, BillingMode, resolve, trimmed
 from launcher.gate import GatePlan, Source, is_launcher_var, plan
 from launcher.log import Log
-from launcher.main import log_plan
+from launcher.pipeline import log_plan
 from launcher.registry import load_catalog
 from launcher.render import dumps, plan_json, plan_table
 

@@ -388,7 +388,13 @@ def test_the_resident_parent_holds_no_value_in_its_environment_or_argv(tmp_path:
     pid = run.proc.pid
     launcher_processes = {pid}
     for _ in range(40):  # catch refresh helpers in flight, too (the agent itself holds its own key by design)
-        helpers = [c.pid for c in psutil.Process(pid).children() if "pull_helper" in " ".join(c.cmdline())]
+        helpers = []
+        for child in psutil.Process(pid).children():
+            try:
+                if "pull_helper" in " ".join(child.cmdline()):
+                    helpers.append(child.pid)
+            except psutil.Error:
+                continue  # a helper that has just finished
         launcher_processes.update(helpers)
         for each in [pid, *helpers]:
             try:
@@ -559,7 +565,7 @@ class World:
         self, pull: Callable[[], object] | None = None, refresh: float | None = None, stop_timeout: float = 5
     ):  # type: ignore[no-untyped-def]
         from launcher.log import Log
-        from launcher.supervise import Candidate, Options, Supervisor
+        from launcher.resident import Candidate, Options, Supervisor
 
         return Supervisor(
             ["agent"],
@@ -590,7 +596,7 @@ def test_loop_sigterm_forwards_and_exits_with_the_childs_status() -> None:
 
 
 def test_loop_rotation_stops_then_restarts_with_the_new_environment() -> None:
-    from launcher.supervise import Candidate
+    from launcher.resident import Candidate
 
     world = World(obeys={signal.SIGTERM: 3 << 8})
     rotated = Candidate({"ANTHROPIC_API_KEY": ROTATED_API_KEY}, "/bin/agent")

@@ -21,17 +21,16 @@ escaped (``log.escape``) before they reach the table or the JSON.
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import psutil
 
-from .config import TOKEN_VAR, BillingMode, Config
-from .gate import fingerprint
-from .log import Log, escape
-from .registry import KeyCatalog, load_catalog, normalise
+from ..config import TOKEN_VAR, BillingMode, Config
+from ..gate import fingerprint
+from ..log import Log, escape
+from ..registry import KeyCatalog, normalise
 
 OWN = "own"
 FOREIGN = "foreign"
@@ -125,16 +124,16 @@ def table(report: Report, mode: BillingMode, status: int) -> str:
     return "\n".join(lines)
 
 
-def run(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Log) -> int:
-    from .main import build_plan
-    from .render import dumps
+def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
+    from ..pipeline import build_plan
+    from ..render import dumps
 
     plan = build_plan(config, environ, log)
     if plan.refusal is not None:  # audit still judges: nothing is own, everything found is foreign
         log.info(f"the plan would refuse ({plan.refusal.code}); every LLM key found counts as foreign")
     own = {normalise(k): fp for k, fp in plan.kept_fingerprints().items()}
-    report = scan(config.pids, load_catalog(config.bypass_keys_files), own, log)
+    report = scan(config.pids, plan.catalog, own, log)
     # platform_managed: the platform routes LLM traffic, a found key is news, not a breach.
     status = 1 if plan.billing_mode is not BillingMode.PLATFORM_MANAGED and report.count(FOREIGN) else 0
-    print(dumps(report.as_json()) if ns.json else table(report, plan.billing_mode, status))
+    print(dumps(report.as_json()) if config.json else table(report, plan.billing_mode, status))
     return status

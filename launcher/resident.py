@@ -1,4 +1,4 @@
-"""``supervise``: run the agent as a child and stay its parent.
+"""The resident parent of ``supervise``: the agent's parent for its whole life.
 
 The parent is one loop over one input. The forwarded signals and SIGCHLD
 are blocked before the child exists and taken with ``sigtimedwait``, whose
@@ -17,30 +17,27 @@ States, all in ``Supervisor``::
 A crashed child is not restarted: that is the orchestrator's call, and it
 sees the child's own exit status.
 
-Three programs share this module, because the parent stays resident for the
-agent's whole life and every byte it holds is multiplied by the fleet:
+This module is its own program. The ``supervise`` command
+(``commands/supervise.py``) gates in the launcher's full interpreter, then
+re-executes the same PID as ``resident``: ``python -I -S`` with an empty
+environment, importing only this module, ``reaper``, ``refresh``, ``log``,
+``errors`` and ``privileges``, because the parent stays resident for the
+agent's whole life and every byte it holds is multiplied by the fleet. The
+plan crosses the exec in a memfd (anonymous memory: never on disk, never in
+argv or the environment). The resident holds the child's environment in
+memory only (its own ``/proc/PID/environ`` is empty) and is not dumpable
+(``privileges.make_undumpable``, called again after the exec, which resets
+it), so a child of the same uid can read neither its environment nor its
+memory. With ``--user`` every child runs as that user while the parent
+keeps root for refreshes (the token file can stay root-only).
 
-- ``run`` is the command. It gates as ``exec`` does, in the launcher's full
-  interpreter (httpx, tenacity, the dotenv parser), then re-executes the
-  same PID as ``resident``: ``python -I -S`` with an empty environment,
-  which imports only this module, ``reaper``, ``refresh``, ``log`` and
-  ``errors``. The plan crosses the exec in a memfd (anonymous memory: never
-  on disk, never in argv or the environment).
-- ``resident`` is the loop. It holds the child's environment in memory only
-  (its own ``/proc/PID/environ`` is empty) and is not dumpable
-  (``privileges.make_undumpable``, called again after the exec, which resets
-  it), so a child of the same uid can read neither its environment nor its
-  memory. With ``--user`` every child runs as that user while the parent
-  keeps root for refreshes (the token file can stay root-only).
-- ``pull_helper`` does each refresh: a short-lived process of the same
-  interpreter that gets the configuration and the original environment on
-  its stdin, runs the pipeline, and answers the next child's environment
-  on its stdout, then exits, taking its imports and buffers with it.
-
-A refresh never trades a working child for one that cannot start: a pull
-yields a candidate only after the same ``launch.prepare`` (environment
-startable) and command resolution the first start went through; anything
-that fails there is a failed refresh, and the running child is kept.
+Each refresh is a short-lived helper process (``HelperPull`` here, its other
+end ``commands.supervise.pull_helper``): configuration and the original
+environment in on its stdin, the next child's environment out on its
+stdout; its imports and buffers leave with it. A refresh never trades a
+working child for one that cannot start: the helper answers a candidate
+only after the checks the first start went through (``pipeline.startable``);
+anything that fails there is a failed refresh, and the running child is kept.
 
 Module-level imports are the resident's: keep them to the standard
 library's lightest (no ``dataclasses``, ``argparse``, ``traceback``).
@@ -50,14 +47,13 @@ from __future__ import annotations
 
 import enum
 import json
-import math
 import os
 import random
 import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import LauncherError, by_code, unexpected
 from .log import Log
@@ -66,8 +62,6 @@ from .reaper import RESET_IN_CHILD, Tree, become_subreaper, exit_code, reap, sig
 from .refresh import Job, Schedule, compare
 
 if TYPE_CHECKING:
-    import argparse
-
     from .config import Config
 
 FORWARDED = tuple(
@@ -310,20 +304,17 @@ class Supervisor:
         self.log.info(f"exiting with status {self.exit_code}")
 
 
-# -- the command: gate, then become the resident ---------------------------------------------
+# -- the resident program -------------------------------------------------------------------
 
 # How the resident and the pull helper start: an isolated interpreter (-I:
 # no PYTHON* variables, no user site, no script directory) that imports the
 # launcher from where this copy of it lives. The resident also skips the
 # site-packages scan (-S: ~2 MiB): it needs the standard library only.
-_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); import launcher.supervise as s; sys.exit(s.{}(*sys.argv[2:]))"
+_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); import {} as s; sys.exit(s.{}(*sys.argv[2:]))"
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# The helper's own alarm, past the platform deadline it is given: a pull
-# that hangs anyway is killed, and the refresh counts as failed.
-HELPER_GRACE = 5
 
 
-def _this_interpreter() -> str:
+def this_interpreter() -> str:
     """The running interpreter's file, through the kernel's magic link: it
     needs no search permission on the directories of ``sys.executable``
     (a venv may live under a 0700 home that a launcher started by a
@@ -333,75 +324,10 @@ def _this_interpreter() -> str:
     return "/proc/self/exe" if os.path.exists("/proc/self/exe") else sys.executable
 
 
-def _interpreter(function: str, *args: str, site: bool) -> list[str]:
+def interpreter(module: str, function: str, *args: str, site: bool) -> list[str]:
+    """argv that runs ``module.function(*args)`` in a fresh, isolated interpreter."""
     flags = ["-I"] if site else ["-I", "-S"]
-    return [sys.executable, *flags, "-c", _BOOT.format(function), _PACKAGE_ROOT, *args]
-
-
-def candidate_for(
-    config: Config, environ: Mapping[str, str], argv: Sequence[str], log: Log, *, first: bool
-) -> Candidate:
-    """The pipeline, up to a child that can be started: what every pull runs."""
-    from .launch import prepare, resolve, search_path_for
-    from .main import build_plan, log_plan
-
-    plan = build_plan(config, environ, log)
-    if first:
-        log_plan(plan, log)
-    if plan.refusal is not None:
-        raise plan.refusal
-    env = prepare(argv, plan.env, config, environ)  # exec's own check, before anything is stopped
-    return Candidate(env, resolve(argv[0], search_path_for(env, environ), as_user=config.user))
-
-
-def run(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Log) -> int:
-    from .cli import cli_layer
-    from .launch import DEFAULT_COMMAND
-
-    options = Options.from_config(config)
-    argv = ns.argv or list(DEFAULT_COMMAND)
-    make_undumpable()  # before the first secret is read into memory that a child could inspect
-    first = candidate_for(config, environ, argv, log, first=True)  # refusals raise here: no child is ever started
-    if config.user is not None:
-        log.info(f"children run as uid {config.user.uid} gid {config.user.gid}")
-    log_settings = {"fmt": log.fmt, "verbosity": log.verbosity}
-    request = None
-    if options.refresh:
-        request = {
-            "cli": cli_layer(ns),
-            "environ": environ,
-            "argv": argv,
-            "log": log_settings,
-            "alarm": math.ceil(config.deadline) + HELPER_GRACE,
-        }
-    become_resident(
-        {
-            "argv": argv,
-            "options": [options.refresh, int(options.stop_signal), options.stop_timeout, options.subreaper],
-            "log": log_settings,
-            "first": first,
-            "user": config.user,
-            "request": request,
-        }
-    )
-
-
-def become_resident(handover: dict[str, Any]) -> NoReturn:
-    """Re-execute this PID as the lean resident, the plan in a memfd."""
-    make_undumpable()  # the handover is in this process's memory until exec
-    data = json.dumps(handover).encode()
-    fd = os.memfd_create("agent-launcher-handover")
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-    os.lseek(fd, 0, os.SEEK_SET)
-    os.set_inheritable(fd, True)
-    # Blocked and pending signals survive exec: a SIGTERM that arrives in
-    # between waits for the resident's loop instead of being lost.
-    signal.pthread_sigmask(signal.SIG_BLOCK, WAITED)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(_this_interpreter(), _interpreter("resident", str(fd), site=False), {})  # noqa: S606
+    return [sys.executable, *flags, "-c", _BOOT.format(module, function), _PACKAGE_ROOT, *args]
 
 
 def resident(fd: str) -> int:
@@ -455,8 +381,8 @@ class HelperPull:
         helper_out, from_helper = os.pipe()
         try:
             self.pid = os.posix_spawn(
-                _this_interpreter(),
-                _interpreter("pull_helper", site=True),
+                this_interpreter(),
+                interpreter("launcher.commands.supervise", "pull_helper", site=True),
                 {},
                 file_actions=[(os.POSIX_SPAWN_DUP2, to_helper, 0), (os.POSIX_SPAWN_DUP2, from_helper, 1)],
                 setsigmask=(),
@@ -487,23 +413,3 @@ class HelperPull:
                 os.kill(self.pid, signal.SIGKILL)
             except OSError:
                 pass
-
-
-def pull_helper() -> int:
-    """One pull, in its own process: request on stdin, answer on stdout."""
-    make_undumpable()  # it holds the token and the bundle while it works
-    request = json.loads(sys.stdin.buffer.read())
-    signal.alarm(request["alarm"])  # SIGALRM's default action ends a pull that hangs
-    from .config import resolve
-
-    log = Log(**request["log"])
-    try:
-        config = resolve(request["cli"], request["environ"])
-        env, path = candidate_for(config, request["environ"], request["argv"], log, first=False)
-        answer: dict[str, object] = {"env": env, "path": path}
-    except LauncherError as exc:
-        answer = {"error": {"code": exc.code, "message": exc.message}}
-    except Exception as exc:  # reported by the resident, by type and place only
-        answer = {"error": {"code": "INTERNAL_ERROR", "message": unexpected(exc)}}
-    sys.stdout.buffer.write(json.dumps(answer).encode())
-    return 0

@@ -1,4 +1,11 @@
-"""The pipeline: configuration → sources → gate. Shared by every command.
+"""The pipeline every command runs: configuration → sources → gate →
+a command that can be started.
+
+``build_plan`` gathers the sources and gates them; ``startable`` takes a
+launching plan to what exec and supervise start (the environment proven
+startable, the command resolved as the agent's user will see it). Commands
+(``launcher/commands/``) add only what is theirs: exec replaces itself,
+check explains, supervise stays a parent, audit judges other processes.
 
 Layering, lowest first (a later layer wins for the same key):
 inherited environment → ``--global-env-file`` → platform bundle →
@@ -9,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 from .agentfiles import OwnFiles
 from .agents import profile
@@ -54,8 +62,7 @@ def agent_context(config: Config) -> AgentContext:
 
 
 def build_plan(config: Config, environ: Mapping[str, str], log: Log, *, explain: bool = False) -> GatePlan:
-    catalog = load_catalog(config.bypass_keys_files)
-    catalog.provider(config.provider)  # an unknown provider fails before any I/O
+    catalog = load_catalog(config.bypass_keys_files)  # the provider was checked by config.resolve
     sources = gather_sources(config, environ, catalog, log, explain=explain)
     result = plan(config, sources, environ, catalog, agent_context(config))
     _warn_unused_own_files(config, result, log)
@@ -84,3 +91,25 @@ def log_plan(plan: GatePlan, log: Log) -> None:
         log.emit(
             "info", f"{f.verdict} agent file {f.describe()} [{f.fingerprint or 'unreadable'}]", None, {"path": f.path}
         )
+
+
+class Startable(NamedTuple):
+    """What exec and supervise start: argv, environment, executable."""
+
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    path: str
+
+
+def startable(plan: GatePlan, config: Config, environ: Mapping[str, str]) -> Startable:
+    """A launching plan, taken as far as exec goes before ``execve``: the
+    refusal raised, the environment proven startable (execve's limits,
+    ``--user``'s HOME), the command resolved as the agent's user sees it."""
+    from .launch import prepare, resolve, search_path_for
+
+    if plan.refusal is not None:
+        raise plan.refusal
+    env = prepare(config.command, plan.env, config, environ)
+    return Startable(
+        config.command, env, resolve(config.command[0], search_path_for(env, environ), as_user=config.user)
+    )

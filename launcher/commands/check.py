@@ -1,0 +1,27 @@
+"""``check``: gate and explain, and exit exactly as ``exec`` would have
+before its ``execve`` (0: it would launch)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..config import Config
+from ..launch import check_drop, prepare
+from ..log import Log
+from ..pipeline import build_plan, startable
+from ..render import dumps, plan_json, plan_table
+
+
+def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
+    plan = build_plan(config, environ, log, explain=True)
+    if plan.launches:  # what exec does next, in exec's order
+        if config.command_given:
+            startable(plan, config, environ)  # the command after -- must resolve, as the agent's user
+        else:
+            prepare(config.command, plan.env, config, environ)
+            if config.user is not None:
+                check_drop(config.user)
+    print(dumps(plan_json(plan, config.warnings)) if config.json else plan_table(plan))
+    if plan.refusal is not None:
+        log.error(plan.refusal.code, plan.refusal.message)
+    return plan.exit_code

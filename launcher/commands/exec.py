@@ -1,0 +1,29 @@
+"""``exec``: gate, then become the agent.
+
+``execve`` keeps the PID, so whatever supervises the container (Docker, the
+kubelet, an init) sees the agent's own exit status and signals, and nothing
+of the launcher stays resident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..config import Config
+from ..launch import exec_command
+from ..log import Log
+from ..pipeline import build_plan, log_plan, startable
+
+
+def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
+    plan = build_plan(config, environ, log)
+    log_plan(plan, log)
+    argv, env, path = startable(plan, config, environ)
+    if config.user is not None:
+        from ..privileges import drop
+
+        drop(config.user)  # every secret is read: from here on, the agent's user
+        log.info(f"running as uid {config.user.uid} gid {config.user.gid}")
+    log.info(f"exec {path} with {len(env)} variables")
+    exec_command(argv, env, path)
+    return 0  # not reached

@@ -1,0 +1,101 @@
+"""``supervise``: gate as exec does, then stay the agent's parent.
+
+This is the command's heavy half, run in the launcher's full interpreter:
+gate (``candidate_for``), hand the plan over and re-execute this PID as the
+lean resident (``become_resident``; the loop is ``launcher.resident``), and
+the refresh helper the resident starts for each pull (``pull_helper``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+from ..config import Config, resolve
+from ..errors import LauncherError, unexpected
+from ..log import Log
+from ..pipeline import build_plan, log_plan, startable
+from ..privileges import make_undumpable
+from ..resident import WAITED, Candidate, Options, interpreter, this_interpreter
+
+# The helper's own alarm, past the platform deadline it is given: a pull
+# that hangs anyway is killed, and the refresh counts as failed.
+HELPER_GRACE = 5
+
+
+def candidate_for(config: Config, environ: Mapping[str, str], log: Log, *, first: bool) -> Candidate:
+    """The pipeline, up to a child that can be started: what every pull runs
+    (the first in this process, each refresh in ``pull_helper``)."""
+    plan = build_plan(config, environ, log)
+    if first:
+        log_plan(plan, log)
+    launch = startable(plan, config, environ)  # refusals raise: no child is started or stopped
+    return Candidate(launch.env, launch.path)
+
+
+def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
+    make_undumpable()  # before the first secret is read into memory that a child could inspect
+    first = candidate_for(config, environ, log, first=True)  # refusals raise here: no child is ever started
+    if config.user is not None:
+        log.info(f"children run as uid {config.user.uid} gid {config.user.gid}")
+    log_settings = {"fmt": log.fmt, "verbosity": log.verbosity}
+    request = None
+    if config.refresh:
+        request = {
+            "flags": config.flags,
+            "environ": dict(environ),
+            "log": log_settings,
+            "alarm": math.ceil(config.deadline) + HELPER_GRACE,
+        }
+    options = Options.from_config(config)
+    become_resident(
+        {
+            "argv": config.command,
+            "options": [options.refresh, int(options.stop_signal), options.stop_timeout, options.subreaper],
+            "log": log_settings,
+            "first": first,
+            "user": config.user,
+            "request": request,
+        }
+    )
+
+
+def become_resident(handover: dict[str, Any]) -> NoReturn:
+    """Re-execute this PID as the lean resident, the plan in a memfd."""
+    make_undumpable()  # the handover is in this process's memory until exec
+    data = json.dumps(handover).encode()
+    fd = os.memfd_create("agent-launcher-handover")
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.set_inheritable(fd, True)
+    # Blocked and pending signals survive exec: a SIGTERM that arrives in
+    # between waits for the resident's loop instead of being lost.
+    signal.pthread_sigmask(signal.SIG_BLOCK, WAITED)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(this_interpreter(), interpreter("launcher.resident", "resident", str(fd), site=False), {})  # noqa: S606
+
+
+def pull_helper() -> int:
+    """One pull, in its own process: request on stdin, answer on stdout."""
+    make_undumpable()  # it holds the token and the bundle while it works
+    request = json.loads(sys.stdin.buffer.read())
+    signal.alarm(request["alarm"])  # SIGALRM's default action ends a pull that hangs
+    log = Log(**request["log"])
+    try:
+        config = resolve(request["flags"], request["environ"])
+        env, path = candidate_for(config, request["environ"], log, first=False)
+        answer: dict[str, object] = {"env": env, "path": path}
+    except LauncherError as exc:
+        answer = {"error": {"code": exc.code, "message": exc.message}}
+    except Exception as exc:  # reported by the resident, by type and place only
+        answer = {"error": {"code": "INTERNAL_ERROR", "message": unexpected(exc)}}
+    sys.stdout.buffer.write(json.dumps(answer).encode())
+    return 0
