@@ -32,6 +32,8 @@ byte reaches a terminal or a JSON document through an error.
 
 from __future__ import annotations
 
+from types import TracebackType
+
 from .log import escape
 
 
@@ -109,15 +111,33 @@ class CommandNotFoundError(LauncherError):
 def unexpected(exc: BaseException) -> str:
     """A bug, described by its type and the file, line and function where it
     was raised: enough to start a report, and nothing that could quote a
-    value (no message, no locals, no arguments). Walks the traceback by
-    hand: the resident supervisor must not import ``traceback``."""
+    value (no message, no locals, no arguments). When the deepest frame is
+    not the launcher's own (an error inside the standard library or
+    importlib), the deepest launcher frame follows it: that is where to
+    look. Walks the traceback by hand: the resident supervisor must not
+    import ``traceback``."""
     tb = exc.__traceback__
     if tb is None:
         return f"unexpected {type(exc).__name__}"
-    while tb.tb_next is not None:
+    package = __file__.rsplit("/", 1)[0] + "/"
+    own = None
+    while True:
+        if tb.tb_frame.f_code.co_filename.startswith(package):
+            own = tb
+        if tb.tb_next is None:
+            break
         tb = tb.tb_next
+    text = f"unexpected {type(exc).__name__} at {_frame(tb, package)}"
+    return text if own is None or own is tb else f"{text}, from {_frame(own, package)}"
+
+
+def _frame(tb: TracebackType, package: str) -> str:
+    """``commands/check.py:16 in run``: the launcher's files relative to the
+    package, anything else by its base name (no directory of the machine)."""
     code = tb.tb_frame.f_code
-    return f"unexpected {type(exc).__name__} at {code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno} in {code.co_name}"
+    path = code.co_filename
+    name = path.removeprefix(package) if path.startswith(package) else path.rsplit("/", 1)[-1]
+    return f"{name}:{tb.tb_lineno} in {code.co_name}"
 
 
 def by_code(code: str, message: str) -> LauncherError:

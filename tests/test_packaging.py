@@ -540,3 +540,36 @@ def test_compose_config_validates():
         timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_wheel_holds_every_module_and_data_file(tmp_path):
+    """What a non-editable install (the image's) gets: every module of the
+    package, subpackages included, and every data file."""
+    import zipfile
+
+    # Built from a copy without build/ and *.egg-info: setuptools would take
+    # stale files from either and hide a module the package list misses.
+    source = tmp_path / "src"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(".git", ".venv", "node_modules", "build", "*.egg-info", "__pycache__"),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (wheel,) = tmp_path.glob("agent_launcher-*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    package = ROOT / "launcher"
+    wanted = {
+        str(p.relative_to(ROOT))
+        for p in package.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and (p.suffix == ".py" or "data" in p.parts)
+    }
+    missing = sorted(wanted - shipped)
+    assert not missing, f"not in the wheel: {missing}"
