@@ -317,6 +317,63 @@ def test_agent_uid_token_file_and_environment_equal_the_decision(
     expect_absent("\n".join(agent_env.values()), PLATFORM_OAUTH, "the agent's environment")
 
 
+# -- privilege drop: started as root, the agent as --user ------------------------------------
+
+# What an agent of uid 10001 can reach of what the launcher held: the token
+# file, and (under supervise) its parent's environment and memory.
+PROBE = (
+    "import json, os\n"
+    "def reads(path):\n"
+    "    try:\n"
+    "        open(path, 'rb').read(1)\n"
+    "        return 'read'\n"
+    "    except OSError as exc:\n"
+    "        return type(exc).__name__\n"
+    "print(json.dumps({'uid': os.getuid(), 'gid': os.getgid(), 'groups': os.getgroups(),\n"
+    "    'token': reads('/configs/.auth_token'), 'parent_environ': reads(f'/proc/{os.getppid()}/environ'),\n"
+    "    'parent_mem': reads(f'/proc/{os.getppid()}/mem'), 'ppid': os.getppid()}))\n"
+)
+
+
+@pytest.mark.parametrize("command", ["exec", "supervise"])
+def test_root_launcher_with_user_keeps_the_token_out_of_the_agent_s_reach(
+    engine: Engine, image: Image, platform: DevPlatform, tmp_path: Path, command: str
+) -> None:
+    """The documented root way to run: the launcher starts as root and reads a
+    root-owned 0600 token file; the agent runs as --user 10001:10001 and can
+    read neither that file nor (supervise) its parent's environment or memory."""
+    platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
+    token = tmp_path / "auth_token"
+    token.write_text(WORKSPACE_TOKEN + "\n")
+    token.chmod(0o600)  # owned by root, who runs the tests
+    args = [
+        *launcher_args(platform, token),
+        "-e",
+        f"CLAUDE_CODE_OAUTH_TOKEN={PLATFORM_OAUTH}",
+        "--user",
+        "0",
+        "--entrypoint",
+        "agent-launcher",
+        image.tag,
+        command,
+        "--user",
+        f"{AGENT_UID}:{AGENT_UID}",
+        "--",
+        "python3",
+        "-c",
+        PROBE,
+    ]
+    result = docker_run(engine, args)
+    assert result.returncode == 0, result
+    report = parse_json_line(result.stdout)
+    assert (report["uid"], report["gid"], report["groups"]) == (AGENT_UID, AGENT_UID, [AGENT_UID])
+    assert report["token"] == "PermissionError", "the agent could read the root-only token file"
+    assert_token_used(platform)
+    if command == "supervise":
+        assert report["ppid"] == 1, "supervise is the container's PID 1"
+        assert (report["parent_environ"], report["parent_mem"]) == ("PermissionError", "PermissionError")
+
+
 # -- docker stop on supervise ---------------------------------------------------
 
 
