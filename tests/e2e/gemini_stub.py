@@ -6,7 +6,9 @@ sends ``POST /v1beta/models/MODEL:streamGenerateContent?alt=sse`` with the key
 in ``x-goog-api-key`` (``Authorization: Bearer`` when
 ``GEMINI_API_KEY_AUTH_MECHANISM=bearer``) and reads ``data:`` server-sent
 events, each a ``GenerateContentResponse``. ``:generateContent`` (JSON) and
-``:countTokens`` are answered too, for the helper calls a client may make.
+``:countTokens`` are answered too, for the helper calls a client may make. In
+Vertex mode (``selectedType`` ``vertex-ai``, ``GOOGLE_VERTEX_BASE_URL``) the
+same calls arrive as ``/v1beta1/publishers/google/models/MODEL:...``.
 
 Usage::
 
@@ -62,7 +64,7 @@ class _Handler(StubHandler):
 
     def answer(self, req: RecordedRequest) -> None:
         route = req.route
-        if not route.startswith("/v1beta/models/"):
+        if not route.startswith(("/v1beta/models/", "/v1beta1/publishers/google/models/")):
             return self.not_found()
         if route.endswith(":streamGenerateContent"):
             self.send_sse([(None, self._response(req))])
@@ -82,4 +84,4 @@ class GeminiStub(LoopbackStub):
     default_reply: ClassVar[str] = DEFAULT_REPLY
 
     def generate_requests(self) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.method == "POST" and ":streamGenerateContent" in r.route]
+        return [r for r in self.requests if r.method == "POST" and r.route.endswith(":streamGenerateContent")]
