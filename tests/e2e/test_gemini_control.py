@@ -121,3 +121,15 @@ def test_google_api_key_alone_is_not_used_with_gemini_api_key_auth(gemini_bin, g
     proc = _run(gemini_bin, tmp_path, gemini_stub, GOOGLE_API_KEY=PLATFORM_GOOGLE_KEY)
     assert proc.returncode == 41, (proc.returncode, proc.stderr[-2000:])
     assert gemini_stub.requests == []
+
+
+def test_gemini_cli_home_relocates_settings_and_the_home_dotenv(gemini_bin, gemini_stub, tmp_path):
+    """GEMINI_CLI_HOME replaces the home directory gemini uses: its .gemini/
+    (settings) and its .env are read there, not under HOME."""
+    relocated = tmp_path / "gemini-home"
+    write_gemini_home(relocated / ".gemini")
+    (relocated / ".env").write_text(f"GEMINI_API_KEY={PLATFORM_GEMINI_KEY}\n", encoding="utf-8")
+    proc = _run(gemini_bin, tmp_path, gemini_stub, GEMINI_CLI_HOME=str(relocated))
+    _answered(proc)
+    assert _upstream(gemini_stub) == [["x-goog-api-key: platform GEMINI_API_KEY"]]
+    assert not (tmp_path / "home" / ".gemini").exists()
