@@ -12,16 +12,18 @@ here reads files; nothing runs a command a file names.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import BundleInvalidError
+from .errors import BundleInvalidError, ConfigError
 
 AUTH_JSON_VAR = "CODEX_AUTH_JSON"
 CODEX_HOME_VAR = "CODEX_HOME"
@@ -209,29 +211,65 @@ class Materialised:
     auth_json: Path
 
 
-def materialise(value: str, env: Mapping[str, str]) -> Materialised:
-    """Write ``value`` (already validated) to ``auth.json`` in a new private
-    CODEX_HOME: a 0700 directory from ``mkdtemp`` (fresh, so nothing was in it
-    before), the file created 0600 with O_EXCL and O_NOFOLLOW.
-
-    The directory's name carries this process's PID. ``exec`` keeps the PID,
-    so the directory belongs to the agent that runs under it; a later launcher
-    run removes those whose PID is gone (``remove_stale``), and the container's
-    filesystem goes with the container. ``supervise`` removes its own when it
-    exits.
-    """
-    parent = private_home_parent(env)
-    remove_stale(parent)
-    home = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=parent))
-    auth = home / "auth.json"
-    fd = os.open(auth, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(value)
-    return Materialised(home, auth)
-
-
 _PREFIX = "agent-launcher-codex-"
 _OWN = re.compile(re.escape(_PREFIX) + r"(\d+)-")
+
+
+def private_home(value: str, env: Mapping[str, str]) -> Path:
+    """Where ``value`` goes: one directory per (PID, content), so that the same
+    bundle gives the same child environment (``supervise`` compares them)."""
+    from .bundle import fingerprint
+
+    return private_home_parent(env) / f"{_PREFIX}{os.getpid()}-{fingerprint(value)}"
+
+
+def materialise(value: str, env: Mapping[str, str], image_home: Path | None = None) -> Materialised:
+    """Write ``value`` (already validated) to ``auth.json`` in the launcher's
+    private CODEX_HOME (``private_home``): a 0700 directory of this user's,
+    not a symlink, the file replaced atomically, 0600. ``image_home``'s
+    ``config.toml`` (the CODEX_HOME codex would have used, already scanned)
+    is copied beside it, so that the agent keeps its configuration; its
+    ``auth.json`` and ``.env`` are not.
+
+    The directory's name carries this process's PID. ``exec`` keeps the PID,
+    so the directory belongs to the agent that runs under it and outlives
+    the launcher; a later launcher run removes those whose PID is gone
+    (``remove_stale``), and a container's temp directory goes with it.
+    """
+    home = private_home(value, env)
+    remove_stale(home.parent)
+    try:
+        os.mkdir(home, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ConfigError(f"cannot create the private CODEX_HOME {home}: {type(exc).__name__}") from None
+    st = os.lstat(home)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) != 0o700:
+        raise ConfigError(f"{home} exists and is not a private directory of this user's: remove it")
+    _write_private(home / "auth.json", value)
+    if image_home is not None:
+        config = image_home / "config.toml"
+        try:
+            text = config.read_text(encoding="utf-8") if config.is_file() else None
+        except (OSError, UnicodeError):
+            text = None  # the scan has already refused an unreadable one outside platform_managed
+        if text is not None:
+            _write_private(home / "config.toml", text)
+    return Materialised(home, home / "auth.json")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Create a sibling 0600 file, then rename it over ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def remove_stale(parent: Path) -> None:

@@ -14,7 +14,8 @@ import pytest
 from support import MARKER, assert_no_secret
 
 from launcher import codex, gemini
-from launcher.errors import BundleInvalidError
+from launcher.bundle import fingerprint
+from launcher.errors import BundleInvalidError, ConfigError
 
 KEY = f"sk-proj-{MARKER}-unit"
 TOKEN = f"tok-{MARKER}-unit"
@@ -141,13 +142,42 @@ def test_materialise_writes_a_private_codex_home(tmp_path):
     value = codex.validate_auth_json(json.dumps({"auth_mode": "apikey", "OPENAI_API_KEY": KEY}))
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
-    written = codex.materialise(value, {"XDG_RUNTIME_DIR": str(runtime)})
+    image = tmp_path / "image-codex"
+    image.mkdir()
+    (image / "config.toml").write_text('model = "gpt-5"\n')
+    (image / ".env").write_text("RUST_LOG=info\n")
+    written = codex.materialise(value, {"XDG_RUNTIME_DIR": str(runtime)}, image)
     assert written.codex_home.parent == runtime
     assert written.auth_json == written.codex_home / "auth.json"
     assert stat.S_IMODE(written.codex_home.stat().st_mode) == 0o700
     assert stat.S_IMODE(written.auth_json.stat().st_mode) == 0o600
     assert written.auth_json.read_text() == value
-    assert written.codex_home.name.startswith(f"agent-launcher-codex-{os.getpid()}-")
+    assert written.codex_home.name == f"agent-launcher-codex-{os.getpid()}-{fingerprint(value)}"
+    # The agent keeps its configuration, never the image's .env.
+    assert sorted(p.name for p in written.codex_home.iterdir()) == ["auth.json", "config.toml"]
+    assert stat.S_IMODE((written.codex_home / "config.toml").stat().st_mode) == 0o600
+    # The same bundle gives the same CODEX_HOME (supervise compares environments).
+    assert codex.materialise(value, {"XDG_RUNTIME_DIR": str(runtime)}) == written
+
+
+def test_materialise_refuses_a_home_it_does_not_own(tmp_path):
+    value = json.dumps({"OPENAI_API_KEY": KEY})
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    target = codex.private_home(value, {"XDG_RUNTIME_DIR": str(runtime)})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    target.symlink_to(elsewhere)
+    with pytest.raises(ConfigError) as err:
+        codex.materialise(value, {"XDG_RUNTIME_DIR": str(runtime)})
+    assert "not a private directory" in err.value.message
+    assert list(elsewhere.iterdir()) == []
+    target.unlink()
+    target.mkdir(mode=0o755)
+    target.chmod(0o755)
+    with pytest.raises(ConfigError):
+        codex.materialise(value, {"XDG_RUNTIME_DIR": str(runtime)})
+    assert list(target.iterdir()) == []
 
 
 def test_materialise_avoids_a_runtime_dir_others_can_enter(tmp_path):
