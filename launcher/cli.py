@@ -68,6 +68,21 @@ def _common_options() -> argparse.ArgumentParser:
         help="extra LLM key names, one per line (repeatable)",
     )
     add(
+        "--agent",
+        default=None,
+        metavar="NAME",
+        help="claude-code | codex | gemini-cli | generic: whose credential files to check "
+        "(env LAUNCHER_AGENT; default from the command's name)",
+    )
+    add(
+        "--own-agent-file",
+        dest="own_agent_files",
+        action="append",
+        default=None,
+        metavar="PATH",
+        help="an agent file whose credentials are the workspace's own (repeatable)",
+    )
+    add(
         "--pristine",
         action="store_true",
         default=None,
@@ -170,7 +185,10 @@ def split_command(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
 
 
 def _cli_layer(ns: argparse.Namespace) -> dict[str, object]:
-    return {k: v for k, v in vars(ns).items() if k in DEFAULTS and v is not None}
+    layer = {k: v for k, v in vars(ns).items() if k in DEFAULTS and v is not None}
+    # The command names the default agent; it is not a setting of its own.
+    layer["command"] = tuple(getattr(ns, "argv", None) or ())
+    return layer
 
 
 def _log_for(ns: argparse.Namespace | None, environ: dict[str, str]) -> Log:

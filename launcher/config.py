@@ -41,6 +41,7 @@ ENV_VARS: dict[str, str] = {
     "allow_http": "LAUNCHER_ALLOW_HTTP",
     "log_format": "LAUNCHER_LOG_FORMAT",
     "ca_file": "LAUNCHER_CA_FILE",
+    "agent": "LAUNCHER_AGENT",
 }
 
 DEFAULTS: dict[str, object] = {
@@ -58,6 +59,9 @@ DEFAULTS: dict[str, object] = {
     "global_env_files": (),
     "bypass_keys_files": (),
     "pristine": False,
+    "agent": None,  # None: from the command's basename
+    "own_agent_files": (),
+    "command": (),  # the child's argv (exec's default command when empty)
 }
 
 # The variables that carry the launcher's own platform credential. They are
@@ -91,6 +95,9 @@ class Config:
     allow_http: bool
     ca_file: str | None
     log_format: str
+    agent: str = "generic"
+    agent_source: str = "default"
+    own_agent_files: tuple[Path, ...] = ()
     warnings: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
@@ -126,6 +133,7 @@ def resolve(cli: Mapping[str, object], environ: Mapping[str, str]) -> Config:
     billing_mode, mode_source = _billing_mode(settings, warnings)
     # Local mode talks to no platform: it has no reason to read a secret.
     token, token_source = _token(settings, environ, warnings) if platform_url else (None, "unused in local mode")
+    agent, agent_source = _agent(settings)
     log_format = str(settings["log_format"])
     if log_format not in ("text", "json"):
         raise ConfigError(f"log format must be text or json, not {log_format!r}")
@@ -147,8 +155,25 @@ def resolve(cli: Mapping[str, object], environ: Mapping[str, str]) -> Config:
         allow_http=allow_http,
         ca_file=_optional_file(settings["ca_file"], "--ca-file"),
         log_format=log_format,
+        agent=agent,
+        agent_source=agent_source,
+        own_agent_files=_existing_files(settings["own_agent_files"], "--own-agent-file"),
         warnings=tuple(warnings),
     )
+
+
+def _agent(settings: ChainMap) -> tuple[str, str]:
+    """--agent / LAUNCHER_AGENT, else what the command's basename says."""
+    from .agents import agent_for_command, profile
+
+    raw = settings["agent"]
+    if raw is None:
+        from .launch import DEFAULT_COMMAND
+
+        command = tuple(settings["command"]) or DEFAULT_COMMAND
+        return agent_for_command(str(command[0])), "command"
+    name = str(raw).strip().lower()
+    return profile(name).name, source_of(settings, "agent")
 
 
 def _platform_url(value: object) -> str | None:

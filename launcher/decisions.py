@@ -1,24 +1,35 @@
-"""The gate's decision table, computed by asking the gate itself.
+"""README's "How it decides" tables, computed from the gate and the data.
 
-README's "How it decides" table is this module's output (a test keeps the
-two equal), so the documentation cannot drift from the code.
+README's decision table, LLM-key catalogue and agent-file channels are this
+module's output (tests keep them equal), so the documentation cannot drift
+from the code.
 
     python -m launcher.decisions
 """
 
 from __future__ import annotations
 
+from .agents import Format, profiles
 from .bundle import Scope
 from .config import TOKEN_VAR, BillingMode
 from .gate import NEEDS_CREDENTIAL, decide
-from .registry import load_catalog
+from .registry import KeyKind, load_catalog
 
 KINDS = (
     ("non-LLM key", "GITHUB_TOKEN"),
     ("LLM credential", "ANTHROPIC_API_KEY"),
     ("LLM routing", "OPENAI_BASE_URL"),
+    ("LLM switch", "CLAUDE_CODE_USE_BEDROCK"),
+    ("LLM relocation", "CLAUDE_CONFIG_DIR"),
     ("launcher token", TOKEN_VAR),
 )
+
+KIND_MEANINGS = {
+    KeyKind.CREDENTIAL: "authenticates; counts as usable where the provider accepts it",
+    KeyKind.ROUTING: "where requests and credentials go, extra headers; never a credential",
+    KeyKind.SWITCH: "turns on a backend that uses ambient cloud credentials",
+    KeyKind.RELOCATION: "moves or names the files and descriptors a credential is read from",
+}
 
 
 def markdown() -> str:
@@ -30,12 +41,44 @@ def markdown() -> str:
     ]
     for scope in Scope:
         for kind, example in KINDS:
-            cells = [decide(example, scope, mode, catalog)[1] for mode in modes]
+            cells = [decide(example, scope, mode, catalog).action.value for mode in modes]
             lines.append(f"| {scope.value} | {kind} (`{example}`) | " + " | ".join(cells) + " |")
     outcome = ["**refuse (78)**" if m in NEEDS_CREDENTIAL else "launch" for m in modes]
     lines.append("| — | no usable credential left | " + " | ".join(outcome) + " |")
+    foreign = ["launch" if m is BillingMode.PLATFORM_MANAGED else "**refuse (78)**" for m in modes]
+    lines.append("| — | foreign credential in an agent file | " + " | ".join(foreign) + " |")
+    return "\n".join(lines)
+
+
+def catalogue_markdown() -> str:
+    """The LLM keys by kind: the server's list and the catalogue together."""
+    catalog = load_catalog()
+    lines = ["| kind | meaning | LLM keys |", "|---|---|---|"]
+    for kind in KeyKind:
+        names = sorted(k for k in catalog.llm_keys if catalog.kind_of(k) is kind)
+        lines.append(f"| `{kind.value}` | {KIND_MEANINGS[kind]} | " + ", ".join(f"`{n}`" for n in names) + " |")
+    return "\n".join(lines)
+
+
+def file_channels_markdown() -> str:
+    """Every agent profile's files and the fields that hold a credential."""
+    lines = ["| agent | files (`a` or `b`: the first that applies) | credential fields (→ counts as, when own) |"]
+    lines.append("|---|---|---|")
+    for agent in sorted(profiles().values(), key=lambda p: p.name):
+        for entry in agent.files:
+            where = [f"`{u}` upward from the working directory" for u in entry.upward]
+            where += [f"`{p}`" for p in entry.paths]
+            joiner = " or " if entry.pick.value != "all" else ", "
+            fields = []
+            for spec in entry.fields:
+                name = "content" if entry.format is Format.RAW else ".".join(spec.select)
+                extra = " (helper)" if spec.helper else ""
+                extra += " (LLM keys)" if spec.llm_keys_only else ""
+                fields.append(f"`{name}`{extra}" + (f" → `{spec.counts_as}`" if spec.counts_as else ""))
+            shown = ", ".join(fields) or "`content` (any content)"
+            lines.append(f"| {agent.name} | {entry.label}: {joiner.join(where)} ({entry.format.value}) | {shown} |")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    print(markdown())
+    print(markdown(), catalogue_markdown(), file_channels_markdown(), sep="\n\n")

@@ -90,7 +90,7 @@ class PlatformState:
         if self.server_gate and self.billing_mode != "platform_managed":
             catalog = load_catalog()
             for key in self.global_secrets:
-                if key not in self.workspace_secrets and catalog.is_bypass(key):
+                if key not in self.workspace_secrets and catalog.is_server_key(key):
                     merged.pop(key, None)
         return merged
 

@@ -10,6 +10,7 @@ Exception tree::
     ├── PlatformUnavailableError     69  PLATFORM_UNAVAILABLE
     ├── PlatformAuthError            77  PLATFORM_AUTH_FAILED
     ├── MissingCredentialError       78  MISSING_BYOK_CREDENTIAL
+    ├── ForeignAgentCredentialError  78  FOREIGN_AGENT_CREDENTIAL
     ├── CommandNotExecutableError   126  COMMAND_NOT_EXECUTABLE
     └── CommandNotFoundError        127  COMMAND_NOT_FOUND
 
@@ -74,6 +75,14 @@ class MissingCredentialError(LauncherError):
     code = "MISSING_BYOK_CREDENTIAL"
 
 
+class ForeignAgentCredentialError(LauncherError):
+    """A file the agent reads holds a credential that is not the workspace's
+    own (or cannot be read to prove it holds none)."""
+
+    exit_code = 78
+    code = "FOREIGN_AGENT_CREDENTIAL"
+
+
 class CommandNotExecutableError(LauncherError):
     exit_code = 126
     code = "COMMAND_NOT_EXECUTABLE"
@@ -90,6 +99,7 @@ __all__ = [
     "CommandNotExecutableError",
     "CommandNotFoundError",
     "ConfigError",
+    "ForeignAgentCredentialError",
     "InsecureURLError",
     "LauncherError",
     "MissingCredentialError",

@@ -2,27 +2,62 @@
 
 This re-applies workspace-server's provenance-aware strip on the launcher's
 side of the wire, and extends it to what the container inherited: an LLM
-key reaches a non-platform agent only when it is provably the workspace's
-own. One function, ``plan``, makes every decision; everything else renders
-or executes its result.
+key (the server's list and the credential catalogue, see ``registry``)
+reaches a non-platform agent only when it is provably the workspace's own.
+Then, in the child's final environment, it reads the files the agent will
+read credentials from (``agentfiles``): in a non-platform mode, one that
+is not declared the workspace's own refuses the launch. One function,
+``plan``, makes every decision; everything else renders or executes its
+result.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
+from .agentfiles import AgentFinding, OwnFiles, Verdict, scan
+from .agents import AgentProfile
 from .bundle import Scope, fingerprint
-from .config import LAUNCHER_OWN_VARS, BillingMode, Config
-from .errors import LauncherError, MissingCredentialError
-from .registry import KeyCatalog, is_routing
+from .config import LAUNCHER_OWN_VARS, TOKEN_VAR, BillingMode, Config
+from .errors import ForeignAgentCredentialError, LauncherError, MissingCredentialError
+from .registry import KeyCatalog, KeyKind, normalise
 
-KEEP = "keep"
-STRIP = "strip"
 NEEDS_CREDENTIAL = frozenset({BillingMode.BYOK, BillingMode.SUBSCRIPTION})
+_LAUNCHER_VARS = frozenset(normalise(k) for k in LAUNCHER_OWN_VARS)
 
-__all__ = ["KEEP", "STRIP", "GatePlan", "KeyDecision", "Source", "decide", "fingerprint", "plan", "winner"]
+
+class Action(enum.StrEnum):
+    KEEP = "keep"
+    STRIP = "strip"
+
+
+KEEP = Action.KEEP
+STRIP = Action.STRIP
+
+__all__ = [
+    "KEEP",
+    "STRIP",
+    "Action",
+    "Decision",
+    "GatePlan",
+    "KeyDecision",
+    "Source",
+    "Verdict",
+    "decide",
+    "fingerprint",
+    "is_launcher_var",
+    "plan",
+    "winner",
+]
+
+
+def is_launcher_var(name: str) -> bool:
+    """The launcher's own variables, in any case and with stray whitespace."""
+    return normalise(name) in _LAUNCHER_VARS
 
 
 @dataclass(frozen=True)
@@ -40,14 +75,33 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Decision:
+    """What the gate does with one key, and why."""
+
+    kind: KeyKind | None  # None: not an LLM key
+    action: Action
+    reason: str
+
+    @property
+    def llm_key(self) -> bool:
+        return self.kind is not None
+
+
+@dataclass(frozen=True)
 class KeyDecision:
     key: str
     scope: Scope
     source: str
-    llm_bypass: bool
-    action: str
+    llm_key: bool
+    action: Action
     reason: str
     fingerprint: str
+    kind: KeyKind | None = None
+
+    @property
+    def llm_bypass(self) -> bool:
+        """The older name of ``llm_key`` (kept in check's JSON)."""
+        return self.llm_key
 
 
 def winner(layers: list[Source], key: str) -> Source:
@@ -55,8 +109,9 @@ def winner(layers: list[Source], key: str) -> Source:
     return next(source for source in reversed(layers) if key in source.values)
 
 
+@dataclass(frozen=True)
 class GatePlan:
-    """The gate's verdict: the child's environment, and why.
+    """The gate's verdict: the child's environment, and why. Immutable.
 
     ``env`` and ``refusal`` are all that exec needs, and they cost one pass
     over the key names. ``decisions`` (every key with its scope, reason
@@ -64,34 +119,26 @@ class GatePlan:
     built, and values hashed, only when asked for.
     """
 
-    def __init__(
-        self,
-        config: Config,
-        provider: str,
-        env: dict[str, str],
-        stripped: dict[str, str],
-        layers: list[Source],
-        special: list[str],
-        catalog: KeyCatalog,
-        usable: tuple[str, ...],
-        refusal: LauncherError | None,
-    ) -> None:
-        self.workspace_id = config.workspace_id
-        self.billing_mode = config.billing_mode
-        self.billing_mode_source = config.billing_mode_source
-        self.provider = provider
-        self.env = env
-        self.usable_credentials = usable
-        self.refusal = refusal
-        self._stripped = stripped
-        self._layers = layers
-        self._special = special
-        self._catalog = catalog
+    workspace_id: str | None
+    billing_mode: BillingMode
+    billing_mode_source: str
+    provider: str
+    agent: str
+    env: dict[str, str] = field(repr=False)
+    usable_credentials: tuple[str, ...]
+    agent_files: tuple[AgentFinding, ...]
+    refusal: LauncherError | None
+    _stripped: dict[str, str] = field(repr=False)
+    _layers: list[Source] = field(repr=False)
+    _special: list[str] = field(repr=False)
+    _catalog: KeyCatalog = field(repr=False)
+    _token_copies: frozenset[str] = field(repr=False)
 
     def __repr__(self) -> str:
         return (
-            f"GatePlan(billing_mode={self.billing_mode.value!r}, provider={self.provider!r}, "
-            f"keys={len(self.env)} kept/{len(self._stripped)} stripped, refusal={self.code!r})"
+            f"GatePlan(billing_mode={self.billing_mode.value!r}, provider={self.provider!r}, agent={self.agent!r}, "
+            f"keys={len(self.env)} kept/{len(self._stripped)} stripped, agent_files={len(self.agent_files)}, "
+            f"refusal={self.code!r})"
         )
 
     @property
@@ -100,6 +147,7 @@ class GatePlan:
 
     @property
     def exit_code(self) -> int:
+        """The one status both exec and check exit with before the command runs."""
         return 0 if self.refusal is None else self.refusal.exit_code
 
     @property
@@ -109,9 +157,11 @@ class GatePlan:
     def _decision(self, key: str) -> KeyDecision:
         source = winner(self._layers, key)
         scope = source.scope_of(key)
-        llm, action, reason = decide(key, scope, self.billing_mode, self._catalog)
-        value = self.env[key] if action == KEEP else self._stripped[key]
-        return KeyDecision(key, scope, source.name, llm, action, reason, fingerprint(value))
+        d = decide(key, scope, self.billing_mode, self._catalog)
+        if key in self._token_copies:
+            d = Decision(d.kind, STRIP, "holds the launcher's own platform token")
+        value = self.env[key] if d.action is KEEP else self._stripped[key]
+        return KeyDecision(key, scope, source.name, d.llm_key, d.action, d.reason, fingerprint(value), d.kind)
 
     @cached_property
     def decisions(self) -> tuple[KeyDecision, ...]:
@@ -138,20 +188,37 @@ class GatePlan:
         return [self._decision(k) for k in sorted(self._special)]
 
     def kept_fingerprints(self) -> dict[str, str]:
-        return {d.key: d.fingerprint for d in self.special_decisions() if d.action == KEEP and d.llm_bypass}
+        return {d.key: d.fingerprint for d in self.special_decisions() if d.action is KEEP and d.llm_key}
 
 
-def decide(key: str, scope: Scope, mode: BillingMode, catalog: KeyCatalog) -> tuple[bool, str, str]:
-    llm = catalog.is_bypass(key)
-    if key in LAUNCHER_OWN_VARS:
-        return llm, STRIP, "the launcher's own platform token never reaches the agent"
-    if not llm:
-        return llm, KEEP, "not an LLM key"
+def decide(key: str, scope: Scope, mode: BillingMode, catalog: KeyCatalog) -> Decision:
+    kind = catalog.kind_of(key)
+    if is_launcher_var(key):
+        return Decision(kind, STRIP, "the launcher's own platform token never reaches the agent")
+    if kind is None:
+        return Decision(kind, KEEP, "not an LLM key")
     if mode is BillingMode.PLATFORM_MANAGED:
-        return llm, KEEP, "platform_managed: the platform routes LLM traffic"
+        return Decision(kind, KEEP, "platform_managed: the platform routes LLM traffic")
     if scope is Scope.WORKSPACE:
-        return llm, KEEP, "the workspace's own secret"
-    return llm, STRIP, f"{scope.value}-origin LLM key in {mode.value} mode"
+        return Decision(kind, KEEP, "the workspace's own secret")
+    return Decision(kind, STRIP, f"{scope.value}-origin LLM key ({kind.value}) in {mode.value} mode")
+
+
+def _token_values(config: Config, env: Mapping[str, str]) -> frozenset[str]:
+    """The launcher's token, as configured and as any launcher variable holds it."""
+    values = {env[k].strip() for k in env if normalise(k) == TOKEN_VAR}
+    if config.token:
+        values.add(config.token)
+    return frozenset(v for v in values if v)
+
+
+@dataclass(frozen=True)
+class AgentContext:
+    """What the file scan needs beside the final environment."""
+
+    profile: AgentProfile
+    cwd: Path | None
+    own: OwnFiles
 
 
 def plan(
@@ -159,8 +226,10 @@ def plan(
     sources: Iterable[Source],
     inherited: Mapping[str, str],
     catalog: KeyCatalog,
+    agent: AgentContext | None = None,
 ) -> GatePlan:
-    """Layer the sources (later wins), strip, and check what is left."""
+    """Layer the sources (later wins), strip, read the agent's files in the
+    final environment, and check what is left."""
     provider = catalog.provider(config.provider)
     layers = list(sources)
     if not config.pristine:
@@ -171,29 +240,87 @@ def plan(
         env.update(source.values)
 
     # The one pass over every key name: only these keys can be stripped.
-    bypass = catalog.bypass_keys
-    special = [k for k in env if k in LAUNCHER_OWN_VARS or k.strip().upper() in bypass]
+    llm_keys = catalog.llm_keys
+    special = [k for k in env if k.strip().upper() in llm_keys or is_launcher_var(k)]
     stripped: dict[str, str] = {}
     for key in special:
-        if decide(key, winner(layers, key).scope_of(key), config.billing_mode, catalog)[1] == STRIP:
+        if decide(key, winner(layers, key).scope_of(key), config.billing_mode, catalog).action is STRIP:
             stripped[key] = env.pop(key)
+    # Whatever it is called, a copy of the token is the token.
+    tokens = _token_values(config, stripped)
+    copies = frozenset(k for k, v in env.items() if v.strip() in tokens) if tokens else frozenset()
+    for key in copies:
+        stripped[key] = env.pop(key)
+    special.extend(k for k in copies if k not in special)
 
-    usable = tuple(provider.satisfied_by(env))
-    result = GatePlan(config, provider.name, env, stripped, layers, special, catalog, usable, None)
+    findings = scan(agent.profile, env, agent.cwd, agent.own, catalog.is_llm_key) if agent else ()
+    from_files = {f.counts_as: "own agent file" for f in findings if f.verdict is Verdict.OWN and f.counts_as}
+    usable = tuple(dict.fromkeys(provider.satisfied_by({**env, **from_files})))
+    refusal = _refusal(config, provider.name, findings, usable, _Outcome(layers, env, stripped, catalog))
+    return GatePlan(
+        workspace_id=config.workspace_id,
+        billing_mode=config.billing_mode,
+        billing_mode_source=config.billing_mode_source,
+        provider=provider.name,
+        agent=agent.profile.name if agent else config.agent,
+        env=env,
+        usable_credentials=usable,
+        agent_files=findings,
+        refusal=refusal,
+        _stripped=stripped,
+        _layers=layers,
+        _special=special,
+        _catalog=catalog,
+        _token_copies=copies,
+    )
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What the strip left, for a refusal message."""
+
+    layers: list[Source]
+    env: Mapping[str, str]
+    stripped: Mapping[str, str]
+    catalog: KeyCatalog
+
+
+def _refusal(
+    config: Config, provider: str, findings: tuple[AgentFinding, ...], usable: tuple[str, ...], outcome: _Outcome
+) -> LauncherError | None:
+    if config.billing_mode is BillingMode.PLATFORM_MANAGED:
+        return None
+    foreign = [f for f in findings if f.verdict is Verdict.FOREIGN]
+    if foreign:
+        return ForeignAgentCredentialError(_foreign_message(config, foreign))
     if config.billing_mode in NEEDS_CREDENTIAL and not usable:
-        result.refusal = MissingCredentialError(_missing_message(config, result.special_decisions(), provider.name))
-    return result
+        return MissingCredentialError(_missing_message(config, outcome, provider))
+    return None
 
 
-def _missing_message(config: Config, decisions: Iterable[KeyDecision], provider: str) -> str:
-    stripped = [f"{d.key} ({d.scope.value})" for d in decisions if d.llm_bypass and d.action == STRIP]
-    kept_unusable = [d.key for d in decisions if d.llm_bypass and d.action == KEEP and not is_routing(d.key)]
+def _foreign_message(config: Config, foreign: list[AgentFinding]) -> str:
+    shown = "; ".join(f.describe() for f in foreign[:8]) + ("; ..." if len(foreign) > 8 else "")
+    return (
+        f"{config.billing_mode.value}: the agent would read a credential that is not the workspace's own from "
+        f"{shown}; fix: remove it from the image or the mounted file, or, if it really is the workspace's, "
+        "declare the file with --own-agent-file PATH"
+    )
+
+
+def _missing_message(config: Config, outcome: _Outcome, provider: str) -> str:
+    catalog = outcome.catalog
+    gone = [
+        f"{k} ({winner(outcome.layers, k).scope_of(k).value})"
+        for k in sorted(outcome.stripped)
+        if catalog.is_llm_key(k)
+    ]
+    kept = sorted(k for k in outcome.env if catalog.kind_of(k) is KeyKind.CREDENTIAL)
     who = f"workspace {config.workspace_id}" if config.workspace_id else "workspace"
     parts = [f"{config.billing_mode.value} {who} has no usable LLM credential of its own for provider {provider}"]
-    if stripped:
-        parts.append(f"stripped: {', '.join(stripped)}")
-    if kept_unusable:
-        parts.append(f"kept but not usable by {provider}: {', '.join(kept_unusable)}")
+    if gone:
+        parts.append(f"stripped: {', '.join(gone)}")
+    if kept:
+        parts.append(f"kept but not usable by {provider}: {', '.join(kept)}")
     where = (
         "add a workspace-scoped secret (e.g. ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN) under Config → Secrets"
         if config.platform_url

@@ -8,10 +8,13 @@ inherited environment → ``--global-env-file`` → platform bundle →
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
+from .agentfiles import OwnFiles
+from .agents import profile
 from .bundle import Scope, read_dotenv
 from .config import BillingMode, Config
-from .gate import GatePlan, Source, plan
+from .gate import STRIP, AgentContext, GatePlan, Source, plan
 from .log import LEVELS, Log
 from .registry import KeyCatalog, load_catalog
 
@@ -27,7 +30,7 @@ def gather_sources(
         # fetches it anyway so that its table can say where each key came from.
         need_provenance = explain or config.billing_mode is not BillingMode.PLATFORM_MANAGED
         with PlatformClient(config, dict(environ)) as client:
-            fetched = client.fetch(need_provenance, catalog.is_bypass)
+            fetched = client.fetch(need_provenance, catalog.is_llm_key)
         log.info(f"fetched {len(fetched.values)} keys from the platform in {fetched.requests} requests")
         sources.append(
             Source("platform", fetched.values, fetched.scopes if fetched.scopes is not None else Scope.UNKNOWN)
@@ -36,11 +39,20 @@ def gather_sources(
     return sources
 
 
+def agent_context(config: Config) -> AgentContext:
+    """The agent's profile and the child's working directory (exec keeps ours)."""
+    try:
+        cwd: Path | None = Path.cwd()
+    except OSError:  # removed under us: no project files to find there
+        cwd = None
+    return AgentContext(profile(config.agent), cwd, OwnFiles.of(config.own_agent_files))
+
+
 def build_plan(config: Config, environ: Mapping[str, str], log: Log, *, explain: bool = False) -> GatePlan:
     catalog = load_catalog(config.bypass_keys_files)
     catalog.provider(config.provider)  # an unknown provider fails before any I/O
     sources = gather_sources(config, environ, catalog, log, explain=explain)
-    return plan(config, sources, environ, catalog)
+    return plan(config, sources, environ, catalog, agent_context(config))
 
 
 def log_plan(plan: GatePlan, log: Log) -> None:
@@ -49,7 +61,9 @@ def log_plan(plan: GatePlan, log: Log) -> None:
         return  # the default exec path hashes nothing
     decisions = plan.decisions if log.verbosity >= LEVELS["debug"] else plan.special_decisions()
     for d in decisions:
-        level = "info" if d.action == "strip" else "debug"
+        level = "info" if d.action is STRIP else "debug"
         log.emit(
             level, f"{d.action} {d.key} [{d.scope.value}, {d.fingerprint}]: {d.reason}", key=d.key, action=d.action
         )
+    for f in plan.agent_files:
+        log.emit("info", f"{f.verdict} agent file {f.describe()} [{f.fingerprint or 'unreadable'}]", path=f.path)

@@ -1,13 +1,25 @@
-"""The LLM key list and the provider registry, loaded from ``data/``.
+"""LLM keys and the provider registry, loaded from ``data/``.
 
-Both are data so that adding a provider or mirroring a new server-side
-bypass key is a one-line change that needs no code review of the gate.
+An *LLM key* is any variable the gate treats as carrying, steering or
+enabling an LLM credential. The names come from two lists, both data:
+
+- ``llm_bypass_keys.txt``: the server's own list, mirrored as it is (plus
+  any ``--bypass-keys-file``); a ``*_BASE_URL`` there is routing, every
+  other name a credential;
+- ``credential_catalogue.json``: what the supported agents were observed
+  (or documented) to read, each entry with its kind, its agents and the
+  source of that fact.
+
+Every LLM key is gated alike, whatever its kind; the kind only decides
+whether a surviving key can count as a credential.
 """
 
 from __future__ import annotations
 
+import enum
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
@@ -15,13 +27,31 @@ from .errors import ConfigError
 DATA_DIR = Path(__file__).with_name("data")
 
 
+class KeyKind(enum.StrEnum):
+    """What an LLM key does for the agent that reads it."""
+
+    CREDENTIAL = "credential"  # authenticates: counts where a provider accepts it
+    ROUTING = "routing"  # base URLs and custom headers: never a credential
+    SWITCH = "switch"  # turns on a backend with ambient cloud credentials
+    RELOCATION = "relocation"  # moves the files (or descriptors) a credential is read from
+
+
 def normalise(name: str) -> str:
     return name.strip().upper()
 
 
 def is_routing(name: str) -> bool:
-    """A base URL steers traffic but authenticates nothing."""
+    """A base URL steers traffic but authenticates nothing (the rule for the
+    server's list, whose entries carry no kind)."""
     return normalise(name).endswith("_BASE_URL")
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    name: str
+    kind: KeyKind
+    agents: tuple[str, ...]
+    source: str
 
 
 @dataclass(frozen=True)
@@ -30,7 +60,7 @@ class Provider:
     credentials: tuple[str, ...]
     requires: tuple[str, ...] = ()
 
-    def satisfied_by(self, env: dict[str, str]) -> list[str]:
+    def satisfied_by(self, env: Mapping[str, str]) -> list[str]:
         """The credentials this provider would authenticate with, if any.
 
         Names are exact here: a process reads ``ANTHROPIC_API_KEY``, not
@@ -43,11 +73,36 @@ class Provider:
 
 @dataclass(frozen=True)
 class KeyCatalog:
-    bypass_keys: frozenset[str]
+    bypass_keys: frozenset[str]  # the server's list (+ --bypass-keys-file), normalised
     providers: dict[str, Provider]
+    entries: Mapping[str, CatalogueEntry] = field(default_factory=dict)  # normalised name -> entry
 
-    def is_bypass(self, name: str) -> bool:
+    @property
+    def llm_keys(self) -> frozenset[str]:
+        """Every normalised name the gate treats as an LLM key."""
+        return self.bypass_keys | frozenset(self.entries)
+
+    def is_llm_key(self, name: str) -> bool:
+        norm = normalise(name)
+        return norm in self.bypass_keys or norm in self.entries
+
+    # The name this check had before the catalogue; branches and callers
+    # that still say "bypass" mean the same set: every LLM key.
+    is_bypass = is_llm_key
+
+    def is_server_key(self, name: str) -> bool:
+        """On the server's own list (what a fixed server strips by itself)."""
         return normalise(name) in self.bypass_keys
+
+    def kind_of(self, name: str) -> KeyKind | None:
+        """The kind of an LLM key; None for any other name."""
+        norm = normalise(name)
+        entry = self.entries.get(norm)
+        if entry is not None:
+            return entry.kind
+        if norm in self.bypass_keys:
+            return KeyKind.ROUTING if is_routing(norm) else KeyKind.CREDENTIAL
+        return None
 
     def provider(self, name: str) -> Provider:
         try:
@@ -67,21 +122,39 @@ def read_key_list(path: Path) -> set[str]:
         name = normalise(line.split("#", 1)[0])
         if not name:
             continue
-        if not name.replace("_", "A").isalnum() or name[0].isdigit():
+        if not _is_name(name):
             raise ConfigError(f"{path}:{number}: {name[:64]!r} is not a variable name")
         keys.add(name)
     return keys
+
+
+def _is_name(name: str) -> bool:
+    return name.replace("_", "A").isalnum() and not name[0].isdigit()
+
+
+def read_catalogue(path: Path = DATA_DIR / "credential_catalogue.json") -> dict[str, CatalogueEntry]:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    entries: dict[str, CatalogueEntry] = {}
+    for spec in raw["variables"]:
+        name = normalise(spec["name"])
+        if not _is_name(name) or name in entries or spec["source"] not in raw["sources"]:
+            raise ConfigError(f"{path}: bad or duplicate entry {name[:64]!r}")
+        entries[name] = CatalogueEntry(name, KeyKind(spec["kind"]), tuple(spec["agents"]), spec["source"])
+    return entries
 
 
 def load_catalog(extra_key_files: tuple[Path, ...] = ()) -> KeyCatalog:
     keys = read_key_list(DATA_DIR / "llm_bypass_keys.txt")
     for path in extra_key_files:
         keys |= read_key_list(path)
+    entries = read_catalogue()
     raw = json.loads((DATA_DIR / "providers.json").read_text(encoding="utf-8"))
     providers = {
         name: Provider(name, tuple(spec["credentials"]), tuple(spec.get("requires", ())))
         for name, spec in raw.items()
         if not name.startswith("_")
     }
-    providers["any"] = Provider("any", tuple(sorted(k for k in keys if not is_routing(k))))
-    return KeyCatalog(frozenset(keys), providers)
+    catalog = KeyCatalog(frozenset(keys), providers, entries)
+    credentials = sorted(k for k in catalog.llm_keys if catalog.kind_of(k) is KeyKind.CREDENTIAL)
+    providers["any"] = Provider("any", tuple(credentials))
+    return catalog

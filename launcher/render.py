@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from .agentfiles import AgentFinding
 from .config import Config
 from .errors import LauncherError
 from .gate import GatePlan
@@ -16,6 +17,7 @@ def plan_json(plan: GatePlan, warnings: tuple[str, ...] = ()) -> dict[str, objec
         "billing_mode": plan.billing_mode.value,
         "billing_mode_source": plan.billing_mode_source,
         "provider": plan.provider,
+        "agent": plan.agent,
         "decision": "launch" if plan.launches else "refuse",
         "exit_code": plan.exit_code,
         "code": plan.code,
@@ -26,15 +28,30 @@ def plan_json(plan: GatePlan, warnings: tuple[str, ...] = ()) -> dict[str, objec
                 "scope": d.scope.value,
                 "source": d.source,
                 "llm_bypass": d.llm_bypass,
+                "llm_key": d.llm_key,
+                "kind": d.kind.value if d.kind else None,
                 "action": d.action,
                 "reason": d.reason,
                 "fingerprint": d.fingerprint,
             }
             for d in plan.decisions
         ],
+        "agent_files": [agent_file_json(f) for f in plan.agent_files],
         "usable_credentials": list(plan.usable_credentials),
         "inherited_passthrough": plan.passthrough_inherited,
         "warnings": list(warnings),
+    }
+
+
+def agent_file_json(finding: AgentFinding) -> dict[str, object]:
+    return {
+        "path": finding.path,
+        "field": finding.field,
+        "verdict": finding.verdict.value,
+        "fingerprint": finding.fingerprint,
+        "counts_as": finding.counts_as,
+        "helper": finding.helper,
+        "problem": finding.problem,
     }
 
 
@@ -45,11 +62,13 @@ def error_json(error: LauncherError, config: Config | None) -> dict[str, object]
         "billing_mode": config.billing_mode.value if config else None,
         "billing_mode_source": config.billing_mode_source if config else None,
         "provider": config.provider if config else None,
+        "agent": config.agent if config else None,
         "decision": "refuse",
         "exit_code": error.exit_code,
         "code": error.code,
         "message": error.message,
         "keys": [],
+        "agent_files": [],
         "usable_credentials": [],
         "inherited_passthrough": 0,
         "warnings": list(config.warnings) if config else [],
@@ -69,13 +88,14 @@ def plan_table(plan: GatePlan) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
     lines = [
         f"workspace: {plan.workspace_id or '(local)'}   billing mode: {plan.billing_mode.value} "
-        f"({plan.billing_mode_source})   provider: {plan.provider}",
+        f"({plan.billing_mode_source})   provider: {plan.provider}   agent: {plan.agent}",
         "",
     ]
     for row in [header, *rows]:
         lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
     if plan.passthrough_inherited:
         lines.append(f"(+ {plan.passthrough_inherited} inherited non-LLM variables pass through unchanged)")
+    lines.extend(_agent_files_table(plan))
     lines.append("")
     usable = ", ".join(plan.usable_credentials) or "none"
     lines.append(f"usable credentials: {usable}")
@@ -85,3 +105,14 @@ def plan_table(plan: GatePlan) -> str:
         lines.append(f"decision: refuse (exit {plan.exit_code}, {plan.code})")
         lines.append(f"  {plan.refusal.message}")  # type: ignore[union-attr]
     return "\n".join(lines)
+
+
+def _agent_files_table(plan: GatePlan) -> list[str]:
+    if not plan.agent_files:
+        return []
+    header = ("AGENT FILE", "FIELD", "VERDICT", "FINGERPRINT")
+    rows = [(f.path, f.field or f"({f.problem})", f.verdict.value, f.fingerprint or "-") for f in plan.agent_files]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [""]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
+    return lines

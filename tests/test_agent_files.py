@@ -1,255 +1,647 @@
-"""The codex and gemini-cli file scanners and the CODEX_AUTH_JSON writer, on
-real files in tmp_path (narrow unit tests; the real CLIs are in tests/e2e)."""
+"""Issue 8: the files an agent reads credentials from, the credential
+catalogue, and (issue 10) the launcher's token under any name.
+
+Every case runs the installed launcher as a subprocess, with a fresh HOME
+and working directory under ``tmp_path``, and greps all of its output for
+the fake secrets. The agent files hold values that carry the marker too.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import stat
+import shutil
 import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import MARKER, assert_no_secret
+from support import (
+    MARKER,
+    OWN_API_KEY,
+    OWN_OAUTH,
+    PLATFORM_OAUTH,
+    WORKSPACE_TOKEN,
+    Result,
+    assert_no_secret,
+    child_env_dump,
+    launcher_path,
+    parse_env_dump,
+    platform_args,
+    require_unshare,
+)
 
-from launcher import codex, gemini
-from launcher.bundle import fingerprint
-from launcher.errors import BundleInvalidError, ConfigError
+from launcher.agentfiles import OwnFiles, candidates, scan
+from launcher.agents import FileEntry, Format, Pick, agent_for_command, profile
+from launcher.registry import load_catalog
 
-KEY = f"sk-proj-{MARKER}-unit"
-TOKEN = f"tok-{MARKER}-unit"
-
-
-def catalogued(name: str) -> bool:
-    return name.strip().upper() in {"OPENAI_API_KEY", "CODEX_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"}
-
-
-def fields(found: list[codex.Found]) -> list[tuple[str, str]]:
-    return [(Path(f.path).name, f.field) for f in found]
-
-
-# -- codex ------------------------------------------------------------------
-
-
-def test_codex_home_is_relocated_by_codex_home_else_under_home(tmp_path):
-    assert codex.codex_home({"HOME": str(tmp_path)}) == tmp_path / ".codex"
-    assert codex.codex_home({"HOME": str(tmp_path), "CODEX_HOME": "/x/y"}) == Path("/x/y")
-    assert codex.codex_home({"HOME": str(tmp_path), "CODEX_HOME": ""}) == tmp_path / ".codex"
+PLATFORM_KEY = f"sk-ant-api03-platform-{MARKER}-9e1f00"
+FILE_SECRETS = (PLATFORM_KEY, PLATFORM_OAUTH, OWN_API_KEY, OWN_OAUTH, WORKSPACE_TOKEN)
 
 
-def test_codex_auth_json_both_forms(tmp_path):
-    home = tmp_path / ".codex"
-    home.mkdir()
-    (home / "auth.json").write_text(json.dumps({"auth_mode": "apikey", "OPENAI_API_KEY": KEY}))
-    found = codex.scan({"HOME": str(tmp_path)}, catalogued)
-    assert fields(found) == [("auth.json", "OPENAI_API_KEY")]
-    assert found[0].value == KEY
-    assert MARKER not in repr(found)
+@dataclass
+class Box:
+    """A fresh HOME and working directory, and the launcher run in them."""
 
-    chatgpt = {"OPENAI_API_KEY": None, "tokens": {"id_token": "a", "access_token": TOKEN, "refresh_token": "r"}}
-    (home / "auth.json").write_text(json.dumps(chatgpt))
-    assert fields(codex.scan({"HOME": str(tmp_path)}, catalogued)) == [
-        ("auth.json", "tokens.access_token"),
-        ("auth.json", "tokens.refresh_token"),
-        ("auth.json", "tokens.id_token"),
-    ]
+    root: Path
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home"
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.home), **extra}
+
+    def write(self, relative: str, content: str | dict, base: Path | None = None) -> Path:
+        path = (base or self.home) / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+        return path
+
+    def own_env_file(self, **values: str) -> str:
+        path = self.root / "own.env"
+        path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+        return str(path)
+
+    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 30, prefix=()) -> Result:
+        proc = subprocess.run(
+            [*prefix, launcher_path(), *args],
+            env=env or self.env(),
+            cwd=self.work,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        result = Result(proc.returncode, proc.stdout, proc.stderr)
+        assert_no_secret(result.output, FILE_SECRETS)
+        return result
+
+    def check(self, *args: str, **kw) -> tuple[Result, dict]:
+        result = self.run("check", "--json", *args, **kw)
+        return result, json.loads(result.stdout)
 
 
-@pytest.mark.parametrize("content", ["{not json", "[1, 2]"])
-def test_codex_unreadable_auth_json_is_a_finding_without_value(tmp_path, content):
-    (tmp_path / "auth.json").write_text(content)
-    (found,) = codex.scan({"CODEX_HOME": str(tmp_path)}, catalogued)
-    assert found.field.startswith("unreadable") and found.value is None
+@pytest.fixture
+def box(tmp_path: Path) -> Box:
+    b = Box(tmp_path)
+    b.home.mkdir()
+    b.work.mkdir()
+    return b
 
 
-def test_codex_auth_json_that_is_a_directory_is_unreadable(tmp_path):
-    (tmp_path / "auth.json").mkdir()
-    (found,) = codex.scan({"CODEX_HOME": str(tmp_path)}, catalogued)
-    assert found.field == "unreadable (IsADirectoryError)"
+def _marker_command(path: Path) -> list[str]:
+    """A child that proves it ran by creating ``path``."""
+    return [sys.executable, "-c", f"open({str(path)!r}, 'w').close()"]
 
 
-def test_codex_dotenv_catalogued_keys_only(tmp_path):
-    (tmp_path / ".env").write_text(f"OPENAI_API_KEY={KEY}\nRUST_LOG=debug\nCODEX_API_KEY={TOKEN}\n")
-    found = codex.scan({"CODEX_HOME": str(tmp_path)}, catalogued)
-    assert fields(found) == [(".env", "CODEX_API_KEY"), (".env", "OPENAI_API_KEY")]
+def _files(report: dict) -> list[tuple[str, str | None, str]]:
+    return [(f["path"], f["field"], f["verdict"]) for f in report["agent_files"]]
 
 
-def test_codex_config_toml_provider_credentials(tmp_path):
-    (tmp_path / "config.toml").write_text(
-        f"""
-model_provider = "corp"
-[model_providers.corp]
-base_url = "http://127.0.0.1:1/v1"
-experimental_bearer_token = "{KEY}"
-http_headers = {{ "Authorization" = "Bearer {TOKEN}", "OpenAI-Organization" = "org-1" }}
-env_http_headers = {{ "X-Api-Key" = "CORP_KEY", "X-Trace" = "UNSET_VAR" }}
-[model_providers.gated]
-env_key = "OPENAI_API_KEY"
-[model_providers.helper]
-auth = {{ command = "/usr/local/bin/print-key", args = ["--raw"] }}
-[model_providers.ungated]
-env_key = "OTHER_LLM_KEY"
-"""
+# -- the refusal --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["byok", "subscription", "disabled"])
+def test_a_platform_key_in_user_settings_refuses_every_non_platform_mode(box, mode):
+    settings = box.write(".claude/settings.json", {"env": {"ANTHROPIC_API_KEY": PLATFORM_KEY, "EDITOR": "vi"}})
+    own = box.own_env_file(ANTHROPIC_API_KEY=OWN_API_KEY)
+    ran = box.root / "ran"
+    result = box.run(
+        "exec", "--billing-mode", mode, "--env-file", own, "--agent", "claude-code", "--", *_marker_command(ran)
     )
-    env = {"CODEX_HOME": str(tmp_path), "CORP_KEY": TOKEN, "OTHER_LLM_KEY": KEY, "OPENAI_API_KEY": KEY}
-    found = codex.scan(env, catalogued)
-    assert fields(found) == [
-        ("config.toml", "model_providers.corp.experimental_bearer_token"),
-        ("config.toml", "model_providers.corp.http_headers.Authorization"),
-        ("config.toml", "model_providers.corp.env_http_headers.X-Api-Key (CORP_KEY)"),
-        ("config.toml", "model_providers.helper.auth.command"),
-        ("config.toml", "model_providers.ungated.env_key (OTHER_LLM_KEY)"),
+    assert result.returncode == 78, result
+    assert "FOREIGN_AGENT_CREDENTIAL" in result.stderr
+    assert f"{settings}: env.ANTHROPIC_API_KEY" in result.stderr
+    assert "--own-agent-file" in result.stderr and "EDITOR" not in result.stderr
+    assert not ran.exists(), "the child ran"
+
+
+def test_platform_managed_reports_but_launches(box):
+    settings = box.write(".claude/settings.json", {"env": {"ANTHROPIC_API_KEY": PLATFORM_KEY}})
+    result, report = box.check("--billing-mode", "platform_managed")
+    assert (result.returncode, report["decision"], report["agent"]) == (0, "launch", "claude-code")
+    assert _files(report) == [(str(settings), "env.ANTHROPIC_API_KEY", "foreign")]
+    assert report["agent_files"][0]["fingerprint"] == _fp(PLATFORM_KEY)
+    ran = box.root / "ran"
+    assert box.run("exec", "--agent", "claude-code", "--", *_marker_command(ran)).returncode == 0
+    assert ran.exists()
+
+
+def _fp(value: str) -> str:
+    from launcher.bundle import fingerprint
+
+    return fingerprint(value)
+
+
+def test_check_exits_as_exec_and_the_table_lists_the_file(box):
+    box.write(".claude.json", {"primaryApiKey": PLATFORM_KEY, "numStartups": 3})
+    table = box.run("check", "--billing-mode", "byok")
+    assert table.returncode == 78
+    assert "AGENT FILE" in table.stdout and "primaryApiKey" in table.stdout and "foreign" in table.stdout
+    assert box.run("exec", "--billing-mode", "byok", "--", "claude").returncode == 78
+
+
+# -- every channel of the claude-code profile ---------------------------------
+
+CHANNELS = [
+    pytest.param(".claude/settings.json", {"apiKeyHelper": "/bin/false"}, "apiKeyHelper", id="apiKeyHelper"),
+    pytest.param(".claude/settings.json", {"awsCredentialExport": "x"}, "awsCredentialExport", id="aws-export"),
+    pytest.param(
+        ".claude/settings.json",
+        {"env": {"ANTHROPIC_CUSTOM_HEADERS": f"x-api-key: {PLATFORM_KEY}"}},
+        "env.ANTHROPIC_CUSTOM_HEADERS",
+        id="custom-headers",
+    ),
+    pytest.param(
+        ".claude/settings.json",
+        {"env": {"anthropic_base_url": "http://127.0.0.1:9"}},
+        "env.anthropic_base_url",
+        id="base-url-any-case",
+    ),
+    pytest.param(
+        ".claude/.credentials.json",
+        {"claudeAiOauth": {"accessToken": PLATFORM_OAUTH, "expiresAt": 1}},
+        "claudeAiOauth.accessToken",
+        id="oauth-login",
+    ),
+    pytest.param(".claude.json", {"primaryApiKey": PLATFORM_KEY}, "primaryApiKey", id="primaryApiKey"),
+    pytest.param(
+        ".config/anthropic/credentials/default.json",
+        {"access_token": PLATFORM_OAUTH},
+        "content",
+        id="anthropic-profile",
+    ),
+]
+
+
+@pytest.mark.parametrize(("relative", "content", "field"), CHANNELS)
+def test_each_home_channel_is_found(box, relative, content, field):
+    path = box.write(relative, content)
+    result, report = box.check("--billing-mode", "byok", "--env-file", box.own_env_file(ANTHROPIC_API_KEY=OWN_API_KEY))
+    assert (result.returncode, report["code"]) == (78, "FOREIGN_AGENT_CREDENTIAL")
+    assert _files(report) == [(str(path), field, "foreign")]
+
+
+@pytest.mark.parametrize("name", ["settings.json", "settings.local.json"])
+def test_project_settings_in_the_working_directory(box, name):
+    path = box.write(f".claude/{name}", {"env": {"CLAUDE_CODE_OAUTH_TOKEN": PLATFORM_OAUTH}}, base=box.work)
+    _result, report = box.check("--billing-mode", "subscription")
+    assert report["code"] == "FOREIGN_AGENT_CREDENTIAL"
+    assert _files(report) == [(str(path), "env.CLAUDE_CODE_OAUTH_TOKEN", "foreign")]
+
+
+def test_a_helper_is_never_run(box):
+    marker = box.root / "helper-ran"
+    helper = box.root / "helper.sh"
+    helper.write_text(f"#!/bin/sh\ntouch {marker}\necho {PLATFORM_KEY}\n")
+    helper.chmod(0o755)
+    box.write(".claude/settings.json", {"apiKeyHelper": str(helper)}, base=box.work)
+    for mode in ("byok", "platform_managed"):
+        box.check("--billing-mode", mode)
+    assert not marker.exists()
+
+
+def test_managed_settings_and_remote_keys_in_a_private_mount_namespace(box):
+    """/etc/claude-code and /home/claude are absolute: written in an overlay
+    that only this namespace sees."""
+    require_unshare("-m")
+    script = box.root / "ns.sh"
+    script.write_text(
+        "set -e\n"
+        f"mount -t tmpfs t {box.root}/ov\n"
+        "for d in etc home; do mkdir -p " + f"{box.root}/ov/$d/u {box.root}/ov/$d/w; "
+        f"mount -t overlay o -o lowerdir=/$d,upperdir={box.root}/ov/$d/u,workdir={box.root}/ov/$d/w /$d; done\n"
+        "mkdir -p /etc/claude-code/managed-settings.d /home/claude/.claude/remote\n"
+        f'printf \'{{"env": {{"CLAUDE_CODE_USE_BEDROCK": "1"}}}}\' > /etc/claude-code/managed-settings.json\n'
+        f'printf \'{{"apiKeyHelper": "x"}}\' > /etc/claude-code/managed-settings.d/10-helper.json\n'
+        f"printf '{PLATFORM_KEY}\\n' > /home/claude/.claude/remote/.api_key\n"
+        ": > /home/claude/.claude/remote/.oauth_token\n"  # empty: holds nothing
+        'exec "$@"\n'
+    )
+    (box.root / "ov").mkdir()
+    result, report = box.check(
+        "--billing-mode", "byok", prefix=("unshare", "-m", "--propagation", "private", "sh", str(script))
+    )
+    assert report["code"] == "FOREIGN_AGENT_CREDENTIAL", result
+    assert _files(report) == [
+        ("/etc/claude-code/managed-settings.json", "env.CLAUDE_CODE_USE_BEDROCK", "foreign"),
+        ("/etc/claude-code/managed-settings.d/10-helper.json", "apiKeyHelper", "foreign"),
+        ("/home/claude/.claude/remote/.api_key", "content", "foreign"),
     ]
-    # A variable the gate judges (OPENAI_API_KEY) is not a file credential;
-    # an unset one is nothing.
-    del env["OTHER_LLM_KEY"]
-    assert "model_providers.ungated.env_key (OTHER_LLM_KEY)" not in [f.field for f in codex.scan(env, catalogued)]
+    assert not Path("/etc/claude-code/managed-settings.json").exists(), "the overlay leaked out of its namespace"
 
 
-def test_codex_config_toml_invalid_is_unreadable(tmp_path):
-    (tmp_path / "config.toml").write_text("[model_providers.x\n")
-    (found,) = codex.scan({"CODEX_HOME": str(tmp_path)}, catalogued)
-    assert found.field == "unreadable (TOMLDecodeError)"
+# -- relocation happens in the child's final environment ----------------------
 
 
-def test_codex_system_config_files_are_scanned():
-    assert codex.SYSTEM_CONFIG_FILES == (Path("/etc/codex/config.toml"), Path("/etc/codex/managed_config.toml"))
+def test_a_stripped_claude_config_dir_relocates_nothing(box):
+    elsewhere = box.root / "platform-config"
+    box.write("settings.json", {"env": {"ANTHROPIC_API_KEY": PLATFORM_KEY}}, base=elsewhere)
+    home_settings = box.write(".claude/settings.json", {"apiKeyHelper": "x"})
+    env = box.env(CLAUDE_CONFIG_DIR=str(elsewhere))  # inherited: stripped in byok
+    _, report = box.check("--billing-mode", "byok", env=env)
+    assert _files(report) == [(str(home_settings), "apiKeyHelper", "foreign")]
+    keys = {k["key"]: k for k in report["keys"]}
+    assert (keys["CLAUDE_CONFIG_DIR"]["action"], keys["CLAUDE_CONFIG_DIR"]["kind"]) == ("strip", "relocation")
+    # platform_managed keeps it, and then it does relocate.
+    _, managed = box.check("--billing-mode", "platform_managed", env=env)
+    assert _files(managed) == [(str(elsewhere / "settings.json"), "env.ANTHROPIC_API_KEY", "foreign")]
 
 
-# -- CODEX_AUTH_JSON -----------------------------------------------------------
+def test_the_workspace_s_own_config_dir_relocates(box):
+    own_dir = box.root / "own-config"
+    creds = box.write(".credentials.json", {"claudeAiOauth": {"accessToken": OWN_OAUTH}}, base=own_dir)
+    box.write(".claude/.credentials.json", {"claudeAiOauth": {"accessToken": PLATFORM_OAUTH}})  # now hidden
+    env_file = box.own_env_file(CLAUDE_CONFIG_DIR=str(own_dir))
+    result, report = box.check("--billing-mode", "subscription", "--env-file", env_file, "--own-agent-file", str(creds))
+    assert (result.returncode, report["decision"]) == (0, "launch"), result
+    assert _files(report) == [(str(creds), "claudeAiOauth.accessToken", "own")]
+    assert report["usable_credentials"] == ["CLAUDE_CODE_OAUTH_TOKEN"]
+
+
+def test_securestorage_dir_moves_only_the_credentials(box):
+    secure = box.root / "secure"
+    creds = box.write(".credentials.json", {"claudeAiOauth": {"refreshToken": PLATFORM_OAUTH}}, base=secure)
+    settings = box.write(".claude/settings.json", {"apiKeyHelper": "x"})
+    env_file = box.own_env_file(CLAUDE_SECURESTORAGE_CONFIG_DIR=str(secure), ANTHROPIC_API_KEY=OWN_API_KEY)
+    _, report = box.check("--billing-mode", "byok", "--env-file", env_file)
+    assert sorted(_files(report)) == sorted(
+        [
+            (str(settings), "apiKeyHelper", "foreign"),
+            (str(creds), "claudeAiOauth.refreshToken", "foreign"),
+        ]
+    )
+
+
+# -- --own-agent-file ---------------------------------------------------------
+
+
+def test_own_agent_file_is_a_usable_credential_in_subscription(box):
+    creds = box.write(".claude/.credentials.json", {"claudeAiOauth": {"accessToken": OWN_OAUTH}})
+    _refused, report = box.check("--billing-mode", "subscription")
+    assert report["code"] == "FOREIGN_AGENT_CREDENTIAL"
+    # Declared by another spelling of the path (a symlink): same file.
+    link = box.root / "link.json"
+    link.symlink_to(creds)
+    ran = box.root / "ran"
+    result = box.run(
+        "exec",
+        "--billing-mode",
+        "subscription",
+        "--agent",
+        "claude-code",
+        "--own-agent-file",
+        str(link),
+        "--",
+        *_marker_command(ran),
+    )
+    assert result.returncode == 0 and ran.exists(), result
+    _, report = box.check("--billing-mode", "subscription", "--own-agent-file", str(link))
+    assert report["usable_credentials"] == ["CLAUDE_CODE_OAUTH_TOKEN"]
+    assert report["agent_files"][0]["counts_as"] == "CLAUDE_CODE_OAUTH_TOKEN"
+
+
+def test_own_agent_file_settings_env_completes_anthropic_compatible(box):
+    settings = box.write(
+        ".claude/settings.json",
+        {"env": {"ANTHROPIC_BASE_URL": "http://127.0.0.1:9", "ANTHROPIC_AUTH_TOKEN": OWN_API_KEY}},
+    )
+    _, report = box.check(
+        "--billing-mode", "byok", "--provider", "anthropic-compatible", "--own-agent-file", str(settings)
+    )
+    assert (report["decision"], report["usable_credentials"]) == ("launch", ["ANTHROPIC_AUTH_TOKEN"])
+
+
+@pytest.mark.parametrize("bad", ["missing", "fifo", "directory"])
+def test_own_agent_file_must_be_a_regular_file(box, bad):
+    path = box.root / "own.json"
+    if bad == "fifo":
+        os.mkfifo(path)
+    elif bad == "directory":
+        path.mkdir()
+    result = box.run("check", "--own-agent-file", str(path), timeout=10)
+    assert (result.returncode, "CONFIG_INVALID" in result.stderr) == (64, True), result
+
+
+# -- files that cannot be read ------------------------------------------------
+
+
+def _make(path: Path, kind: str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+        return "not a regular file"
+    if kind == "directory":
+        path.mkdir()
+        return "a directory, not a file"
+    if kind == "bad-json":
+        path.write_text('{"env": {"ANTHROPIC_API_KEY": "' + PLATFORM_KEY)
+        return "not valid JSON"
+    if kind == "huge":
+        path.write_text('{"x": "' + "a" * (1024 * 1024) + '"}')
+        return "larger than"
+    if kind == "binary":
+        path.write_bytes(b'{"x": "\xff"}')
+        return "not UTF-8"
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "bad-json", "huge", "binary"])
+def test_an_unreadable_profile_file_refuses_and_never_hangs(box, kind):
+    path = box.home / ".claude" / "settings.json"
+    problem = _make(path, kind)
+    result, report = box.check(
+        "--billing-mode", "byok", "--env-file", box.own_env_file(ANTHROPIC_API_KEY=OWN_API_KEY), timeout=15
+    )
+    assert (result.returncode, report["code"]) == (78, "FOREIGN_AGENT_CREDENTIAL")
+    [finding] = report["agent_files"]
+    assert (finding["path"], finding["field"], finding["fingerprint"]) == (str(path), None, None)
+    assert problem in finding["problem"] and problem in report["message"]
+    # platform_managed reads it the same way and launches.
+    _, managed = box.check("--billing-mode", "platform_managed", timeout=15)
+    assert managed["decision"] == "launch"
+
+
+def test_a_file_the_launcher_may_not_read_refuses(tmp_path):
+    """Permissions only bind a non-root uid: the launcher runs as nobody."""
+    if shutil.which("setpriv") is None or os.geteuid() != 0:
+        pytest.skip("needs root and setpriv")
+    root = Path(tempfile.mkdtemp(prefix="agentfiles-", dir="/tmp"))
+    try:
+        os.chmod(root, 0o755)
+        b = Box(root)
+        (b.home / ".claude").mkdir(parents=True)
+        b.work.mkdir()
+        for d in (b.home, b.home / ".claude", b.work):
+            os.chmod(d, 0o755)
+        secret = b.write(".claude/settings.json", {"env": {"ANTHROPIC_API_KEY": PLATFORM_KEY}})
+        os.chmod(secret, 0o600)
+        env_file = b.own_env_file(ANTHROPIC_API_KEY=OWN_API_KEY)
+        os.chmod(env_file, 0o644)
+        drop = ("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups")
+        result = b.run("check", "--billing-mode", "byok", "--env-file", env_file, prefix=drop)
+        assert result.returncode == 78, result
+        assert f"{secret}: cannot read (permission denied)" in result.stderr
+    finally:
+        shutil.rmtree(root)
+
+
+def test_missing_and_empty_files_hold_nothing(box):
+    box.write(".claude/settings.json", "")
+    box.write(".claude/.credentials.json", "  \n")
+    box.write(".claude.json", {"numStartups": 1, "env": {"ANTHROPIC_API_KEY": PLATFORM_KEY}})  # not a settings file
+    box.write(".claude/settings.local.json", {"env": {"ANTHROPIC_API_KEY": "  ", "GITHUB_TOKEN": "x"}}, base=box.work)
+    result, report = box.check("--billing-mode", "byok", "--env-file", box.own_env_file(ANTHROPIC_API_KEY=OWN_API_KEY))
+    assert (result.returncode, report["agent_files"]) == (0, [])
+
+
+# -- agents -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("value", "why"),
+    ("args", "env", "agent"),
     [
-        ("x" * (codex.MAX_AUTH_JSON_BYTES + 1), "bytes, more than"),
-        (f"{{{KEY}", "not JSON"),
-        (json.dumps([KEY]), "expected a JSON object"),
-        (json.dumps({"auth_mode": "apikey", "OPENAI_API_KEY": ""}), "neither an API key"),
-        (json.dumps({"tokens": {"account_id": KEY}}), "neither an API key"),
+        ((), {}, "claude-code"),  # exec's default command is claude
+        (("--", "/opt/bin/claude", "-p", "hi"), {}, "claude-code"),
+        (("--", "codex"), {}, "codex"),
+        (("--", "gemini"), {}, "gemini-cli"),
+        (("--", "sh", "-c", "claude"), {}, "generic"),
+        (("--agent", "CODEX", "--", "claude"), {}, "codex"),
+        (("--", "claude"), {"LAUNCHER_AGENT": "generic"}, "generic"),
+        (("--agent", "gemini-cli"), {"LAUNCHER_AGENT": "generic"}, "gemini-cli"),
     ],
 )
-def test_codex_auth_json_variable_is_validated(value, why):
-    with pytest.raises(BundleInvalidError) as err:
-        codex.validate_auth_json(value)
-    assert why in err.value.message
-    assert err.value.message.startswith("CODEX_AUTH_JSON: ")
-    assert_no_secret(str(err.value))
+def test_the_agent_comes_from_the_flag_the_environment_or_the_command(box, args, env, agent):
+    result = box.run("check", "--json", *args, env=box.env(**env))
+    assert json.loads(result.stdout)["agent"] == agent
 
 
-def test_materialise_writes_a_private_codex_home(tmp_path):
-    value = codex.validate_auth_json(json.dumps({"auth_mode": "apikey", "OPENAI_API_KEY": KEY}))
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700)
-    image = tmp_path / "image-codex"
-    image.mkdir()
-    (image / "config.toml").write_text('model = "gpt-5"\n')
-    (image / ".env").write_text("RUST_LOG=info\n")
-    written = codex.materialise(value, {"XDG_RUNTIME_DIR": str(runtime)}, image)
-    assert written.codex_home.parent == runtime
-    assert written.auth_json == written.codex_home / "auth.json"
-    assert stat.S_IMODE(written.codex_home.stat().st_mode) == 0o700
-    assert stat.S_IMODE(written.auth_json.stat().st_mode) == 0o600
-    assert written.auth_json.read_text() == value
-    assert written.codex_home.name == f"agent-launcher-codex-{os.getpid()}-{fingerprint(value)}"
-    # The agent keeps its configuration, never the image's .env.
-    assert sorted(p.name for p in written.codex_home.iterdir()) == ["auth.json", "config.toml"]
-    assert stat.S_IMODE((written.codex_home / "config.toml").stat().st_mode) == 0o600
-    # The same bundle gives the same CODEX_HOME (supervise compares environments).
-    assert codex.materialise(value, {"XDG_RUNTIME_DIR": str(runtime)}) == written
+@pytest.mark.parametrize("spec", [("--agent", "cursor"), ("--agent", ""), ("--agent", "claude")])
+def test_an_unknown_agent_is_a_config_error(box, spec):
+    result = box.run("exec", *spec, "--", "true")
+    assert (result.returncode, "CONFIG_INVALID" in result.stderr, "unknown agent" in result.stderr) == (64, True, True)
+    assert box.run("check", env=box.env(LAUNCHER_AGENT="nope")).returncode == 64
 
 
-def test_materialise_refuses_a_home_it_does_not_own(tmp_path):
-    value = json.dumps({"OPENAI_API_KEY": KEY})
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700)
-    target = codex.private_home(value, {"XDG_RUNTIME_DIR": str(runtime)})
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir(mode=0o700)
-    target.symlink_to(elsewhere)
-    with pytest.raises(ConfigError) as err:
-        codex.materialise(value, {"XDG_RUNTIME_DIR": str(runtime)})
-    assert "not a private directory" in err.value.message
-    assert list(elsewhere.iterdir()) == []
-    target.unlink()
-    target.mkdir(mode=0o755)
-    target.chmod(0o755)
-    with pytest.raises(ConfigError):
-        codex.materialise(value, {"XDG_RUNTIME_DIR": str(runtime)})
-    assert list(target.iterdir()) == []
-
-
-def test_materialise_avoids_a_runtime_dir_others_can_enter(tmp_path):
-    shared = tmp_path / "shared"
-    shared.mkdir(mode=0o755)
-    shared.chmod(0o755)
-    assert codex.private_home_parent({"XDG_RUNTIME_DIR": str(shared)}) != shared
-    assert codex.private_home_parent({}) == Path(codex.tempfile.gettempdir())
-
-
-def test_stale_private_homes_of_dead_processes_are_removed(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = tmp_path / f"agent-launcher-codex-{int(dead.stdout)}-abc"
-    live = tmp_path / f"agent-launcher-codex-{os.getppid()}-def"
-    other = tmp_path / "agent-launcher-codex-notapid"
-    for d in (stale, live, other):
-        d.mkdir()
-        (d / "auth.json").write_text("{}")
-    codex.remove_stale(tmp_path)
-    assert not stale.exists()
-    assert live.exists() and other.exists()
-
-
-# -- gemini --------------------------------------------------------------------
-
-
-def test_gemini_dotenv_candidates_in_search_order(tmp_path):
-    cwd = tmp_path / "a" / "b"
-    home = tmp_path / "home"
-    got = gemini.dotenv_candidates(cwd, {"HOME": str(home)})
-    assert got[:4] == [cwd / ".gemini/.env", cwd / ".env", cwd.parent / ".gemini/.env", cwd.parent / ".env"]
-    assert got[-4:] == [Path("/.gemini/.env"), Path("/.env"), home / ".gemini/.env", home / ".env"]
-    relocated = gemini.dotenv_candidates(cwd, {"HOME": str(home), "GEMINI_CLI_HOME": str(tmp_path / "g")})
-    assert relocated[-2:] == [tmp_path / "g/.gemini/.env", tmp_path / "g/.env"]
-
-
-def test_gemini_scan_finds_every_channel(tmp_path):
-    cwd = tmp_path / "repo" / "src"
-    cwd.mkdir(parents=True)
-    home = tmp_path / "home"
-    (home / ".gemini").mkdir(parents=True)
-    (tmp_path / "repo" / ".env").write_text(f"GEMINI_API_KEY={KEY}\nDEBUG=1\n")
-    (home / ".env").write_text(f"GOOGLE_API_KEY={KEY}\n")
-    (home / ".gemini" / "oauth_creds.json").write_text(json.dumps({"access_token": TOKEN, "expiry_date": 1}))
-    (home / ".gemini" / "gemini-credentials.json").write_text('{"data": "c2VjcmV0"}')
-    (home / ".gemini" / "settings.json").write_text(
-        '// user settings\n{"security": {"auth": {"selectedType": "compute-default-credentials"}}, /* x */ "a": "//"}'
+def test_a_generic_agent_reads_no_files(box):
+    box.write(".claude/settings.json", {"env": {"ANTHROPIC_API_KEY": PLATFORM_KEY}})
+    result, report = box.check(
+        "--billing-mode", "byok", "--agent", "generic", "--env-file", box.own_env_file(ANTHROPIC_API_KEY=OWN_API_KEY)
     )
-    (cwd / ".gemini").mkdir()
-    (cwd / ".gemini" / "settings.json").write_text('{"security": {"auth": {"selectedType": "gemini-api-key"}}}')
-    found = gemini.scan(
-        {"HOME": str(home), "GEMINI_CLI_SYSTEM_SETTINGS_PATH": str(tmp_path / "none.json")}, cwd, catalogued
+    assert (result.returncode, report["agent_files"]) == (0, [])
+
+
+# -- the catalogue in the environment -----------------------------------------
+
+
+def _dump(box: Box, *args: str, env: dict[str, str]) -> tuple[Result, dict[str, str]]:
+    proc = subprocess.run(
+        [launcher_path(), "exec", *args, "--", *child_env_dump()],
+        env=env,
+        cwd=box.work,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
     )
-    assert [(str(Path(f.path).relative_to(tmp_path)), f.field) for f in found] == [
-        ("repo/.env", "GEMINI_API_KEY"),
-        ("home/.env", "GOOGLE_API_KEY"),
-        ("home/.gemini/gemini-credentials.json", "(stored API key)"),
-        ("home/.gemini/oauth_creds.json", "access_token"),
-        ("home/.gemini/settings.json", "security.auth.selectedType"),
+    result = Result(proc.returncode, proc.stdout, proc.stderr)
+    assert_no_secret(result.stderr, FILE_SECRETS)
+    return result, parse_env_dump(proc.stdout)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "GOOGLE_API_KEY",
+        "AWS_BEARER_TOKEN_BEDROCK",
+        "CLAUDE_CODE_USE_BEDROCK",
+        "ANTHROPIC_CUSTOM_HEADERS",
+        "CODEX_API_KEY",
+        "CODEX_ACCESS_TOKEN",
+        "AZURE_OPENAI_API_KEY",
+        "MISTRAL_API_KEY",
+        "GROQ_API_KEY",
+        "ANTHROPIC_FOUNDRY_API_KEY",
+        "CLAUDE_CODE_OAUTH_REFRESH_TOKEN",
+        "ANTHROPIC_BASE_URL",
+        "GOOGLE_GEMINI_BASE_URL",
+        "ANTHROPIC_BEDROCK_BASE_URL",
+        "ANTHROPIC_VERTEX_BASE_URL",
+        "GEMINI_CLI_CUSTOM_HEADERS",
+        "GOOGLE_GENAI_USE_VERTEXAI",
+        "GOOGLE_GENAI_USE_GCA",
+        "CLAUDE_CONFIG_DIR",
+        "CLAUDE_SECURESTORAGE_CONFIG_DIR",
+        "ANTHROPIC_CONFIG_DIR",
+        "CODEX_HOME",
+        "GEMINI_CLI_HOME",
+        "GEMINI_CLI_SYSTEM_SETTINGS_PATH",
+        "CLAUDE_CODE_API_KEY_FILE_DESCRIPTOR",
+        "anthropic_custom_headers",
+    ],
+)
+def test_every_variable_the_issue_names_is_gated_like_a_bypass_key(box, name):
+    value = f"x-api-key: {PLATFORM_KEY}"
+    own = box.own_env_file(ANTHROPIC_API_KEY=OWN_API_KEY)
+    args = ("--billing-mode", "byok", "--env-file", own, "--agent", "generic")
+    _, child = _dump(box, *args, env=box.env(**{name: value}))
+    assert name not in child and PLATFORM_KEY not in "".join(child.values())
+    _, managed = _dump(box, "--billing-mode", "platform_managed", env=box.env(**{name: value}))
+    assert managed.get(name) == value
+    # The workspace's own copy survives.
+    ws = box.own_env_file(ANTHROPIC_API_KEY=OWN_API_KEY, **{name.strip(): "1"})
+    _, own_child = _dump(box, "--billing-mode", "byok", "--env-file", ws, "--agent", "generic", env=box.env())
+    assert own_child.get(name.strip()) == "1"
+
+
+def test_a_global_base_url_never_completes_anthropic_compatible(box):
+    own = box.own_env_file(ANTHROPIC_AUTH_TOKEN=OWN_API_KEY)
+    env = box.env(ANTHROPIC_BASE_URL="https://platform-proxy.invalid")
+    result, report = box.check(
+        "--billing-mode", "byok", "--provider", "anthropic-compatible", "--env-file", own, env=env
+    )
+    assert (result.returncode, report["code"]) == (78, "MISSING_BYOK_CREDENTIAL")
+    assert "ANTHROPIC_BASE_URL (inherited)" in report["message"]
+
+
+def test_routing_switch_and_relocation_never_count_as_a_credential(box):
+    own = box.own_env_file(
+        ANTHROPIC_BASE_URL="http://127.0.0.1:9", CLAUDE_CODE_USE_BEDROCK="1", CLAUDE_CONFIG_DIR=str(box.root / "none")
+    )
+    result, report = box.check("--billing-mode", "byok", "--env-file", own)
+    assert (result.returncode, report["usable_credentials"]) == (78, [])
+    kinds = {k["key"]: (k["kind"], k["llm_key"], k["llm_bypass"]) for k in report["keys"]}
+    assert kinds["ANTHROPIC_BASE_URL"] == ("routing", True, True)
+    assert kinds["CLAUDE_CODE_USE_BEDROCK"] == ("switch", True, True)
+    assert kinds["CLAUDE_CONFIG_DIR"] == ("relocation", True, True)
+
+
+@pytest.mark.parametrize(
+    ("provider", "key"), [("codex", "CODEX_API_KEY"), ("gemini", "GOOGLE_API_KEY"), ("gemini", "GEMINI_API_KEY")]
+)
+def test_codex_and_gemini_providers(box, provider, key):
+    own = box.own_env_file(**{key: OWN_API_KEY})
+    _, report = box.check("--billing-mode", "byok", "--provider", provider, "--env-file", own)
+    assert report["usable_credentials"] == [key]
+
+
+# -- issue 10: the launcher's token under any name -----------------------------
+
+
+def test_launcher_variables_in_any_spelling_never_reach_the_child(box):
+    env = box.env(
+        **{
+            "molecule_workspace_token": WORKSPACE_TOKEN,
+            "MOLECULE_WORKSPACE_TOKEN ": WORKSPACE_TOKEN,
+            "Molecule_Workspace_Token_File": "/configs/.auth_token",
+        }
+    )
+    for mode in ("platform_managed", "byok"):
+        result, child = _dump(
+            box, "--billing-mode", mode, "--env-file", box.own_env_file(ANTHROPIC_API_KEY="k"), env=env
+        )
+        assert result.returncode == 0, result
+        assert not [k for k in child if k.strip().upper().startswith("MOLECULE_WORKSPACE_TOKEN")]
+
+
+def test_any_variable_holding_the_token_is_stripped_by_name(box, platform):
+    platform.state.workspace_secrets.update({"WORKSPACE_AUTH_TOKEN": WORKSPACE_TOKEN, "ANTHROPIC_API_KEY": OWN_API_KEY})
+    env = box.env(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN, COPY_OF_TOKEN=f" {WORKSPACE_TOKEN}\n")
+    args = (*platform_args(platform, "byok"), "--agent", "generic")
+    result, child = _dump(box, *args, env=env)
+    assert result.returncode == 0, result
+    assert "WORKSPACE_AUTH_TOKEN" not in child and "COPY_OF_TOKEN" not in child
+    assert WORKSPACE_TOKEN not in "".join(child.values())
+    _checked, report = box.check(*args, env=env)
+    keys = {k["key"]: k for k in report["keys"]}
+    for name in ("WORKSPACE_AUTH_TOKEN", "COPY_OF_TOKEN"):
+        assert keys[name]["action"] == "strip" and "token" in keys[name]["reason"]
+
+
+def test_in_local_mode_an_inherited_token_s_copies_go_too(box):
+    env = box.env(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN, ALIAS=WORKSPACE_TOKEN, OTHER="kept")
+    result, child = _dump(box, "--agent", "generic", env=env)
+    assert result.returncode == 0 and "ALIAS" not in child and child["OTHER"] == "kept"
+
+
+# -- the profile format, in-process (for profiles to come) --------------------
+
+
+def test_pick_modes_and_upward_search(tmp_path):
+    (tmp_path / "a" / "b" / "c").mkdir(parents=True)
+    (tmp_path / "a" / ".env").write_text(f"GEMINI_API_KEY={PLATFORM_KEY}\nFOO=1\n")
+    (tmp_path / "a" / "b" / ".gemini").mkdir()
+    (tmp_path / "a" / "b" / ".gemini" / ".env").write_text("GOOGLE_GEMINI_BASE_URL=http://127.0.0.1:9\n")
+    cwd = tmp_path / "a" / "b" / "c"
+    first = FileEntry("dotenv", ("{HOME}/.env",), Pick.FIRST_EXISTING, Format.DOTENV, (), (".gemini/.env", ".env"))
+    env = {"HOME": str(tmp_path / "nohome")}
+    assert candidates(first, env, cwd) == [str(tmp_path / "a" / "b" / ".gemini" / ".env")]
+    every = FileEntry("dotenv", ("{HOME}/.env",), Pick.ALL, Format.DOTENV, (), (".gemini/.env", ".env"))
+    assert str(tmp_path / "a" / ".env") in candidates(every, env, cwd)
+    relocated = FileEntry("x", ("{X_HOME}/f", "{HOME}/f"), Pick.FIRST_SET, Format.JSON, ())
+    assert candidates(relocated, {"HOME": "/h", "X_HOME": " "}, cwd) == ["/h/f"]
+    assert candidates(relocated, {"HOME": "/h", "X_HOME": "rel"}, cwd) == [str(cwd / "rel" / "f")]
+
+
+def test_toml_and_dotenv_selectors(tmp_path):
+    from launcher.agents import AgentProfile, FieldSpec
+
+    (tmp_path / "config.toml").write_text(
+        '[model_providers.acme]\nexperimental_bearer_token = "t"\nbase_url = "u"\n[model_providers.b]\nname = "b"\n'
+    )
+    (tmp_path / ".env").write_text(f"OPENAI_API_KEY={PLATFORM_KEY}\nPATH_EXTRA=1\n")
+    (tmp_path / "settings.json").write_text('{"security": {"auth": {"selectedType": "vertex-ai"}}}')
+    agent = AgentProfile(
+        "test",
+        (),
+        (
+            FileEntry(
+                "toml",
+                ("{cwd}/config.toml",),
+                Pick.ALL,
+                Format.TOML,
+                (FieldSpec(("model_providers", "*", "experimental_bearer_token"), counts_as="CODEX_API_KEY"),),
+            ),
+            FileEntry("env", ("{cwd}/.env",), Pick.ALL, Format.DOTENV, (FieldSpec(("*",), True, "{name}"),)),
+            FileEntry(
+                "sel",
+                ("{cwd}/settings.json",),
+                Pick.ALL,
+                Format.JSON,
+                (FieldSpec(("security", "auth", "selectedType"), values=("vertex-ai",)),),
+            ),
+        ),
+        "",
+    )
+    found = scan(agent, {"HOME": str(tmp_path)}, tmp_path, OwnFiles(frozenset()), load_catalog().is_llm_key)
+    assert [(Path(f.path).name, f.field, f.counts_as) for f in found] == [
+        ("config.toml", "model_providers.acme.experimental_bearer_token", "CODEX_API_KEY"),
+        (".env", "OPENAI_API_KEY", "OPENAI_API_KEY"),
+        ("settings.json", "security.auth.selectedType", None),
     ]
     assert MARKER not in repr(found)
 
 
-def test_gemini_invalid_settings_are_unreadable(tmp_path):
-    (tmp_path / ".gemini").mkdir()
-    (tmp_path / ".gemini" / "settings.json").write_text("{nope")
-    found = gemini.scan(
-        {"HOME": str(tmp_path), "GEMINI_CLI_SYSTEM_SETTINGS_PATH": "/nonexistent"}, tmp_path, catalogued
-    )
-    assert [f.field for f in found] == ["unreadable (JSONDecodeError)"]
+def test_profiles_are_valid_data():
+    assert {"claude-code", "codex", "gemini-cli", "generic"} <= set(__import__("launcher.agents").agents.known())
+    assert agent_for_command("/usr/local/bin/claude") == "claude-code"
+    assert profile("claude-code").files
+    catalog = load_catalog()
+    for name in ("GOOGLE_API_KEY", "ANTHROPIC_CUSTOM_HEADERS", "CLAUDE_SECURESTORAGE_CONFIG_DIR"):
+        assert catalog.kind_of(name) is not None and catalog.is_bypass(name)
+    assert not catalog.is_server_key("GOOGLE_API_KEY")
 
 
-def test_strip_json_comments_keeps_strings():
-    text = '{"u": "http://x/*y*/", // c\n "k": 1 /* d */}'
-    assert json.loads(gemini.strip_json_comments(text)) == {"u": "http://x/*y*/", "k": 1}
+def test_readme_catalogue_and_file_channels_are_the_data_s_own():
+    from launcher.decisions import catalogue_markdown, file_channels_markdown
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert catalogue_markdown() in readme, "paste `python -m launcher.decisions` into README"
+    assert file_channels_markdown() in readme, "paste `python -m launcher.decisions` into README"

@@ -1,0 +1,333 @@
+"""Read the files an agent profile names, and find the credentials in them.
+
+Paths resolve as the agent resolves them: in the child's final environment
+(after the gate, so a stripped ``CLAUDE_CONFIG_DIR`` relocates nothing) and
+the child's working directory. Files are only read, never executed: a
+helper is reported, not run. Each read is bounded, and a FIFO or device is
+never opened for reading (``O_NONBLOCK``, then a regular-file check), so
+no file can hang or flood the launcher.
+
+A value found is hashed and dropped: a finding carries the path, the
+field, a fingerprint and the variable it stands for, never the value.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import glob
+import json
+import os
+import pwd
+import re
+import stat
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .agents import AgentProfile, FieldSpec, FileEntry, Format, Pick
+from .bundle import fingerprint
+
+MAX_FILE_BYTES = 1024 * 1024
+_VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR})  # the agent finds nothing there either
+
+
+class Verdict(enum.StrEnum):
+    OWN = "own"  # declared with --own-agent-file: the workspace's
+    FOREIGN = "foreign"  # the image or the platform put it there
+
+
+@dataclass(frozen=True)
+class AgentFinding:
+    """One credential (or one file that could not be read) in a profile file."""
+
+    path: str
+    field: str | None  # None: the file itself could not be read
+    verdict: Verdict
+    fingerprint: str | None
+    counts_as: str | None = None  # the variable it stands for, when own
+    helper: bool = False
+    problem: str | None = None  # why the file could not be read
+
+    def describe(self) -> str:
+        if self.problem is not None:
+            return f"{self.path}: {self.problem}"
+        return f"{self.path}: {self.field}" + (" (a helper command)" if self.helper else "")
+
+
+class UnreadableError(Exception):
+    """A profile file that exists but cannot be read or parsed."""
+
+
+# -- paths --------------------------------------------------------------------
+
+
+def _expand(template: str, env: Mapping[str, str], cwd: Path | None) -> str | None:
+    """The path a template names, or None when a variable it needs is unset."""
+    missing = False
+
+    def value(match: re.Match[str]) -> str:
+        nonlocal missing
+        name = match.group(1)
+        if name == "cwd":
+            found = str(cwd) if cwd is not None else ""
+        elif name == "HOME":
+            found = _home(env)
+        else:
+            found = env.get(name, "").strip()
+        missing = missing or not found
+        return found
+
+    path = _VAR.sub(value, template)
+    if missing:
+        return None
+    return path if os.path.isabs(path) or cwd is None else str(cwd / path)
+
+
+def _home(env: Mapping[str, str]) -> str:
+    # As node's os.homedir(): $HOME, else the password database.
+    home = env.get("HOME", "").strip()
+    if home:
+        return home
+    try:
+        return pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:
+        return ""
+
+
+def _upward(names: tuple[str, ...], cwd: Path | None) -> list[str]:
+    if cwd is None:
+        return []
+    return [str(directory / name) for directory in (cwd, *cwd.parents) for name in names]
+
+
+def candidates(entry: FileEntry, env: Mapping[str, str], cwd: Path | None) -> list[str]:
+    """The paths of ``entry`` the agent would read, globs expanded, in order."""
+    expanded = _upward(entry.upward, cwd) + [_expand(t, env, cwd) for t in entry.paths]
+    if entry.pick is Pick.FIRST_SET:
+        first = next((p for p in expanded if p is not None), None)
+        expanded = [first]
+    paths: list[str] = []
+    for path in expanded:
+        if path is None:
+            continue
+        if glob.has_magic(path):
+            paths.extend(_glob(path))
+        elif entry.pick is not Pick.FIRST_EXISTING or os.path.lexists(path):
+            paths.append(path)
+        if entry.pick is Pick.FIRST_EXISTING and paths:
+            break
+    return list(dict.fromkeys(paths))
+
+
+def _glob(pattern: str) -> list[str]:
+    parent = os.path.dirname(pattern)
+    try:
+        os.listdir(parent)
+    except OSError as exc:
+        if exc.errno in _ABSENT:
+            return []
+        return [parent]  # reading it reports why the directory cannot be listed
+    return sorted(glob.glob(pattern))
+
+
+# -- reading ------------------------------------------------------------------
+
+
+def read_bounded(path: str) -> tuple[bytes, tuple[int, int]] | None:
+    """The bytes of a regular file and its (device, inode); None if absent.
+
+    Opened non-blocking so that a FIFO never waits for a writer; anything
+    but a regular file, or a file over the bound, is ``UnreadableError``.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in _ABSENT:
+            return None
+        raise UnreadableError(_reason(exc)) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableError("a directory, not a file" if stat.S_ISDIR(info.st_mode) else "not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise UnreadableError(f"larger than {MAX_FILE_BYTES} bytes")
+        data = os.read(fd, MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise UnreadableError(f"larger than {MAX_FILE_BYTES} bytes")
+        return data, (info.st_dev, info.st_ino)
+    except OSError as exc:
+        raise UnreadableError(_reason(exc)) from None
+    finally:
+        os.close(fd)
+
+
+def _reason(exc: OSError) -> str:
+    return f"cannot read ({os.strerror(exc.errno or 0).lower()})"
+
+
+def _text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UnreadableError("not UTF-8 text") from None
+
+
+def _parse_json(data: bytes) -> Any:
+    text = _text(data)
+    if not text.strip():
+        return {}  # an empty file holds nothing
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise UnreadableError("not valid JSON") from None
+
+
+def _parse_toml(data: bytes) -> Any:
+    import tomllib  # only when an agent has a TOML file
+
+    try:
+        return tomllib.loads(_text(data))
+    except (tomllib.TOMLDecodeError, RecursionError):
+        raise UnreadableError("not valid TOML") from None
+
+
+def _parse_dotenv(data: bytes) -> Any:
+    from .bundle import parse_dotenv
+    from .errors import BundleInvalidError
+
+    try:
+        return parse_dotenv(_text(data), "file")
+    except BundleInvalidError:
+        raise UnreadableError("a line cannot be parsed as dotenv") from None
+
+
+PARSERS: dict[Format, Callable[[bytes], Any]] = {
+    Format.JSON: _parse_json,
+    Format.TOML: _parse_toml,
+    Format.DOTENV: _parse_dotenv,
+}
+
+
+# -- fields -------------------------------------------------------------------
+
+
+def _select(doc: Any, path: tuple[str, ...], prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """(concrete path, value) for every place ``path`` matches in ``doc``."""
+    if not path:
+        yield prefix, doc
+        return
+    if not isinstance(doc, dict):
+        return
+    head, rest = path[0], path[1:]
+    keys = list(doc) if head == "*" else [head] if head in doc else []
+    for key in keys:
+        yield from _select(doc[key], rest, (*prefix, str(key)))
+
+
+def _present(value: Any) -> bool:
+    """Anything but null, blank text or an empty container could authenticate."""
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, dict | list):
+        return bool(value)
+    return True
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class Match:
+    field: str
+    counts_as: str | None
+    helper: bool
+    fingerprint: str
+
+
+def matches(doc: Any, specs: tuple[FieldSpec, ...], is_llm_key: Callable[[str], bool]) -> list[Match]:
+    found: list[Match] = []
+    for spec in specs:
+        for where, value in _select(doc, spec.select):
+            name = where[-1] if where else ""
+            if spec.llm_keys_only and not is_llm_key(name):
+                continue
+            if not _present(value) or (spec.values and _as_text(value).strip().lower() not in spec.values):
+                continue
+            counts_as = name if spec.counts_as == "{name}" else spec.counts_as
+            found.append(Match(".".join(where) or "content", counts_as, spec.helper, fingerprint(_as_text(value))))
+    return found
+
+
+def _raw(data: bytes, specs: tuple[FieldSpec, ...]) -> list[Match]:
+    text = data.decode("utf-8", "surrogateescape")
+    if not text.strip():
+        return []
+    counts_as = specs[0].counts_as if specs else None
+    return [Match("content", counts_as, False, fingerprint(text.strip()))]
+
+
+# -- scanning -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OwnFiles:
+    """The files declared with ``--own-agent-file``, by identity (device,
+    inode), so a symlink or another spelling of the path still matches."""
+
+    ids: frozenset[tuple[int, int]]
+
+    @classmethod
+    def of(cls, paths: tuple[Path, ...]) -> OwnFiles:
+        ids = set()
+        for path in paths:
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue  # config.resolve already refused a missing one
+            ids.add((info.st_dev, info.st_ino))
+        return cls(frozenset(ids))
+
+
+def scan_file(entry: FileEntry, path: str, own: OwnFiles, is_llm_key: Callable[[str], bool]) -> list[AgentFinding]:
+    try:
+        read = read_bounded(path)
+    except UnreadableError as exc:
+        return [AgentFinding(path, None, Verdict.FOREIGN, None, problem=str(exc))]
+    if read is None:
+        return []
+    data, identity = read
+    verdict = Verdict.OWN if identity in own.ids else Verdict.FOREIGN
+    try:
+        found = (
+            _raw(data, entry.fields)
+            if entry.format is Format.RAW
+            else matches(PARSERS[entry.format](data), entry.fields, is_llm_key)
+        )
+    except UnreadableError as exc:
+        return [AgentFinding(path, None, verdict, None, problem=str(exc))]
+    return [AgentFinding(path, m.field, verdict, m.fingerprint, m.counts_as, m.helper) for m in found]
+
+
+def scan(
+    agent: AgentProfile,
+    env: Mapping[str, str],
+    cwd: Path | None,
+    own: OwnFiles,
+    is_llm_key: Callable[[str], bool],
+) -> tuple[AgentFinding, ...]:
+    """Every credential in the files ``agent`` reads, as the child would see them."""
+    findings: list[AgentFinding] = []
+    seen: set[str] = set()
+    for entry in agent.files:
+        for path in candidates(entry, env, cwd):
+            if path in seen:
+                continue
+            seen.add(path)
+            findings.extend(scan_file(entry, path, own, is_llm_key))
+    return tuple(findings)

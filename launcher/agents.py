@@ -1,0 +1,126 @@
+"""Agent profiles: which files an agent reads credentials from, as data.
+
+A profile is ``data/agents/<name>.json`` (the format is described in
+``data/agents/README.md``). This module loads and validates profiles and
+says which agent a command is; ``agentfiles`` reads the files a profile
+names. Adding an agent is a data file, not code.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from .errors import ConfigError
+
+AGENTS_DIR = Path(__file__).with_name("data") / "agents"
+GENERIC = "generic"
+
+
+class Format(enum.StrEnum):
+    JSON = "json"
+    TOML = "toml"
+    DOTENV = "dotenv"
+    RAW = "raw"  # the whole file is one credential
+
+
+class Pick(enum.StrEnum):
+    """Which of a file entry's candidate paths the agent reads."""
+
+    FIRST_SET = "first_set"  # the first whose variables are all set (relocation: the rest are ignored)
+    FIRST_EXISTING = "first_existing"  # the first that exists (a search)
+    ALL = "all"  # every one
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A place in a parsed file that holds (or yields) a credential."""
+
+    select: tuple[str, ...]  # dotted path; "*" matches every key at that level
+    llm_keys_only: bool = False  # keep a "*" match only when the key is an LLM key
+    counts_as: str | None = None  # the variable it stands for when own; "{name}" = the matched key
+    helper: bool = False  # a command the agent runs to get the credential (never run here)
+    values: tuple[str, ...] = ()  # only these values (case-insensitive) count, e.g. an auth type
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    label: str
+    paths: tuple[str, ...]  # templates: {VAR} from the child's environment, {cwd}, globs allowed
+    pick: Pick
+    format: Format
+    fields: tuple[FieldSpec, ...]
+    upward: tuple[str, ...] = ()  # names looked for in {cwd} and each parent, before ``paths``
+
+
+@dataclass(frozen=True)
+class AgentProfile:
+    name: str
+    commands: tuple[str, ...]
+    files: tuple[FileEntry, ...]
+    source: str
+
+
+def _field(spec: Mapping[str, object]) -> FieldSpec:
+    select = str(spec.get("select", ""))
+    return FieldSpec(
+        select=tuple(select.split(".")) if select else (),
+        llm_keys_only=spec.get("names") == "llm_keys",
+        counts_as=str(spec["as"]) if spec.get("as") else None,
+        helper=bool(spec.get("helper", False)),
+        values=tuple(str(v).lower() for v in spec.get("values", ())),  # type: ignore[attr-defined]
+    )
+
+
+def _entry(spec: Mapping[str, object], field_sets: Mapping[str, list[Mapping[str, object]]]) -> FileEntry:
+    fields = spec.get("fields", [])
+    raw_fields = field_sets[fields] if isinstance(fields, str) else fields
+    upward = spec.get("upward", [])
+    return FileEntry(
+        label=str(spec["label"]),
+        paths=tuple(spec.get("paths", ())),  # type: ignore[arg-type]
+        pick=Pick(spec.get("pick", Pick.ALL)),
+        format=Format(spec["format"]),
+        fields=tuple(_field(f) for f in raw_fields),  # type: ignore[union-attr]
+        upward=tuple(upward),  # type: ignore[arg-type]
+    )
+
+
+def _load(path: Path) -> AgentProfile:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    sets = raw.get("field_sets", {})
+    return AgentProfile(
+        name=raw["agent"],
+        commands=tuple(raw.get("commands", ())),
+        files=tuple(_entry(spec, sets) for spec in raw.get("files", ())),
+        source=raw.get("source", ""),
+    )
+
+
+@cache
+def profiles() -> dict[str, AgentProfile]:
+    """Every profile in ``data/agents``, by name."""
+    loaded = [_load(p) for p in sorted(AGENTS_DIR.glob("*.json"))]
+    return {p.name: p for p in loaded}
+
+
+def known() -> list[str]:
+    return sorted(profiles())
+
+
+def profile(name: str) -> AgentProfile:
+    try:
+        return profiles()[name]
+    except KeyError:
+        raise ConfigError(f"unknown agent {name[:40]!r} (known: {', '.join(known())})") from None
+
+
+def agent_for_command(command: str) -> str:
+    """The agent a command is, by its basename (``/usr/bin/claude`` → ``claude-code``)."""
+    base = os.path.basename(command)
+    return next((p.name for p in profiles().values() if base in p.commands), GENERIC)
