@@ -243,13 +243,14 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
 def _exec(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Log) -> int:
     from .launch import DEFAULT_COMMAND, exec_command, search_path_for
     from .launch import resolve as resolve_command
-    from .main import build_plan, log_plan
+    from .main import build_plan, log_plan, write_agent_files
 
     argv = ns.argv or list(DEFAULT_COMMAND)
     plan = build_plan(config, environ, log)
     log_plan(plan, log)
     if plan.refusal is not None:
         raise plan.refusal
+    write_agent_files(plan)
     path = resolve_command(argv[0], search_path_for(plan.env, environ))
     log.info(f"exec {path} with {len(plan.env)} variables")
     exec_command(argv, plan.env, path)

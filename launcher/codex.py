@@ -1,13 +1,10 @@
-"""The codex agent's own files: where codex finds a credential besides the
-environment, and the ``auth.json`` the launcher writes from ``CODEX_AUTH_JSON``.
+"""``CODEX_AUTH_JSON``: the content of codex's ``auth.json``, which platforms
+carry as a variable and codex does not read (tests/e2e/test_codex_control.py).
 
-Observed with codex 0.171.0 against a loopback stand-in (``tests/e2e/
-test_codex_control.py``): codex reads ``$CODEX_HOME/auth.json`` (API-key or
-ChatGPT-login form), loads ``$CODEX_HOME/.env`` itself with its values
-overriding the process environment (``CODEX_*`` names excepted), and a model
-provider in ``$CODEX_HOME/config.toml``, ``/etc/codex/config.toml`` or
-``/etc/codex/managed_config.toml`` can carry its own credential. Everything
-here reads files; nothing runs a command a file names.
+When it survives the gate and the agent is codex, the launcher writes it to
+``auth.json`` in a private CODEX_HOME of its own and points the child there;
+the variable itself never reaches the child. Where codex finds credentials
+otherwise (auth.json, .env, config.toml) is data: ``data/agents/codex.json``.
 """
 
 from __future__ import annotations
@@ -18,8 +15,7 @@ import json
 import os
 import re
 import stat
-import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,141 +23,20 @@ from .errors import BundleInvalidError, ConfigError
 
 AUTH_JSON_VAR = "CODEX_AUTH_JSON"
 CODEX_HOME_VAR = "CODEX_HOME"
+AGENT = "codex"
 # codex's own limit is far larger; a real auth.json is a few KiB (three JWTs).
 MAX_AUTH_JSON_BYTES = 64 * 1024
-SYSTEM_CONFIG_FILES = (Path("/etc/codex/config.toml"), Path("/etc/codex/managed_config.toml"))
-# Header names that carry a credential when a provider sets them itself.
-_CREDENTIAL_HEADER = re.compile(r"auth|key|token|secret|cookie|session", re.IGNORECASE)
 # auth.json fields that authenticate (the ChatGPT form nests them in "tokens").
 AUTH_JSON_FIELDS = ("OPENAI_API_KEY",)
 AUTH_JSON_TOKEN_FIELDS = ("access_token", "refresh_token", "id_token")
 
 
-@dataclass(frozen=True)
-class Found:
-    """One credential (or one unreadable file) in an agent file."""
-
-    path: str
-    field: str
-    value: str | None = dataclasses.field(repr=False)  # None: the file could not be read
-
-
 def codex_home(env: Mapping[str, str]) -> Path:
     """``$CODEX_HOME``, else ``~/.codex``, as codex resolves it in ``env``."""
-    relocated = env.get(CODEX_HOME_VAR, "")
+    relocated = env.get(CODEX_HOME_VAR, "").strip()
     if relocated:
         return Path(relocated)
     return Path(env.get("HOME") or os.path.expanduser("~")) / ".codex"
-
-
-def _read(path: Path) -> str | None:
-    """The file's text; None if there is none. Raises OSError/UnicodeError."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-
-
-def scan_auth_json(path: Path) -> Iterator[Found]:
-    try:
-        text = _read(path)
-        if text is None:
-            return
-        data = json.loads(text)
-    except (OSError, UnicodeError, ValueError, RecursionError) as exc:
-        yield Found(str(path), f"unreadable ({type(exc).__name__})", None)
-        return
-    if not isinstance(data, dict):
-        yield Found(str(path), "unreadable (not a JSON object)", None)
-        return
-    for name in AUTH_JSON_FIELDS:
-        value = data.get(name)
-        if isinstance(value, str) and value.strip():
-            yield Found(str(path), name, value)
-    tokens = data.get("tokens")
-    if isinstance(tokens, dict):
-        for name in AUTH_JSON_TOKEN_FIELDS:
-            value = tokens.get(name)
-            if isinstance(value, str) and value.strip():
-                yield Found(str(path), f"tokens.{name}", value)
-
-
-def scan_config_toml(path: Path, env: Mapping[str, str], is_catalogued: Callable[[str], bool]) -> Iterator[Found]:
-    """Model providers that bring a credential of their own.
-
-    ``experimental_bearer_token``, a credential-looking ``http_headers`` entry
-    and an ``auth`` command are credentials in the file. ``env_key`` and
-    ``env_http_headers`` name variables that codex reads: one the catalogue
-    knows is gated like any variable; any other is a channel the gate cannot
-    judge, so it counts as a credential in the file when the child's
-    environment sets it.
-    """
-    import tomllib
-
-    try:
-        text = _read(path)
-        if text is None:
-            return
-        data = tomllib.loads(text)
-    except (OSError, UnicodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
-        yield Found(str(path), f"unreadable ({type(exc).__name__})", None)
-        return
-    providers = data.get("model_providers")
-    if not isinstance(providers, dict):
-        return
-    for name, spec in sorted(providers.items()):
-        if not isinstance(spec, dict):
-            continue
-        where = f"model_providers.{name}"
-        token = spec.get("experimental_bearer_token")
-        if isinstance(token, str) and token.strip():
-            yield Found(str(path), f"{where}.experimental_bearer_token", token)
-        auth = spec.get("auth")
-        if isinstance(auth, dict) and auth.get("command"):
-            # A helper whose output is the credential: never run, always foreign.
-            yield Found(str(path), f"{where}.auth.command", json.dumps(auth.get("command")))
-        headers = spec.get("http_headers")
-        if isinstance(headers, dict):
-            for header, value in sorted(headers.items()):
-                if _CREDENTIAL_HEADER.search(header) and isinstance(value, str) and value.strip():
-                    yield Found(str(path), f"{where}.http_headers.{header}", value)
-        variables: list[tuple[str, object]] = [(f"{where}.env_key", spec.get("env_key"))]
-        env_headers = spec.get("env_http_headers")
-        if isinstance(env_headers, dict):
-            variables += [(f"{where}.env_http_headers.{h}", v) for h, v in sorted(env_headers.items())]
-        for field_name, variable in variables:
-            if not isinstance(variable, str) or is_catalogued(variable):
-                continue
-            value = env.get(variable, "")
-            if value.strip():
-                yield Found(str(path), f"{field_name} ({variable})", value)
-
-
-def scan_dotenv(path: Path, is_catalogued: Callable[[str], bool]) -> Iterator[Found]:
-    """A catalogued variable in a ``.env`` the agent loads by itself."""
-    from .bundle import read_dotenv
-
-    try:
-        if not path.exists() and not path.is_symlink():
-            return
-        values = read_dotenv(path)
-    except (OSError, BundleInvalidError) as exc:
-        yield Found(str(path), f"unreadable ({type(exc).__name__})", None)
-        return
-    for name, value in sorted(values.items()):
-        if is_catalogued(name) and value.strip():
-            yield Found(str(path), name, value)
-
-
-def scan(env: Mapping[str, str], is_catalogued: Callable[[str], bool]) -> list[Found]:
-    """Every credential codex would find in its files, in the child's final
-    environment ``env``."""
-    home = codex_home(env)
-    found = list(scan_auth_json(home / "auth.json"))
-    found += scan_dotenv(home / ".env", is_catalogued)
-    for config in (home / "config.toml", *SYSTEM_CONFIG_FILES):
-        found += scan_config_toml(config, env, is_catalogued)
-    return found
 
 
 # -- CODEX_AUTH_JSON ------------------------------------------------------------
@@ -194,6 +69,8 @@ def validate_auth_json(value: str) -> str:
 def private_home_parent(env: Mapping[str, str]) -> Path:
     """Where the launcher's private CODEX_HOME goes: ``$XDG_RUNTIME_DIR`` when
     it is a directory only this user can enter, else the system temp dir."""
+    import tempfile  # only when there is an auth.json to write
+
     runtime = env.get("XDG_RUNTIME_DIR", "")
     if runtime:
         try:
@@ -211,6 +88,26 @@ class Materialised:
     auth_json: Path
 
 
+@dataclass(frozen=True)
+class PendingAuth:
+    """What the plan decided: this content goes to ``codex_home/auth.json``
+    (written by ``write``, just before the agent starts; ``check`` never
+    writes). ``image_home`` is the CODEX_HOME codex would have used."""
+
+    value: str = dataclasses.field(repr=False)
+    codex_home: Path
+    image_home: Path
+
+    def write(self) -> Materialised:
+        return materialise(self.value, self.codex_home, self.image_home)
+
+
+def prepare(value: str, env: Mapping[str, str]) -> PendingAuth:
+    """Validate the variable and name the private CODEX_HOME, in the child's
+    environment ``env`` (before the launcher relocates it)."""
+    return PendingAuth(validate_auth_json(value), private_home(value, env), codex_home(env))
+
+
 _PREFIX = "agent-launcher-codex-"
 _OWN = re.compile(re.escape(_PREFIX) + r"(\d+)-")
 
@@ -223,7 +120,7 @@ def private_home(value: str, env: Mapping[str, str]) -> Path:
     return private_home_parent(env) / f"{_PREFIX}{os.getpid()}-{fingerprint(value)}"
 
 
-def materialise(value: str, env: Mapping[str, str], image_home: Path | None = None) -> Materialised:
+def materialise(value: str, home: Path, image_home: Path | None = None) -> Materialised:
     """Write ``value`` (already validated) to ``auth.json`` in the launcher's
     private CODEX_HOME (``private_home``): a 0700 directory of this user's,
     not a symlink, the file replaced atomically, 0600. ``image_home``'s
@@ -236,10 +133,10 @@ def materialise(value: str, env: Mapping[str, str], image_home: Path | None = No
     the launcher; a later launcher run removes those whose PID is gone
     (``remove_stale``), and a container's temp directory goes with it.
     """
-    home = private_home(value, env)
     remove_stale(home.parent)
     try:
         os.mkdir(home, 0o700)
+        os.chmod(home, 0o700)  # whatever the umask
     except FileExistsError:
         pass
     except OSError as exc:
@@ -247,20 +144,26 @@ def materialise(value: str, env: Mapping[str, str], image_home: Path | None = No
     st = os.lstat(home)
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) != 0o700:
         raise ConfigError(f"{home} exists and is not a private directory of this user's: remove it")
-    _write_private(home / "auth.json", value)
+    text = None
     if image_home is not None:
         config = image_home / "config.toml"
         try:
             text = config.read_text(encoding="utf-8") if config.is_file() else None
         except (OSError, UnicodeError):
             text = None  # the scan has already refused an unreadable one outside platform_managed
+    try:
+        _write_private(home / "auth.json", value)
         if text is not None:
             _write_private(home / "config.toml", text)
+    except OSError as exc:
+        raise ConfigError(f"cannot write auth.json in the private CODEX_HOME {home}: {type(exc).__name__}") from None
     return Materialised(home, home / "auth.json")
 
 
 def _write_private(path: Path, text: str) -> None:
     """Create a sibling 0600 file, then rename it over ``path``."""
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

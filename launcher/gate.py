@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from . import codex
 from .agentfiles import AgentFinding, OwnFiles, Verdict, scan
 from .agents import AgentProfile
 from .bundle import Scope, fingerprint
+from .codex import PendingAuth
 from .config import LAUNCHER_OWN_VARS, TOKEN_VAR, BillingMode, Config
 from .errors import ForeignAgentCredentialError, LauncherError, MissingCredentialError
 from .registry import KeyCatalog, KeyKind, normalise
@@ -133,6 +135,10 @@ class GatePlan:
     _special: list[str] = field(repr=False)
     _catalog: KeyCatalog = field(repr=False)
     _token_copies: frozenset[str] = field(repr=False)
+    # CODEX_AUTH_JSON, when the launcher writes it to auth.json instead of
+    # passing it on (see ``codex``): what to write, and the variable it moved.
+    codex_auth: PendingAuth | None = field(default=None, repr=False)
+    _moved: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
         return (
@@ -160,6 +166,11 @@ class GatePlan:
         d = decide(key, scope, self.billing_mode, self._catalog)
         if key in self._token_copies:
             d = Decision(d.kind, STRIP, "holds the launcher's own platform token")
+        if key in self._moved:
+            d = Decision(d.kind, d.action, f"{d.reason}; written to auth.json in the private CODEX_HOME instead")
+            return KeyDecision(
+                key, scope, source.name, d.llm_key, d.action, d.reason, fingerprint(self._moved[key]), d.kind
+            )
         value = self.env[key] if d.action is KEEP else self._stripped[key]
         return KeyDecision(key, scope, source.name, d.llm_key, d.action, d.reason, fingerprint(value), d.kind)
 
@@ -167,7 +178,7 @@ class GatePlan:
     def decisions(self) -> tuple[KeyDecision, ...]:
         """Every key but inherited non-LLM ones (PATH, HOME, ...), which are
         only counted."""
-        shown = (self.env.keys() | self._stripped.keys()) - self._passthrough
+        shown = (self.env.keys() | self._stripped.keys() | self._moved.keys()) - self._passthrough
         return tuple(self._decision(k) for k in sorted(shown))
 
     @cached_property
@@ -253,9 +264,13 @@ def plan(
         stripped[key] = env.pop(key)
     special.extend(k for k in copies if k not in special)
 
-    findings = scan(agent.profile, env, agent.cwd, agent.own, catalog.is_llm_key) if agent else ()
+    # The agent's files are read where the agent would have read them: for
+    # codex with a materialised auth.json, the CODEX_HOME it replaces too.
+    scan_env = dict(env)
+    codex_auth, moved = _materialise_codex_auth(agent, env, layers)
+    findings = scan(agent.profile, scan_env, agent.cwd, agent.own, catalog.is_llm_key) if agent else ()
     from_files = {f.counts_as: "own agent file" for f in findings if f.verdict is Verdict.OWN and f.counts_as}
-    usable = tuple(dict.fromkeys(provider.satisfied_by({**env, **from_files})))
+    usable = tuple(dict.fromkeys(provider.satisfied_by({**env, **moved, **from_files})))
     refusal = _refusal(config, provider.name, findings, usable, _Outcome(layers, env, stripped, catalog))
     return GatePlan(
         workspace_id=config.workspace_id,
@@ -272,7 +287,29 @@ def plan(
         _special=special,
         _catalog=catalog,
         _token_copies=copies,
+        codex_auth=codex_auth,
+        _moved=moved,
     )
+
+
+def _materialise_codex_auth(
+    agent: AgentContext | None, env: dict[str, str], layers: list[Source]
+) -> tuple[PendingAuth | None, dict[str, str]]:
+    """For codex, a CODEX_AUTH_JSON that survived the gate becomes auth.json in
+    a private CODEX_HOME: the child gets CODEX_HOME (as scoped as the variable
+    it came from), never the variable. An invalid one is BUNDLE_INVALID."""
+    if agent is None or agent.profile.name != codex.AGENT or codex.AUTH_JSON_VAR not in env:
+        return None, {}
+    pending = codex.prepare(env[codex.AUTH_JSON_VAR], env)
+    moved = {codex.AUTH_JSON_VAR: env.pop(codex.AUTH_JSON_VAR)}
+    scope = winner(layers, codex.AUTH_JSON_VAR).scope_of(codex.AUTH_JSON_VAR)
+    env[codex.CODEX_HOME_VAR] = str(pending.codex_home)
+    layers.append(
+        Source(
+            f"launcher: {codex.AUTH_JSON_VAR} -> auth.json", {codex.CODEX_HOME_VAR: env[codex.CODEX_HOME_VAR]}, scope
+        )
+    )
+    return pending, moved
 
 
 @dataclass(frozen=True)

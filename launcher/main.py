@@ -55,6 +55,13 @@ def build_plan(config: Config, environ: Mapping[str, str], log: Log, *, explain:
     return plan(config, sources, environ, catalog, agent_context(config))
 
 
+def write_agent_files(plan: GatePlan) -> None:
+    """What the plan says the launcher writes for the agent, just before it
+    starts (never for ``check``): codex's auth.json from CODEX_AUTH_JSON."""
+    if plan.codex_auth is not None:
+        plan.codex_auth.write()
+
+
 def log_plan(plan: GatePlan, log: Log) -> None:
     """Strips at -v, keeps at -vv; by name and fingerprint only."""
     if log.verbosity < LEVELS["info"]:

@@ -291,7 +291,7 @@ class Supervisor:
 def run(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Log) -> int:
     from .launch import DEFAULT_COMMAND, search_path_for
     from .launch import resolve as resolve_command
-    from .main import build_plan, log_plan
+    from .main import build_plan, log_plan, write_agent_files
 
     options = Options.from_namespace(ns)
     argv = ns.argv or list(DEFAULT_COMMAND)
@@ -302,6 +302,7 @@ def run(ns: argparse.Namespace, config: Config, environ: dict[str, str], log: Lo
             log_plan(plan, log)
         if plan.refusal is not None:
             raise plan.refusal
+        write_agent_files(plan)
         return Candidate(plan.env, resolve_command(argv[0], search_path_for(plan.env, environ)))
 
     first = pull(first=True)  # refusals raise here: no child is ever started
