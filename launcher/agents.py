@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError
 
@@ -70,29 +71,34 @@ class AgentProfile:
     source: str
 
 
-def _field(spec: Mapping[str, object]) -> FieldSpec:
+# Profiles are JSON read from our own package: shapes are checked by use
+# (and by tests/test_agent_files.py), not by a schema.
+Spec = Mapping[str, Any]
+
+
+def _field(spec: Spec) -> FieldSpec:
     select = str(spec.get("select", ""))
     return FieldSpec(
         select=tuple(select.split(".")) if select else (),
         llm_keys_only=spec.get("names") == "llm_keys",
         counts_as=str(spec["as"]) if spec.get("as") else None,
         helper=bool(spec.get("helper", False)),
-        values=tuple(str(v).lower() for v in spec.get("values", ())),  # type: ignore[attr-defined]
+        values=tuple(str(v).lower() for v in spec.get("values", ())),
         variable=bool(spec.get("variable", False)),
     )
 
 
-def _entry(spec: Mapping[str, object], field_sets: Mapping[str, list[Mapping[str, object]]]) -> FileEntry:
+def _entry(spec: Spec, field_sets: Mapping[str, list[Spec]]) -> FileEntry:
     fields = spec.get("fields", [])
     raw_fields = field_sets[fields] if isinstance(fields, str) else fields
     upward = spec.get("upward", [])
     return FileEntry(
         label=str(spec["label"]),
-        paths=tuple(spec.get("paths", ())),  # type: ignore[arg-type]
+        paths=tuple(spec.get("paths", ())),
         pick=Pick(spec.get("pick", Pick.ALL)),
         format=Format(spec["format"]),
-        fields=tuple(_field(f) for f in raw_fields),  # type: ignore[union-attr]
-        upward=tuple(upward),  # type: ignore[arg-type]
+        fields=tuple(_field(f) for f in raw_fields),
+        upward=tuple(upward),
     )
 
 

@@ -162,7 +162,7 @@ def resolve(cli: Mapping[str, object], environ: Mapping[str, str]) -> Config:
     )
 
 
-def _agent(settings: ChainMap) -> tuple[str, str]:
+def _agent(settings: ChainMap[str, object]) -> tuple[str, str]:
     """--agent / LAUNCHER_AGENT, else what the command's basename says."""
     from .agents import agent_for_command, profile
 
@@ -170,7 +170,9 @@ def _agent(settings: ChainMap) -> tuple[str, str]:
     if raw is None:
         from .launch import DEFAULT_COMMAND
 
-        command = tuple(settings["command"]) or DEFAULT_COMMAND
+        given = settings["command"]
+        command = tuple(str(arg) for arg in given) if isinstance(given, tuple | list) else ()
+        command = command or DEFAULT_COMMAND
         return agent_for_command(str(command[0])), "command"
     name = str(raw).strip().lower()
     return profile(name).name, source_of(settings, "agent")

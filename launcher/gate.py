@@ -223,6 +223,13 @@ def _token_values(config: Config, env: Mapping[str, str]) -> frozenset[str]:
     return frozenset(v for v in values if v)
 
 
+def _holds_token(value: str, tokens: frozenset[str]) -> bool:
+    """Equal to the token, or (for a token long enough not to occur by
+    chance) containing it, as in ``Bearer <token>``."""
+    text = value.strip()
+    return any(text == token or (len(token) >= 16 and token in text) for token in tokens)
+
+
 @dataclass(frozen=True)
 class AgentContext:
     """What the file scan needs beside the final environment."""
@@ -259,7 +266,7 @@ def plan(
             stripped[key] = env.pop(key)
     # Whatever it is called, a copy of the token is the token.
     tokens = _token_values(config, stripped)
-    copies = frozenset(k for k, v in env.items() if v.strip() in tokens) if tokens else frozenset()
+    copies = frozenset(k for k, v in env.items() if _holds_token(v, tokens)) if tokens else frozenset()
     for key in copies:
         stripped[key] = env.pop(key)
     special.extend(k for k in copies if k not in special)

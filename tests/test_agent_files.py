@@ -130,8 +130,9 @@ def test_platform_managed_reports_but_launches(box):
     assert _files(report) == [(str(settings), "env.ANTHROPIC_API_KEY", "foreign")]
     assert report["agent_files"][0]["fingerprint"] == _fp(PLATFORM_KEY)
     ran = box.root / "ran"
-    assert box.run("exec", "--agent", "claude-code", "--", *_marker_command(ran)).returncode == 0
-    assert ran.exists()
+    verbose = box.run("exec", "-vv", "--agent", "claude-code", "--", *_marker_command(ran))
+    assert verbose.returncode == 0 and ran.exists()
+    assert f"foreign agent file {settings}: env.ANTHROPIC_API_KEY [{_fp(PLATFORM_KEY)}]" in verbose.stderr
 
 
 def _fp(value: str) -> str:
@@ -553,15 +554,19 @@ def test_launcher_variables_in_any_spelling_never_reach_the_child(box):
 
 def test_any_variable_holding_the_token_is_stripped_by_name(box, platform):
     platform.state.workspace_secrets.update({"WORKSPACE_AUTH_TOKEN": WORKSPACE_TOKEN, "ANTHROPIC_API_KEY": OWN_API_KEY})
-    env = box.env(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN, COPY_OF_TOKEN=f" {WORKSPACE_TOKEN}\n")
+    env = box.env(
+        MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN,
+        COPY_OF_TOKEN=f" {WORKSPACE_TOKEN}\n",
+        AUTH=f"Bearer {WORKSPACE_TOKEN}",
+    )
     args = (*platform_args(platform, "byok"), "--agent", "generic")
     result, child = _dump(box, *args, env=env)
     assert result.returncode == 0, result
-    assert "WORKSPACE_AUTH_TOKEN" not in child and "COPY_OF_TOKEN" not in child
+    assert not {"WORKSPACE_AUTH_TOKEN", "COPY_OF_TOKEN", "AUTH"} & child.keys()
     assert WORKSPACE_TOKEN not in "".join(child.values())
     _checked, report = box.check(*args, env=env)
     keys = {k["key"]: k for k in report["keys"]}
-    for name in ("WORKSPACE_AUTH_TOKEN", "COPY_OF_TOKEN"):
+    for name in ("WORKSPACE_AUTH_TOKEN", "COPY_OF_TOKEN", "AUTH"):
         assert keys[name]["action"] == "strip" and "token" in keys[name]["reason"]
 
 

@@ -17,14 +17,14 @@ from support import MARKER
 
 from launcher.bundle import Scope
 from launcher.config import LAUNCHER_OWN_VARS, BillingMode, resolve
-from launcher.gate import GatePlan, Source, plan
+from launcher.gate import GatePlan, Source, is_launcher_var, plan
 from launcher.log import Log
 from launcher.main import log_plan
 from launcher.registry import load_catalog
 from launcher.render import dumps, plan_json, plan_table
 
 CATALOG = load_catalog()
-LLM_KEYS = sorted(CATALOG.bypass_keys)
+LLM_KEYS = sorted(CATALOG.llm_keys)  # the server's list and the credential catalogue
 NON_PLATFORM = (BillingMode.BYOK, BillingMode.SUBSCRIPTION, BillingMode.DISABLED)
 NEEDS_CREDENTIAL = (BillingMode.BYOK, BillingMode.SUBSCRIPTION)
 PROPERTY_SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -38,6 +38,7 @@ key_names = st.one_of(
     st.sampled_from(LLM_KEYS).flatmap(_case_variants),
     st.sampled_from(LLM_KEYS),  # canonical spellings often enough to be usable
     st.sampled_from(sorted(LAUNCHER_OWN_VARS)),
+    st.sampled_from(sorted(LAUNCHER_OWN_VARS)).flatmap(_case_variants),  # issue 10: any spelling
     st.sampled_from(["PATH", "HOME", "GITHUB_TOKEN", "EDITOR", "anthropic_api_key_backup", "OPENAI_API_KEY_FILE"]),
     st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,15}", fullmatch=True),
 )
@@ -115,7 +116,7 @@ def test_no_llm_key_of_foreign_provenance_survives_a_non_platform_mode(scenario)
 def test_every_non_llm_key_survives_unchanged(scenario):
     _, result, won = _plan(scenario)
     for key, (value, _) in won.items():
-        if not CATALOG.is_bypass(key) and key not in LAUNCHER_OWN_VARS:
+        if not CATALOG.is_bypass(key) and not is_launcher_var(key):
             assert key in result.env and result.env[key] == value, f"{key} was changed or dropped"
 
 
@@ -124,7 +125,7 @@ def test_every_non_llm_key_survives_unchanged(scenario):
 def test_every_workspace_own_llm_key_survives(scenario):
     _, result, won = _plan(scenario)
     for key, (value, scope) in won.items():
-        if CATALOG.is_bypass(key) and scope is Scope.WORKSPACE and key not in LAUNCHER_OWN_VARS:
+        if CATALOG.is_bypass(key) and scope is Scope.WORKSPACE and not is_launcher_var(key):
             assert result.env.get(key) == value, f"workspace-own {key} did not survive"
 
 
@@ -134,14 +135,14 @@ def test_platform_managed_keeps_everything_but_the_launcher_token(scenario):
     config, result, won = _plan(scenario)
     if config.billing_mode is not BillingMode.PLATFORM_MANAGED:
         return
-    assert result.env == {k: v for k, (v, _) in won.items() if k not in LAUNCHER_OWN_VARS}
+    assert result.env == {k: v for k, (v, _) in won.items() if not is_launcher_var(k)}
 
 
 @PROPERTY_SETTINGS
 @given(scenarios())
 def test_the_launcher_token_never_reaches_the_child(scenario):
     _, result, _ = _plan(scenario)
-    assert not LAUNCHER_OWN_VARS & result.env.keys()
+    assert not [k for k in result.env if is_launcher_var(k)]
 
 
 @PROPERTY_SETTINGS

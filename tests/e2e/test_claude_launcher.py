@@ -85,6 +85,10 @@ def _launch(
     ``MOLECULE_WORKSPACE_TOKEN``.
     """
     env = claude_env(tmp_path, stub.url, MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN, **inherited)
+    # The stand-in's base URL is the workspace's own setting: an inherited
+    # ANTHROPIC_BASE_URL is an LLM key (routing) and is stripped in byok and
+    # subscription, like any other that is not provably the workspace's (issue 8).
+    platform.state.workspace_secrets.setdefault("ANTHROPIC_BASE_URL", stub.url)
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
     cmd = [launcher_path(), subcommand, *platform_args(platform, mode), *launcher_args, "--", *command]
