@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -109,15 +108,17 @@ def prepare(value: str, env: Mapping[str, str]) -> PendingAuth:
 
 
 _PREFIX = "agent-launcher-codex-"
-_OWN = re.compile(re.escape(_PREFIX) + r"(\d+)-")
+_USER_MARK = ".pid-"  # one empty file per process that started an agent on the directory
 
 
 def private_home(value: str, env: Mapping[str, str]) -> Path:
-    """Where ``value`` goes: one directory per (PID, content), so that the same
-    bundle gives the same child environment (``supervise`` compares them)."""
+    """Where ``value`` goes: one directory per (user, content), so that the same
+    bundle gives the same child environment in every process that computes
+    it (``supervise`` compares environments; ``audit`` recognises the
+    agent's CODEX_HOME as the one it would have been given)."""
     from .bundle import fingerprint
 
-    return private_home_parent(env) / f"{_PREFIX}{os.getpid()}-{fingerprint(value)}"
+    return private_home_parent(env) / f"{_PREFIX}{os.getuid()}-{fingerprint(value)}"
 
 
 def materialise(value: str, home: Path, image_home: Path | None = None) -> Materialised:
@@ -128,12 +129,13 @@ def materialise(value: str, home: Path, image_home: Path | None = None) -> Mater
     is copied beside it, so that the agent keeps its configuration; its
     ``auth.json`` and ``.env`` are not.
 
-    The directory's name carries this process's PID. ``exec`` keeps the PID,
-    so the directory belongs to the agent that runs under it and outlives
-    the launcher; a later launcher run removes those whose PID is gone
-    (``remove_stale``), and a container's temp directory goes with it.
+    The directory records this process's PID (an empty ``.pid-N`` file).
+    ``exec`` keeps the PID, so the directory belongs to the agent that runs
+    under it and outlives the launcher; a later launcher run removes those
+    whose recorded PIDs are all gone (``remove_stale``), and a container's
+    temp directory goes with the container.
     """
-    remove_stale(home.parent)
+    remove_stale(home.parent, keep=home)
     try:
         os.mkdir(home, 0o700)
         os.chmod(home, 0o700)  # whatever the umask
@@ -152,6 +154,7 @@ def materialise(value: str, home: Path, image_home: Path | None = None) -> Mater
         except (OSError, UnicodeError):
             text = None  # the scan has already refused an unreadable one outside platform_managed
     try:
+        (home / f"{_USER_MARK}{os.getpid()}").touch(mode=0o600)
         _write_private(home / "auth.json", value)
         if text is not None:
             _write_private(home / "config.toml", text)
@@ -175,27 +178,27 @@ def _write_private(path: Path, text: str) -> None:
         raise
 
 
-def remove_stale(parent: Path) -> None:
-    """Private CODEX_HOMEs of this user whose process is gone."""
+def remove_stale(parent: Path, keep: Path | None = None) -> None:
+    """This user's private CODEX_HOMEs whose recorded processes are all gone."""
     import shutil
 
     try:
         entries = list(os.scandir(parent))
     except OSError:
         return
+    mine = f"{_PREFIX}{os.getuid()}-"
     for entry in entries:
-        match = _OWN.match(entry.name)
-        if not match or not entry.is_dir(follow_symlinks=False):
+        if not entry.name.startswith(mine) or (keep is not None and entry.path == str(keep)):
             continue
         try:
-            if entry.stat(follow_symlinks=False).st_uid != os.getuid():
+            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != os.getuid():
                 continue
+            marks = [n for n in os.listdir(entry.path) if n.startswith(_USER_MARK)]
         except OSError:
             continue
-        pid = int(match.group(1))
-        if pid == os.getpid() or _alive(pid):
-            continue
-        shutil.rmtree(entry.path, ignore_errors=True)
+        pids = [int(n[len(_USER_MARK) :]) for n in marks if n[len(_USER_MARK) :].isdigit()]
+        if pids and not any(_alive(pid) for pid in pids):
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:

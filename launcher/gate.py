@@ -275,6 +275,8 @@ def plan(
     # codex with a materialised auth.json, the CODEX_HOME it replaces too.
     scan_env = dict(env)
     codex_auth, moved = _materialise_codex_auth(agent, env, layers)
+    if codex_auth is not None and codex.CODEX_HOME_VAR not in special:
+        special.append(codex.CODEX_HOME_VAR)  # the agent's own from now on (audit, -v)
     findings = scan(agent.profile, scan_env, agent.cwd, agent.own, catalog.is_llm_key) if agent else ()
     from_files = {f.counts_as: "own agent file" for f in findings if f.verdict is Verdict.OWN and f.counts_as}
     usable = tuple(dict.fromkeys(provider.satisfied_by({**env, **moved, **from_files})))

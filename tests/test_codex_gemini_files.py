@@ -14,6 +14,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -196,12 +197,13 @@ def test_materialise_writes_a_private_codex_home(tmp_path):
     written = pending.write()
     assert written.codex_home == pending.codex_home
     assert written.codex_home.parent == runtime
-    assert written.codex_home.name == f"agent-launcher-codex-{os.getpid()}-{fingerprint(value)}"
+    assert written.codex_home.name == f"agent-launcher-codex-{os.getuid()}-{fingerprint(value)}"
     assert stat.S_IMODE(written.codex_home.stat().st_mode) == 0o700
     assert stat.S_IMODE(written.auth_json.stat().st_mode) == 0o600
     assert written.auth_json.read_text() == value
     # The agent keeps its configuration; never the image's .env or auth.json.
-    assert sorted(p.name for p in written.codex_home.iterdir()) == ["auth.json", "config.toml"]
+    # .pid-N: the process that will become the agent (exec keeps the PID).
+    assert sorted(p.name for p in written.codex_home.iterdir()) == [f".pid-{os.getpid()}", "auth.json", "config.toml"]
     assert stat.S_IMODE((written.codex_home / "config.toml").stat().st_mode) == 0o600
     # The same bundle gives the same CODEX_HOME (supervise compares environments).
     assert pending.write() == written
@@ -241,15 +243,21 @@ def test_private_home_avoids_a_runtime_dir_others_can_enter(tmp_path):
 
 def test_stale_private_homes_of_dead_processes_are_removed(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = tmp_path / f"agent-launcher-codex-{int(dead.stdout)}-abc"
-    live = tmp_path / f"agent-launcher-codex-{os.getppid()}-def"
-    other = tmp_path / "agent-launcher-codex-notapid"
-    for d in (stale, live, other):
+    mine = f"agent-launcher-codex-{os.getuid()}-"
+    stale = tmp_path / f"{mine}aaaa"
+    live = tmp_path / f"{mine}bbbb"
+    unknown = tmp_path / f"{mine}cccc"  # no record: left alone
+    other_user = tmp_path / f"agent-launcher-codex-{os.getuid() + 1}-dddd"
+    for d in (stale, live, unknown, other_user):
         d.mkdir()
         (d / "auth.json").write_text("{}")
+    (stale / f".pid-{int(dead.stdout)}").touch()
+    (live / f".pid-{int(dead.stdout)}").touch()
+    (live / f".pid-{os.getppid()}").touch()
+    (other_user / f".pid-{int(dead.stdout)}").touch()
     codex.remove_stale(tmp_path)
     assert not stale.exists()
-    assert live.exists() and other.exists()
+    assert live.exists() and unknown.exists() and other_user.exists()
 
 
 # -- through the launcher (local mode) ----------------------------------------------
@@ -365,3 +373,55 @@ def test_another_agent_gets_codex_auth_json_as_a_variable(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     child = parse_env_dump(proc.stdout)
     assert child["CODEX_AUTH_JSON"] == AUTH and "CODEX_HOME" not in child
+
+
+def test_supervise_materialises_too(tmp_path):
+    own = _own_env(tmp_path, CODEX_AUTH_JSON=AUTH)
+    args = ("supervise", "--billing-mode", "byok", "--provider", "codex", "--agent", "codex", "--env-file", own)
+    proc = _launcher(tmp_path, *args, "--", *child_env_dump())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    child = parse_env_dump(proc.stdout)
+    assert "CODEX_AUTH_JSON" not in child
+    assert (Path(child["CODEX_HOME"]) / "auth.json").read_text() == AUTH
+
+
+def test_audit_knows_the_agent_s_private_codex_home_as_own(tmp_path):
+    """The running agent holds CODEX_HOME (an LLM key: relocation); audit,
+    another process, computes the same private CODEX_HOME and calls it own."""
+    own = _own_env(tmp_path, CODEX_AUTH_JSON=AUTH)
+    common = ("--billing-mode", "byok", "--provider", "codex", "--agent", "codex", "--env-file", own)
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path / "home"),
+        "XDG_RUNTIME_DIR": str(runtime),
+    }
+    ready = tmp_path / "ready"
+    sleeper = [sys.executable, "-c", f"import pathlib, time; pathlib.Path({str(ready)!r}).touch(); time.sleep(30)"]
+    agent = subprocess.Popen([launcher_path(), "exec", *common, "--", *sleeper], env=env, cwd=work)
+    try:
+        for _ in range(200):
+            if ready.exists() or agent.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert ready.exists(), "the agent did not start"
+        audit = subprocess.run(
+            [launcher_path(), "audit", "--json", *common, "--pid", str(agent.pid)],
+            env=env,
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    finally:
+        agent.kill()
+        agent.wait(timeout=10)
+    assert_no_secret(audit.stdout + audit.stderr, SECRETS)
+    assert audit.returncode == 0, audit.stdout[-2000:] + audit.stderr[-2000:]
+    report = json.loads(audit.stdout)
+    verdicts = {f["key"]: f["verdict"] for f in report["findings"]}
+    assert verdicts == {"CODEX_HOME": "own"}
