@@ -22,7 +22,7 @@ import pwd
 import re
 import stat
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ class AgentFinding:
     counts_as: str | None = None  # the variable it stands for, when own
     helper: bool = False
     problem: str | None = None  # why the file could not be read
+    identity: tuple[int, int] | None = field(default=None, repr=False, compare=False)  # (device, inode)
 
     def describe(self) -> str:
         if self.problem is not None:
@@ -325,8 +326,10 @@ def scan_file(
             else matches(PARSERS[entry.format](data), entry.fields, is_llm_key, env)
         )
     except UnreadableError as exc:
-        return [AgentFinding(path, None, verdict, None, problem=str(exc))]
-    return [AgentFinding(path, m.field, verdict, m.fingerprint, m.counts_as, m.helper) for m in found]
+        return [AgentFinding(path, None, verdict, None, problem=str(exc), identity=identity)]
+    return [
+        AgentFinding(path, m.field, verdict, m.fingerprint, m.counts_as, m.helper, identity=identity) for m in found
+    ]
 
 
 def scan(

@@ -52,7 +52,18 @@ def build_plan(config: Config, environ: Mapping[str, str], log: Log, *, explain:
     catalog = load_catalog(config.bypass_keys_files)
     catalog.provider(config.provider)  # an unknown provider fails before any I/O
     sources = gather_sources(config, environ, catalog, log, explain=explain)
-    return plan(config, sources, environ, catalog, agent_context(config))
+    result = plan(config, sources, environ, catalog, agent_context(config))
+    _warn_unused_own_files(config, result, log)
+    return result
+
+
+def _warn_unused_own_files(config: Config, result: GatePlan, log: Log) -> None:
+    """A declared file the agent will not read (or that holds nothing) is
+    most likely a typo: say so, since it then vouches for nothing."""
+    found = {f.identity for f in result.agent_files}
+    for path in config.own_agent_files:
+        if OwnFiles.of((path,)).ids.isdisjoint(found):
+            log.warning(f"--own-agent-file {path}: no credential of it is among the files {result.agent} reads")
 
 
 def write_agent_files(plan: GatePlan) -> None:

@@ -304,9 +304,17 @@ def test_own_agent_file_is_a_usable_credential_in_subscription(box):
         *_marker_command(ran),
     )
     assert result.returncode == 0 and ran.exists(), result
+    assert "--own-agent-file" not in result.stderr  # no warning: the file is read and vouched for
     _, report = box.check("--billing-mode", "subscription", "--own-agent-file", str(link))
     assert report["usable_credentials"] == ["CLAUDE_CODE_OAUTH_TOKEN"]
     assert report["agent_files"][0]["counts_as"] == "CLAUDE_CODE_OAUTH_TOKEN"
+
+
+def test_an_own_agent_file_the_agent_does_not_read_draws_a_warning(box):
+    stray = box.write("elsewhere/credentials.json", {"claudeAiOauth": {"accessToken": OWN_OAUTH}})
+    result, report = box.check("--billing-mode", "subscription", "--own-agent-file", str(stray))
+    assert (result.returncode, report["agent_files"]) == (78, [])
+    assert f"--own-agent-file {stray}: no credential of it is among the files claude-code reads" in result.stderr
 
 
 def test_own_agent_file_settings_env_completes_anthropic_compatible(box):
