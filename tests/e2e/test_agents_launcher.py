@@ -146,6 +146,14 @@ CODEX_ROWS = [
         upstream=["authorization: own CODEX_AUTH_JSON key"],
     ),
     Row(
+        "codex subscription: own ~/.codex/auth.json declared with --own-agent-file, platform global CODEX_API_KEY",
+        "subscription",
+        globals_={"CODEX_API_KEY": PLATFORM_CODEX_KEY},
+        image=codex_image(CodexAuth.OPENAI_LOGIN, auth_json=codex_auth_json(OWN_CODEX_AUTH_KEY)),
+        args=("--provider", "codex", "--own-agent-file", "{tmp}/home/.codex/auth.json"),
+        upstream=["authorization: own CODEX_AUTH_JSON key"],
+    ),
+    Row(
         "codex platform_managed: image ~/.codex/auth.json holds a platform key",
         "platform_managed",
         image=codex_image(CodexAuth.OPENAI_LOGIN, auth_json=codex_auth_json(PLATFORM_OPENAI_KEY)),
@@ -211,7 +219,8 @@ def _launch(
     platform.state.global_secrets.update(row.globals_)
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
-    cmd = [launcher_path(), subcommand, *platform_args(platform, row.mode), *row.args, "--", *command]
+    args = [a.replace("{tmp}", str(tmp_path)) for a in row.args]
+    cmd = [launcher_path(), subcommand, *platform_args(platform, row.mode), *args, "--", *command]
     full = dict(env, MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN, **row.inherited)
     return run_or_fail(cmd, env=full, cwd=work, timeout=LAUNCH_TIMEOUT_S)
 
