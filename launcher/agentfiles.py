@@ -13,6 +13,7 @@ field, a fingerprint and the variable it stands for, never the value.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import errno
 import glob
@@ -22,7 +23,7 @@ import pwd
 import re
 import stat
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,8 @@ class AgentFinding:
     counts_as: str | None = None  # the variable it stands for, when own
     helper: bool = False
     problem: str | None = None  # why the file could not be read
-    identity: tuple[int, int] | None = field(default=None, repr=False, compare=False)  # (device, inode)
+    # (device, inode); named ``dataclasses.field`` because ``field`` is an attribute here
+    identity: tuple[int, int] | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def describe(self) -> str:
         if self.problem is not None:
@@ -65,8 +67,18 @@ class UnreadableError(Exception):
 # -- paths --------------------------------------------------------------------
 
 
-def _expand(template: str, env: Mapping[str, str], cwd: Path | None) -> str | None:
-    """The path a template names, or None when a variable it needs is unset."""
+def _expand(
+    template: str, env: Mapping[str, str], cwd: Path | None, quote: Callable[[str], str] = str, trim: bool = True
+) -> str | None:
+    """The path a template names, or None when a variable it needs is unset
+    (or blank). ``trim``: values with surrounding whitespace trimmed, as some
+    agents' code does; others take them verbatim, so both are looked at.
+
+    ``quote`` is applied to every value put into the template (and to the
+    working directory a relative result is joined to): ``glob.escape`` for a
+    glob, so that a value such as ``HOME=/tmp/[a]b`` is a literal path and
+    cannot make the pattern miss the file the agent reads.
+    """
     missing = False
 
     def value(match: re.Match[str]) -> str:
@@ -77,20 +89,21 @@ def _expand(template: str, env: Mapping[str, str], cwd: Path | None) -> str | No
         elif name == "HOME":
             found = _home(env)
         else:
-            found = env.get(name, "").strip()
-        missing = missing or not found
-        return found
+            found = env.get(name, "")
+        missing = missing or not found.strip()
+        found = found.strip() if trim else found
+        return quote(found)
 
     path = _VAR.sub(value, template)
     if missing:
         return None
-    return path if os.path.isabs(path) or cwd is None else str(cwd / path)
+    return path if os.path.isabs(path) or cwd is None else os.path.join(quote(str(cwd)), path)
 
 
 def _home(env: Mapping[str, str]) -> str:
     # As node's os.homedir(): $HOME, else the password database.
-    home = env.get("HOME", "").strip()
-    if home:
+    home = env.get("HOME", "")
+    if home.strip():
         return home
     try:
         return pwd.getpwuid(os.getuid()).pw_dir
@@ -104,27 +117,43 @@ def _upward(names: tuple[str, ...], cwd: Path | None) -> list[str]:
     return [str(directory / name) for directory in (cwd, *cwd.parents) for name in names]
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    path: str  # literal; for a glob, the path with its pattern characters as written
+    pattern: str | None = None  # a glob with every substituted value escaped
+
+
+def _candidates(template: str, env: Mapping[str, str], cwd: Path | None) -> list[_Candidate]:
+    """The template's path, trimmed and verbatim when they differ; [] if unset."""
+    is_glob = glob.has_magic(_VAR.sub("", template))  # only the profile's own text may be a pattern
+    found: list[_Candidate] = []
+    for trim in (True, False):
+        path = _expand(template, env, cwd, trim=trim)
+        if path is None or any(c.path == path for c in found):
+            continue
+        found.append(_Candidate(path, _expand(template, env, cwd, glob.escape, trim) if is_glob else None))
+    return found
+
+
 def candidates(entry: FileEntry, env: Mapping[str, str], cwd: Path | None) -> list[str]:
     """The paths of ``entry`` the agent would read, globs expanded, in order."""
-    expanded = _upward(entry.upward, cwd) + [_expand(t, env, cwd) for t in entry.paths]
+    groups = [[_Candidate(p)] for p in _upward(entry.upward, cwd)]
+    groups += [_candidates(t, env, cwd) for t in entry.paths]
     if entry.pick is Pick.FIRST_SET:
-        first = next((p for p in expanded if p is not None), None)
-        expanded = [first]
+        groups = [next((g for g in groups if g), [])]
     paths: list[str] = []
-    for path in expanded:
-        if path is None:
-            continue
-        if glob.has_magic(path):
-            paths.extend(_glob(path))
-        elif entry.pick is not Pick.FIRST_EXISTING or os.path.lexists(path):
-            paths.append(path)
+    for candidate in (c for group in groups for c in group):
+        if candidate.pattern is not None:
+            paths.extend(_glob(candidate.pattern, os.path.dirname(candidate.path)))
+        elif entry.pick is not Pick.FIRST_EXISTING or os.path.lexists(candidate.path):
+            paths.append(candidate.path)
         if entry.pick is Pick.FIRST_EXISTING and paths:
             break
     return list(dict.fromkeys(paths))
 
 
-def _glob(pattern: str) -> list[str]:
-    parent = os.path.dirname(pattern)
+def _glob(pattern: str, parent: str) -> list[str]:
+    """The files ``pattern`` matches in ``parent`` (a literal directory)."""
     try:
         os.listdir(parent)
     except OSError as exc:
@@ -332,18 +361,50 @@ def scan_file(
     ]
 
 
+def flag_values(argv: tuple[str, ...], flags: tuple[str, ...]) -> list[str]:
+    """The values of ``--flag VALUE`` and ``--flag=VALUE`` in an argv."""
+    values = []
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if name in flags and eq:
+            values.append(value)
+        elif arg in flags and i + 1 < len(argv):
+            values.append(argv[i + 1])
+    return values
+
+
+def scan_inline(entry: FileEntry, flag: str, text: str, is_llm_key: Callable[[str], bool]) -> list[AgentFinding]:
+    """A document given on the command line: nobody can declare it own."""
+    where = f"(command line {flag})"
+    try:
+        doc = PARSERS[entry.format](text.encode("utf-8", "surrogateescape"))
+    except (UnreadableError, KeyError):
+        return [AgentFinding(where, None, Verdict.FOREIGN, None, problem=f"not valid {entry.format.value}")]
+    found = matches(doc, entry.fields, is_llm_key)
+    return [AgentFinding(where, m.field, Verdict.FOREIGN, m.fingerprint, m.counts_as, m.helper) for m in found]
+
+
 def scan(
     agent: AgentProfile,
     env: Mapping[str, str],
     cwd: Path | None,
     own: OwnFiles,
     is_llm_key: Callable[[str], bool],
+    argv: tuple[str, ...] = (),
 ) -> tuple[AgentFinding, ...]:
-    """Every credential in the files ``agent`` reads, as the child would see them."""
+    """Every credential in the files ``agent`` reads, as the child would see
+    them, including files (or documents) its command line names."""
     findings: list[AgentFinding] = []
     seen: set[str] = set()
     for entry in agent.files:
-        for path in candidates(entry, env, cwd):
+        paths = candidates(entry, env, cwd)
+        for flag in entry.argv:
+            for value in flag_values(argv[1:], (flag,)):
+                if value.lstrip().startswith("{"):
+                    findings.extend(scan_inline(entry, flag, value, is_llm_key))
+                else:
+                    paths.append(value if os.path.isabs(value) or cwd is None else str(cwd / value))
+        for path in paths:
             if path in seen:
                 continue
             seen.add(path)

@@ -61,6 +61,7 @@ class FileEntry:
     format: Format
     fields: tuple[FieldSpec, ...]
     upward: tuple[str, ...] = ()  # names looked for in {cwd} and each parent, before ``paths``
+    argv: tuple[str, ...] = ()  # flags of the agent's command whose value is such a file, or the document itself
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ def _entry(spec: Spec, field_sets: Mapping[str, list[Spec]]) -> FileEntry:
         format=Format(spec["format"]),
         fields=tuple(_field(f) for f in raw_fields),
         upward=tuple(upward),
+        argv=tuple(spec.get("argv", ())),
     )
 
 

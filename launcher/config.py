@@ -98,6 +98,7 @@ class Config:
     agent: str = "generic"
     agent_source: str = "default"
     own_agent_files: tuple[Path, ...] = ()
+    command: tuple[str, ...] = ()  # the agent's argv as given (empty: exec's default)
     warnings: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
@@ -158,8 +159,17 @@ def resolve(cli: Mapping[str, object], environ: Mapping[str, str]) -> Config:
         agent=agent,
         agent_source=agent_source,
         own_agent_files=_existing_files(settings["own_agent_files"], "--own-agent-file"),
+        command=_command(settings),
         warnings=tuple(warnings),
     )
+
+
+def _command(settings: ChainMap[str, object]) -> tuple[str, ...]:
+    from .launch import DEFAULT_COMMAND
+
+    given = settings["command"]
+    command = tuple(str(arg) for arg in given) if isinstance(given, tuple | list) else ()
+    return command or DEFAULT_COMMAND
 
 
 def _agent(settings: ChainMap[str, object]) -> tuple[str, str]:
@@ -168,12 +178,7 @@ def _agent(settings: ChainMap[str, object]) -> tuple[str, str]:
 
     raw = settings["agent"]
     if raw is None:
-        from .launch import DEFAULT_COMMAND
-
-        given = settings["command"]
-        command = tuple(str(arg) for arg in given) if isinstance(given, tuple | list) else ()
-        command = command or DEFAULT_COMMAND
-        return agent_for_command(str(command[0])), "command"
+        return agent_for_command(_command(settings)[0]), "command"
     name = str(raw).strip().lower()
     return profile(name).name, source_of(settings, "agent")
 

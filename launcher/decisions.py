@@ -68,6 +68,7 @@ def file_channels_markdown() -> str:
         for entry in agent.files:
             where = [f"`{u}` upward from the working directory" for u in entry.upward]
             where += [f"`{p}`" for p in entry.paths]
+            where += [f"`{flag} FILE` or `{flag} '{{…}}'` in the command" for flag in entry.argv]
             joiner = " or " if entry.pick.value != "all" else ", "
             fields = []
             for spec in entry.fields:

@@ -132,7 +132,7 @@ class GatePlan:
     refusal: LauncherError | None
     _stripped: dict[str, str] = field(repr=False)
     _layers: list[Source] = field(repr=False)
-    _special: list[str] = field(repr=False)
+    _gated: list[str] = field(repr=False)
     _catalog: KeyCatalog = field(repr=False)
     _token_copies: frozenset[str] = field(repr=False)
     # CODEX_AUTH_JSON, when the launcher writes it to auth.json instead of
@@ -188,18 +188,21 @@ class GatePlan:
         if not inherited:
             return frozenset()
         overridden = {k for src in self._layers if src.scope is not Scope.INHERITED for k in src.values}
-        return frozenset(inherited[0].values.keys() - overridden - set(self._special))
+        return frozenset(inherited[0].values.keys() - overridden - set(self._gated))
 
     @property
     def passthrough_inherited(self) -> int:
         return len(self._passthrough)
 
-    def special_decisions(self) -> list[KeyDecision]:
-        """Only the LLM keys and the launcher's own variables: cheap."""
-        return [self._decision(k) for k in sorted(self._special)]
+    def llm_key_decisions(self) -> list[KeyDecision]:
+        """Only the LLM keys, the launcher's own variables and copies of its
+        token: cheap."""
+        return [self._decision(k) for k in sorted(self._gated)]
+
+    special_decisions = llm_key_decisions  # the older name
 
     def kept_fingerprints(self) -> dict[str, str]:
-        return {d.key: d.fingerprint for d in self.special_decisions() if d.action is KEEP and d.llm_key}
+        return {d.key: d.fingerprint for d in self.llm_key_decisions() if d.action is KEEP and d.llm_key}
 
 
 def decide(key: str, scope: Scope, mode: BillingMode, catalog: KeyCatalog) -> Decision:
@@ -237,6 +240,7 @@ class AgentContext:
     profile: AgentProfile
     cwd: Path | None
     own: OwnFiles
+    command: tuple[str, ...] = ()  # the agent's argv: flags such as --settings name files too
 
 
 def plan(
@@ -259,9 +263,9 @@ def plan(
 
     # The one pass over every key name: only these keys can be stripped.
     llm_keys = catalog.llm_keys
-    special = [k for k in env if k.strip().upper() in llm_keys or is_launcher_var(k)]
+    gated = [k for k in env if k.strip().upper() in llm_keys or is_launcher_var(k)]
     stripped: dict[str, str] = {}
-    for key in special:
+    for key in gated:
         if decide(key, winner(layers, key).scope_of(key), config.billing_mode, catalog).action is STRIP:
             stripped[key] = env.pop(key)
     # Whatever it is called, a copy of the token is the token.
@@ -269,15 +273,15 @@ def plan(
     copies = frozenset(k for k, v in env.items() if _holds_token(v, tokens)) if tokens else frozenset()
     for key in copies:
         stripped[key] = env.pop(key)
-    special.extend(k for k in copies if k not in special)
+    gated.extend(k for k in copies if k not in gated)
 
     # The agent's files are read where the agent would have read them: for
     # codex with a materialised auth.json, the CODEX_HOME it replaces too.
     scan_env = dict(env)
     codex_auth, moved = _materialise_codex_auth(agent, env, layers)
-    if codex_auth is not None and codex.CODEX_HOME_VAR not in special:
-        special.append(codex.CODEX_HOME_VAR)  # the agent's own from now on (audit, -v)
-    findings = scan(agent.profile, scan_env, agent.cwd, agent.own, catalog.is_llm_key) if agent else ()
+    if codex_auth is not None and codex.CODEX_HOME_VAR not in gated:
+        gated.append(codex.CODEX_HOME_VAR)  # the agent's own from now on (audit, -v)
+    findings = scan(agent.profile, scan_env, agent.cwd, agent.own, catalog.is_llm_key, agent.command) if agent else ()
     from_files = {f.counts_as: "own agent file" for f in findings if f.verdict is Verdict.OWN and f.counts_as}
     usable = tuple(dict.fromkeys(provider.satisfied_by({**env, **moved, **from_files})))
     refusal = _refusal(config, provider.name, findings, usable, _Outcome(layers, env, stripped, catalog))
@@ -293,7 +297,7 @@ def plan(
         refusal=refusal,
         _stripped=stripped,
         _layers=layers,
-        _special=special,
+        _gated=gated,
         _catalog=catalog,
         _token_copies=copies,
         codex_auth=codex_auth,

@@ -45,7 +45,7 @@ def agent_context(config: Config) -> AgentContext:
         cwd: Path | None = Path.cwd()
     except OSError:  # removed under us: no project files to find there
         cwd = None
-    return AgentContext(profile(config.agent), cwd, OwnFiles.of(config.own_agent_files))
+    return AgentContext(profile(config.agent), cwd, OwnFiles.of(config.own_agent_files), config.command)
 
 
 def build_plan(config: Config, environ: Mapping[str, str], log: Log, *, explain: bool = False) -> GatePlan:
@@ -77,7 +77,7 @@ def log_plan(plan: GatePlan, log: Log) -> None:
     """Strips at -v, keeps at -vv; by name and fingerprint only."""
     if log.verbosity < LEVELS["info"]:
         return  # the default exec path hashes nothing
-    decisions = plan.decisions if log.verbosity >= LEVELS["debug"] else plan.special_decisions()
+    decisions = plan.decisions if log.verbosity >= LEVELS["debug"] else plan.llm_key_decisions()
     for d in decisions:
         level = "info" if d.action is STRIP else "debug"
         log.emit(

@@ -658,3 +658,55 @@ def test_readme_catalogue_and_file_channels_are_the_data_s_own():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert catalogue_markdown() in readme, "paste `python -m launcher.decisions` into README"
     assert file_channels_markdown() in readme, "paste `python -m launcher.decisions` into README"
+
+
+def test_pattern_characters_in_a_variable_cannot_hide_a_file(tmp_path):
+    """HOME=/x/[a]b is a literal directory: the glob of the profile
+    directory must not turn it into a pattern that misses it."""
+    home = tmp_path / "[a]b*"
+    creds = home / ".config" / "anthropic" / "credentials" / "p.json"
+    creds.parent.mkdir(parents=True)
+    creds.write_text("{}x")
+    (tmp_path / "ab").mkdir()  # what the unescaped pattern would match instead
+    settings = home / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text(json.dumps({"apiKeyHelper": "x"}))
+    found = scan(
+        profile("claude-code"), {"HOME": str(home)}, tmp_path, OwnFiles(frozenset()), load_catalog().is_llm_key
+    )
+    assert [(f.path, f.field) for f in found] == [(str(settings), "apiKeyHelper"), (str(creds), "content")]
+
+
+def test_a_padded_home_is_read_both_ways(tmp_path):
+    """node takes HOME verbatim (a relative ' x' under the working
+    directory); other code trims it: both files are looked at."""
+    (tmp_path / "x" / ".claude").mkdir(parents=True)
+    (tmp_path / " x" / ".claude").mkdir(parents=True)
+    for base in ("x", " x"):
+        (tmp_path / base / ".claude" / "settings.json").write_text(json.dumps({"apiKeyHelper": base}))
+    entry = profile("claude-code").files[0]  # user settings
+    assert candidates(entry, {"HOME": " x"}, tmp_path) == [
+        str(tmp_path / "x" / ".claude" / "settings.json"),
+        str(tmp_path / " x" / ".claude" / "settings.json"),
+    ]
+
+
+def test_settings_named_on_the_command_line(box):
+    """``claude --settings FILE|JSON``: the image's CMD is one more place for a key."""
+    own = box.own_env_file(ANTHROPIC_API_KEY=OWN_API_KEY)
+    file = box.write("platform.json", {"env": {"ANTHROPIC_AUTH_TOKEN": PLATFORM_KEY}}, base=box.work)
+    inline = json.dumps({"apiKeyHelper": "/opt/key.sh"})
+    for args, path, field in [
+        (("--settings", "platform.json"), str(file), "env.ANTHROPIC_AUTH_TOKEN"),
+        ((f"--settings={file}",), str(file), "env.ANTHROPIC_AUTH_TOKEN"),
+        (("--settings", inline), "(command line --settings)", "apiKeyHelper"),
+    ]:
+        result, report = box.check("--billing-mode", "byok", "--env-file", own, "--", "claude", *args, "-p", "hi")
+        assert (report["code"], _files(report)) == ("FOREIGN_AGENT_CREDENTIAL", [(path, field, "foreign")]), args
+    ran = box.root / "ran"
+    exec_args = ("exec", "--billing-mode", "byok", "--env-file", own, "--agent", "claude-code")
+    result = box.run(*exec_args, "--", *_marker_command(ran), "--settings", inline)
+    assert result.returncode == 78 and not ran.exists()
+    no_key = ("--billing-mode", "byok", "--env-file", own, "--agent", "claude-code", "--", "true")
+    _, clean = box.check(*no_key, "--settings", '{"model": "x"}')
+    assert (clean["decision"], clean["agent_files"]) == ("launch", [])
