@@ -215,6 +215,16 @@ def _parse_json(data: bytes) -> Any:
         raise UnreadableError("not valid JSON") from None
 
 
+def _parse_jsonc(data: bytes) -> Any:
+    from .jsonc import strip_comments
+
+    try:
+        stripped = strip_comments(_text(data))
+    except ValueError:
+        raise UnreadableError("not valid JSON") from None
+    return _parse_json(stripped.encode("utf-8"))
+
+
 def _parse_toml(data: bytes) -> Any:
     import tomllib  # only when an agent has a TOML file
 
@@ -236,6 +246,7 @@ def _parse_dotenv(data: bytes) -> Any:
 
 PARSERS: dict[Format, Callable[[bytes], Any]] = {
     Format.JSON: _parse_json,
+    Format.JSONC: _parse_jsonc,
     Format.TOML: _parse_toml,
     Format.DOTENV: _parse_dotenv,
 }

@@ -25,6 +25,7 @@ GENERIC = "generic"
 
 class Format(enum.StrEnum):
     JSON = "json"
+    JSONC = "jsonc"  # JSON with // and /* */ comments (gemini-cli's settings)
     TOML = "toml"
     DOTENV = "dotenv"
     RAW = "raw"  # the whole file is one credential

@@ -425,3 +425,19 @@ def test_audit_knows_the_agent_s_private_codex_home_as_own(tmp_path):
     report = json.loads(audit.stdout)
     verdicts = {f["key"]: f["verdict"] for f in report["findings"]}
     assert verdicts == {"CODEX_HOME": "own"}
+
+
+def test_gemini_settings_with_comments_are_read(tmp_path):
+    home = tmp_path / "home"
+    _write(
+        home / ".gemini/settings.json",
+        '// written by hand\n{"u": "http://x/*y*/", /* auth */\n'
+        ' "security": {"auth": {"selectedType": "cloud-shell"}}}\n',
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {"HOME": str(home), "GEMINI_CLI_SYSTEM_SETTINGS_PATH": "/nonexistent"}
+    assert [f.field for f in _scan("gemini-cli", env, work)] == ["security.auth.selectedType"]
+    (home / ".gemini/settings.json").write_text('{"a": 1} /* never closed')
+    (found,) = _scan("gemini-cli", env, work)
+    assert (found.field, found.problem) == (None, "not valid JSON")
