@@ -160,7 +160,7 @@ def _glob(pattern: str, parent: str) -> list[str]:
         if exc.errno in _ABSENT:
             return []
         return [parent]  # reading it reports why the directory cannot be listed
-    return sorted(glob.glob(pattern))
+    return sorted(glob.glob(pattern, include_hidden=True))  # an agent listing a directory sees dotfiles too
 
 
 # -- reading ------------------------------------------------------------------
@@ -184,7 +184,7 @@ def read_bounded(path: str) -> tuple[bytes, tuple[int, int]] | None:
             raise UnreadableError("a directory, not a file" if stat.S_ISDIR(info.st_mode) else "not a regular file")
         if info.st_size > MAX_FILE_BYTES:
             raise UnreadableError(f"larger than {MAX_FILE_BYTES} bytes")
-        data = os.read(fd, MAX_FILE_BYTES + 1)
+        data = _read_all(fd, MAX_FILE_BYTES + 1)
         if len(data) > MAX_FILE_BYTES:
             raise UnreadableError(f"larger than {MAX_FILE_BYTES} bytes")
         return data, (info.st_dev, info.st_ino)
@@ -192,6 +192,19 @@ def read_bounded(path: str) -> tuple[bytes, tuple[int, int]] | None:
         raise UnreadableError(_reason(exc)) from None
     finally:
         os.close(fd)
+
+
+def _read_all(fd: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes: a read may return less than asked (procfs, FUSE)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = os.read(fd, limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _reason(exc: OSError) -> str:

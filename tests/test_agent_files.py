@@ -710,3 +710,22 @@ def test_settings_named_on_the_command_line(box):
     no_key = ("--billing-mode", "byok", "--env-file", own, "--agent", "claude-code", "--", "true")
     _, clean = box.check(*no_key, "--settings", '{"model": "x"}')
     assert (clean["decision"], clean["agent_files"]) == ("launch", [])
+
+
+def test_the_plan_is_immutable_and_decisions_are_records():
+    import dataclasses
+
+    from launcher.bundle import Scope
+    from launcher.config import BillingMode, resolve
+    from launcher.gate import STRIP, Action, Decision, Source, decide, plan
+    from launcher.registry import KeyKind
+
+    catalog = load_catalog()
+    d = decide("GOOGLE_API_KEY", Scope.GLOBAL, BillingMode.BYOK, catalog)
+    assert d == Decision(KeyKind.CREDENTIAL, Action.STRIP, d.reason) and d.action is STRIP and d.llm_key
+    config = resolve({"billing_mode": "byok"}, {"CONFIGS_DIR": "/nonexistent"})
+    result = plan(config, [Source("g", {"ANTHROPIC_API_KEY": PLATFORM_KEY}, Scope.GLOBAL)], {}, catalog)
+    assert result.code == "MISSING_BYOK_CREDENTIAL"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.refusal = None  # type: ignore[misc]
+    assert MARKER not in repr(result) and MARKER not in repr(result.llm_key_decisions())

@@ -77,13 +77,14 @@ class Row:
     own: Mapping[str, str] = field(default_factory=dict)  # workspace secrets (control: claude's environment)
     globals_: Mapping[str, str] = field(default_factory=dict)  # more platform globals (the OAuth token is always one)
     home: Mapping[str, object] = field(default_factory=dict)  # files under HOME (JSON)
+    root: Mapping[str, object] = field(default_factory=dict)  # files under tmp_path, i.e. {root} (JSON)
     project: Mapping[str, object] = field(default_factory=dict)  # files under the working directory (JSON)
     args: tuple[str, ...] = ()  # launcher flags; {home} is HOME
     base_url: bool = True  # the workspace's own ANTHROPIC_BASE_URL is the stand-in
     decoy: bool = False  # a platform global ANTHROPIC_BASE_URL points at a decoy stand-in
     helper_ran: bool | None = None
     egress: tuple[str, ...] = ()  # CONNECTs to the trap that this claude makes by itself
-    inherited: Mapping[str, str] = field(default_factory=dict)  # more of the container's environment
+    inherited: Mapping[str, str] = field(default_factory=dict)  # more of the container's environment; {root}
     says: str | None = None  # the refusal names this file (under tmp_path) and field
 
 
@@ -130,6 +131,30 @@ ROWS = [
         decoy=True,
         egress=(DEFAULT_HOST,),
         inherited={"CLAUDE_CODE_MAX_RETRIES": "0"},  # it would retry the unreachable host for minutes
+    ),
+    Row(
+        "`byok`: global `ANTHROPIC_BASE_URL` (a decoy stand-in) + the workspace's own base URL and `ANTHROPIC_API_KEY`",
+        "byok",
+        (("x-api-key", "own ANTHROPIC_API_KEY"),),
+        own={"ANTHROPIC_API_KEY": OWN_API_KEY},
+        decoy=True,
+    ),
+    Row(
+        "control: container's `CLAUDE_CONFIG_DIR` whose `settings.json` `env` holds the platform key, "
+        "own `ANTHROPIC_API_KEY`",
+        None,
+        (("x-api-key", "platform API key"),),
+        own={"ANTHROPIC_API_KEY": OWN_API_KEY},
+        root={"platform-config/settings.json": {"env": {"ANTHROPIC_API_KEY": PLATFORM_KEY}}},
+        inherited={"CLAUDE_CONFIG_DIR": "{root}/platform-config"},
+    ),
+    Row(
+        "`byok`: the same container `CLAUDE_CONFIG_DIR` + own `ANTHROPIC_API_KEY`",
+        "byok",
+        (("x-api-key", "own ANTHROPIC_API_KEY"),),  # stripped, so it relocates nothing: ~/.claude holds no key
+        own={"ANTHROPIC_API_KEY": OWN_API_KEY},
+        root={"platform-config/settings.json": {"env": {"ANTHROPIC_API_KEY": PLATFORM_KEY}}},
+        inherited={"CLAUDE_CONFIG_DIR": "{root}/platform-config"},
     ),
     Row(
         "control: `apiKeyHelper` in the project's `.claude/settings.json` + own `ANTHROPIC_API_KEY`",
@@ -189,7 +214,8 @@ def _helper(root: Path) -> Path:
 def _run(row: Row, tmp_path: Path, claude_bin: str, claude_env, stub: AnthropicStub, platform, decoy_url: str | None):
     home, work = tmp_path / "home", tmp_path / "work"
     work.mkdir()
-    env = claude_env(tmp_path, stub.url, **row.inherited)
+    env = claude_env(tmp_path, stub.url, **{k: v.replace("{root}", str(tmp_path)) for k, v in row.inherited.items()})
+    _write(tmp_path, row.root, tmp_path)
     _write(home, row.home, tmp_path)
     _write(work, row.project, tmp_path)
     claude = [claude_bin, "-p", "say hi", "--output-format", "json"]
