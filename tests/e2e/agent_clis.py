@@ -25,6 +25,7 @@ PLATFORM_OPENAI_KEY = f"sk-proj-platform-{MARKER}-0a1b2c"  # the image's / platf
 OWN_OPENAI_KEY = f"sk-proj-own-{MARKER}-3d4e5f"  # the workspace's own OpenAI key
 PLATFORM_CODEX_KEY = f"sk-codex-platform-{MARKER}-6a7b8c"  # a global CODEX_API_KEY
 OWN_CODEX_AUTH_KEY = f"sk-proj-authjson-own-{MARKER}-9d0e1f"  # inside the workspace's CODEX_AUTH_JSON
+PLATFORM_CODEX_ACCESS_TOKEN = f"at-platform-{MARKER}-7e8f9a"  # a global CODEX_ACCESS_TOKEN
 PLATFORM_GEMINI_KEY = f"AIza-platform-gemini-{MARKER}-2a3b"
 OWN_GEMINI_KEY = f"AIza-own-gemini-{MARKER}-4c5d"
 PLATFORM_GOOGLE_KEY = f"AIza-platform-google-{MARKER}-6e7f"
@@ -33,6 +34,7 @@ AGENT_SECRETS = (
     OWN_OPENAI_KEY,
     PLATFORM_CODEX_KEY,
     OWN_CODEX_AUTH_KEY,
+    PLATFORM_CODEX_ACCESS_TOKEN,
     PLATFORM_GEMINI_KEY,
     OWN_GEMINI_KEY,
     PLATFORM_GOOGLE_KEY,
@@ -42,6 +44,7 @@ LABELS = {
     OWN_OPENAI_KEY: "own OPENAI_API_KEY",
     PLATFORM_CODEX_KEY: "platform CODEX_API_KEY",
     OWN_CODEX_AUTH_KEY: "own CODEX_AUTH_JSON key",
+    PLATFORM_CODEX_ACCESS_TOKEN: "platform CODEX_ACCESS_TOKEN",
     PLATFORM_GEMINI_KEY: "platform GEMINI_API_KEY",
     OWN_GEMINI_KEY: "own GEMINI_API_KEY",
     PLATFORM_GOOGLE_KEY: "platform GOOGLE_API_KEY",

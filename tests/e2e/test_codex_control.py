@@ -18,6 +18,7 @@ from agent_clis import (
     AGENT_SECRETS,
     OWN_CODEX_AUTH_KEY,
     OWN_OPENAI_KEY,
+    PLATFORM_CODEX_ACCESS_TOKEN,
     PLATFORM_CODEX_KEY,
     PLATFORM_OPENAI_KEY,
     CodexAuth,
@@ -118,3 +119,16 @@ def test_provider_env_key_reads_the_workspace_key_when_nothing_overrides(codex_b
     proc = _run(codex_bin, tmp_path, openai_stub, OPENAI_API_KEY=OWN_OPENAI_KEY)
     _answered(proc)
     assert _upstream(openai_stub) == [["authorization: own OPENAI_API_KEY"]]
+
+
+def test_codex_access_token_is_taken_to_auth_openai_com_first(codex_bin, openai_stub, tmp_path):
+    """CODEX_ACCESS_TOKEN is read: codex 0.171.0 first goes to auth.openai.com
+    with it (here refused by the egress trap), then sends its request with no
+    credential. A credential channel, so the catalogue gates it. (A value
+    shaped like an API key, ``sk-...``, is ignored without that call.)"""
+    write_codex_home(tmp_path / "home" / ".codex", openai_stub.url, CodexAuth.OPENAI_LOGIN)
+    env = sandbox_env(tmp_path, openai_stub.url, CODEX_ACCESS_TOKEN=PLATFORM_CODEX_ACCESS_TOKEN)
+    proc = run_codex(codex_bin, env, tmp_path / "work")
+    assert_no_secret(proc.stdout + proc.stderr, AGENT_SECRETS)
+    assert {(r.method, r.path) for r in openai_stub.egress()} == {("CONNECT", "auth.openai.com:443")}
+    assert _upstream(openai_stub) == [[]]
