@@ -166,6 +166,8 @@ class GatePlan:
         d = decide(key, scope, self.billing_mode, self._catalog)
         if key in self._token_copies:
             d = Decision(d.kind, STRIP, "holds the launcher's own platform token")
+        if self.codex_auth is not None and key == codex.CODEX_HOME_VAR and source.name == _CODEX_SOURCE:
+            d = Decision(d.kind, d.action, f"the launcher's private CODEX_HOME: auth.json from {codex.AUTH_JSON_VAR}")
         if key in self._moved:
             d = Decision(d.kind, d.action, f"{d.reason}; written to auth.json in the private CODEX_HOME instead")
             return KeyDecision(
@@ -305,6 +307,9 @@ def plan(
     )
 
 
+_CODEX_SOURCE = f"launcher: {codex.AUTH_JSON_VAR} -> auth.json"
+
+
 def _materialise_codex_auth(
     agent: AgentContext | None, env: dict[str, str], layers: list[Source]
 ) -> tuple[PendingAuth | None, dict[str, str]]:
@@ -317,11 +322,7 @@ def _materialise_codex_auth(
     moved = {codex.AUTH_JSON_VAR: env.pop(codex.AUTH_JSON_VAR)}
     scope = winner(layers, codex.AUTH_JSON_VAR).scope_of(codex.AUTH_JSON_VAR)
     env[codex.CODEX_HOME_VAR] = str(pending.codex_home)
-    layers.append(
-        Source(
-            f"launcher: {codex.AUTH_JSON_VAR} -> auth.json", {codex.CODEX_HOME_VAR: env[codex.CODEX_HOME_VAR]}, scope
-        )
-    )
+    layers.append(Source(_CODEX_SOURCE, {codex.CODEX_HOME_VAR: env[codex.CODEX_HOME_VAR]}, scope))
     return pending, moved
 
 
