@@ -33,7 +33,8 @@ from support import (
     require_unshare,
 )
 
-from launcher.agentfiles import OwnFiles, candidates, scan
+from launcher.agentfiles import OwnFiles, scan
+from launcher.agentpaths import candidates
 from launcher.agents import FileEntry, Format, Pick, agent_for_command, profile
 from launcher.registry import load_catalog
 

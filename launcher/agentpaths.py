@@ -1,0 +1,120 @@
+"""Where the files of an agent profile are, as the agent resolves them.
+
+Paths resolve in the child's final environment (after the gate, so a
+stripped ``CLAUDE_CONFIG_DIR`` relocates nothing) and the child's working
+directory; templates, relocation (``first_set``), searches
+(``first_existing``, ``upward``) and globs are described in
+``data/agents/README.md``.
+"""
+
+from __future__ import annotations
+
+import errno
+import glob
+import os
+import pwd
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .agents import FileEntry, Pick
+
+_VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR})  # the agent finds nothing there either
+
+
+def _expand(
+    template: str, env: Mapping[str, str], cwd: Path | None, quote: Callable[[str], str] = str, trim: bool = True
+) -> str | None:
+    """The path a template names, or None when a variable it needs is unset
+    (or blank). ``trim``: values with surrounding whitespace trimmed, as some
+    agents' code does; others take them verbatim, so both are looked at.
+
+    ``quote`` is applied to every value put into the template (and to the
+    working directory a relative result is joined to): ``glob.escape`` for a
+    glob, so that a value such as ``HOME=/tmp/[a]b`` is a literal path and
+    cannot make the pattern miss the file the agent reads.
+    """
+    missing = False
+
+    def value(match: re.Match[str]) -> str:
+        nonlocal missing
+        name = match.group(1)
+        if name == "cwd":
+            found = str(cwd) if cwd is not None else ""
+        elif name == "HOME":
+            found = _home(env)
+        else:
+            found = env.get(name, "")
+        missing = missing or not found.strip()
+        found = found.strip() if trim else found
+        return quote(found)
+
+    path = _VAR.sub(value, template)
+    if missing:
+        return None
+    return path if os.path.isabs(path) or cwd is None else os.path.join(quote(str(cwd)), path)
+
+
+def _home(env: Mapping[str, str]) -> str:
+    # As node's os.homedir(): $HOME, else the password database.
+    home = env.get("HOME", "")
+    if home.strip():
+        return home
+    try:
+        return pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:
+        return ""
+
+
+def _upward(names: tuple[str, ...], cwd: Path | None) -> list[str]:
+    if cwd is None:
+        return []
+    return [str(directory / name) for directory in (cwd, *cwd.parents) for name in names]
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    path: str  # literal; for a glob, the path with its pattern characters as written
+    pattern: str | None = None  # a glob with every substituted value escaped
+
+
+def _candidates(template: str, env: Mapping[str, str], cwd: Path | None) -> list[_Candidate]:
+    """The template's path, trimmed and verbatim when they differ; [] if unset."""
+    is_glob = glob.has_magic(_VAR.sub("", template))  # only the profile's own text may be a pattern
+    found: list[_Candidate] = []
+    for trim in (True, False):
+        path = _expand(template, env, cwd, trim=trim)
+        if path is None or any(c.path == path for c in found):
+            continue
+        found.append(_Candidate(path, _expand(template, env, cwd, glob.escape, trim) if is_glob else None))
+    return found
+
+
+def candidates(entry: FileEntry, env: Mapping[str, str], cwd: Path | None) -> list[str]:
+    """The paths of ``entry`` the agent would read, globs expanded, in order."""
+    groups = [[_Candidate(p)] for p in _upward(entry.upward, cwd)]
+    groups += [_candidates(t, env, cwd) for t in entry.paths]
+    if entry.pick is Pick.FIRST_SET:
+        groups = [next((g for g in groups if g), [])]
+    paths: list[str] = []
+    for candidate in (c for group in groups for c in group):
+        if candidate.pattern is not None:
+            paths.extend(_glob(candidate.pattern, os.path.dirname(candidate.path)))
+        elif entry.pick is not Pick.FIRST_EXISTING or os.path.lexists(candidate.path):
+            paths.append(candidate.path)
+        if entry.pick is Pick.FIRST_EXISTING and paths:
+            break
+    return list(dict.fromkeys(paths))
+
+
+def _glob(pattern: str, parent: str) -> list[str]:
+    """The files ``pattern`` matches in ``parent`` (a literal directory)."""
+    try:
+        os.listdir(parent)
+    except OSError as exc:
+        if exc.errno in ABSENT:
+            return []
+        return [parent]  # reading it reports why the directory cannot be listed
+    return sorted(glob.glob(pattern, include_hidden=True))  # an agent listing a directory sees dotfiles too
