@@ -134,6 +134,22 @@ def profile(name: str) -> AgentProfile:
         raise ConfigError(f"unknown agent {name[:40]!r} (known: {', '.join(known())})") from None
 
 
+def command_of(given: object) -> tuple[str, ...]:
+    """The agent's argv as given on the command line, else exec's default."""
+    from .launch import DEFAULT_COMMAND
+
+    command = tuple(str(arg) for arg in given) if isinstance(given, tuple | list) else ()
+    return command or DEFAULT_COMMAND
+
+
+def resolve_agent(flag_or_env: object, command: tuple[str, ...], source: str) -> tuple[str, str]:
+    """(agent, where it came from): --agent / LAUNCHER_AGENT, else what the
+    command's basename says. Unknown names are CONFIG_INVALID."""
+    if flag_or_env is None:
+        return agent_for_command(command[0]), "command"
+    return profile(str(flag_or_env).strip().lower()).name, source
+
+
 def agent_for_command(command: str) -> str:
     """The agent a command is, by its basename (``/usr/bin/claude`` → ``claude-code``)."""
     base = os.path.basename(command)

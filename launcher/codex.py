@@ -107,6 +107,19 @@ def prepare(value: str, env: Mapping[str, str]) -> PendingAuth:
     return PendingAuth(validate_auth_json(value), private_home(value, env), codex_home(env))
 
 
+def take_auth_json(agent: str | None, env: dict[str, str]) -> tuple[PendingAuth | None, dict[str, str]]:
+    """For codex, a CODEX_AUTH_JSON that survived the gate (in ``env``, the
+    child's environment) becomes auth.json in a private CODEX_HOME: ``env``
+    gets CODEX_HOME and loses the variable, which is returned as moved. An
+    invalid one is BUNDLE_INVALID. Nothing is written here."""
+    if agent != AGENT or AUTH_JSON_VAR not in env:
+        return None, {}
+    pending = prepare(env[AUTH_JSON_VAR], env)
+    moved = {AUTH_JSON_VAR: env.pop(AUTH_JSON_VAR)}
+    env[CODEX_HOME_VAR] = str(pending.codex_home)
+    return pending, moved
+
+
 _PREFIX = "agent-launcher-codex-"
 _USER_MARK = ".pid-"  # one empty file per process that started an agent on the directory
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .agents import command_of, resolve_agent
 from .errors import ConfigError, InsecureURLError
 
 
@@ -134,7 +135,8 @@ def resolve(cli: Mapping[str, object], environ: Mapping[str, str]) -> Config:
     billing_mode, mode_source = _billing_mode(settings, warnings)
     # Local mode talks to no platform: it has no reason to read a secret.
     token, token_source = _token(settings, environ, warnings) if platform_url else (None, "unused in local mode")
-    agent, agent_source = _agent(settings)
+    command = command_of(settings["command"])
+    agent, agent_source = resolve_agent(settings["agent"], command, source_of(settings, "agent"))
     log_format = str(settings["log_format"])
     if log_format not in ("text", "json"):
         raise ConfigError(f"log format must be text or json, not {log_format!r}")
@@ -159,28 +161,9 @@ def resolve(cli: Mapping[str, object], environ: Mapping[str, str]) -> Config:
         agent=agent,
         agent_source=agent_source,
         own_agent_files=_existing_files(settings["own_agent_files"], "--own-agent-file"),
-        command=_command(settings),
+        command=command,
         warnings=tuple(warnings),
     )
-
-
-def _command(settings: ChainMap[str, object]) -> tuple[str, ...]:
-    from .launch import DEFAULT_COMMAND
-
-    given = settings["command"]
-    command = tuple(str(arg) for arg in given) if isinstance(given, tuple | list) else ()
-    return command or DEFAULT_COMMAND
-
-
-def _agent(settings: ChainMap[str, object]) -> tuple[str, str]:
-    """--agent / LAUNCHER_AGENT, else what the command's basename says."""
-    from .agents import agent_for_command, profile
-
-    raw = settings["agent"]
-    if raw is None:
-        return agent_for_command(_command(settings)[0]), "command"
-    name = str(raw).strip().lower()
-    return profile(name).name, source_of(settings, "agent")
 
 
 def _platform_url(value: object) -> str | None:

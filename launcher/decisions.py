@@ -12,7 +12,8 @@ from __future__ import annotations
 from .agents import Format, profiles
 from .bundle import Scope
 from .config import TOKEN_VAR, BillingMode
-from .gate import NEEDS_CREDENTIAL, decide
+from .gate import decide
+from .refusal import NEEDS_CREDENTIAL
 from .registry import KeyKind, load_catalog
 
 KINDS = (

@@ -25,10 +25,12 @@ from .agents import AgentProfile
 from .bundle import Scope, fingerprint
 from .codex import PendingAuth
 from .config import LAUNCHER_OWN_VARS, TOKEN_VAR, BillingMode, Config
-from .errors import ForeignAgentCredentialError, LauncherError, MissingCredentialError
+from .errors import LauncherError
+from .refusal import NEEDS_CREDENTIAL, Outcome, refusal_for
 from .registry import KeyCatalog, KeyKind, normalise
 
-NEEDS_CREDENTIAL = frozenset({BillingMode.BYOK, BillingMode.SUBSCRIPTION})
+_CODEX_SOURCE = f"launcher: {codex.AUTH_JSON_VAR} -> auth.json"
+
 _LAUNCHER_VARS = frozenset(normalise(k) for k in LAUNCHER_OWN_VARS)
 
 
@@ -42,6 +44,7 @@ STRIP = Action.STRIP
 
 __all__ = [
     "KEEP",
+    "NEEDS_CREDENTIAL",
     "STRIP",
     "Action",
     "Decision",
@@ -166,14 +169,12 @@ class GatePlan:
         d = decide(key, scope, self.billing_mode, self._catalog)
         if key in self._token_copies:
             d = Decision(d.kind, STRIP, "holds the launcher's own platform token")
-        if self.codex_auth is not None and key == codex.CODEX_HOME_VAR and source.name == _CODEX_SOURCE:
+        if source.name == _CODEX_SOURCE:
             d = Decision(d.kind, d.action, f"the launcher's private CODEX_HOME: auth.json from {codex.AUTH_JSON_VAR}")
         if key in self._moved:
             d = Decision(d.kind, d.action, f"{d.reason}; written to auth.json in the private CODEX_HOME instead")
-            return KeyDecision(
-                key, scope, source.name, d.llm_key, d.action, d.reason, fingerprint(self._moved[key]), d.kind
-            )
-        value = self.env[key] if d.action is KEEP else self._stripped[key]
+        kept = self._moved if key in self._moved else self.env
+        value = kept[key] if d.action is KEEP else self._stripped[key]
         return KeyDecision(key, scope, source.name, d.llm_key, d.action, d.reason, fingerprint(value), d.kind)
 
     @cached_property
@@ -280,13 +281,17 @@ def plan(
     # The agent's files are read where the agent would have read them: for
     # codex with a materialised auth.json, the CODEX_HOME it replaces too.
     scan_env = dict(env)
-    codex_auth, moved = _materialise_codex_auth(agent, env, layers)
-    if codex_auth is not None and codex.CODEX_HOME_VAR not in gated:
-        gated.append(codex.CODEX_HOME_VAR)  # the agent's own from now on (audit, -v)
+    codex_auth, moved = codex.take_auth_json(agent.profile.name if agent else None, env)
+    if codex_auth is not None:  # CODEX_HOME is as scoped as the variable it came from
+        scope = winner(layers, codex.AUTH_JSON_VAR).scope_of(codex.AUTH_JSON_VAR)
+        layers.append(Source(_CODEX_SOURCE, {codex.CODEX_HOME_VAR: env[codex.CODEX_HOME_VAR]}, scope))
+        if codex.CODEX_HOME_VAR not in gated:
+            gated.append(codex.CODEX_HOME_VAR)  # the agent's own now (audit, -v)
     findings = scan(agent.profile, scan_env, agent.cwd, agent.own, catalog.is_llm_key, agent.command) if agent else ()
     from_files = {f.counts_as: "own agent file" for f in findings if f.verdict is Verdict.OWN and f.counts_as}
     usable = tuple(dict.fromkeys(provider.satisfied_by({**env, **moved, **from_files})))
-    refusal = _refusal(config, provider.name, findings, usable, _Outcome(layers, env, stripped, catalog))
+    outcome = Outcome(env, stripped, lambda key: winner(layers, key).scope_of(key), catalog)
+    refusal = refusal_for(config, provider.name, findings, usable, outcome)
     return GatePlan(
         workspace_id=config.workspace_id,
         billing_mode=config.billing_mode,
@@ -305,77 +310,3 @@ def plan(
         codex_auth=codex_auth,
         _moved=moved,
     )
-
-
-_CODEX_SOURCE = f"launcher: {codex.AUTH_JSON_VAR} -> auth.json"
-
-
-def _materialise_codex_auth(
-    agent: AgentContext | None, env: dict[str, str], layers: list[Source]
-) -> tuple[PendingAuth | None, dict[str, str]]:
-    """For codex, a CODEX_AUTH_JSON that survived the gate becomes auth.json in
-    a private CODEX_HOME: the child gets CODEX_HOME (as scoped as the variable
-    it came from), never the variable. An invalid one is BUNDLE_INVALID."""
-    if agent is None or agent.profile.name != codex.AGENT or codex.AUTH_JSON_VAR not in env:
-        return None, {}
-    pending = codex.prepare(env[codex.AUTH_JSON_VAR], env)
-    moved = {codex.AUTH_JSON_VAR: env.pop(codex.AUTH_JSON_VAR)}
-    scope = winner(layers, codex.AUTH_JSON_VAR).scope_of(codex.AUTH_JSON_VAR)
-    env[codex.CODEX_HOME_VAR] = str(pending.codex_home)
-    layers.append(Source(_CODEX_SOURCE, {codex.CODEX_HOME_VAR: env[codex.CODEX_HOME_VAR]}, scope))
-    return pending, moved
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """What the strip left, for a refusal message."""
-
-    layers: list[Source]
-    env: Mapping[str, str]
-    stripped: Mapping[str, str]
-    catalog: KeyCatalog
-
-
-def _refusal(
-    config: Config, provider: str, findings: tuple[AgentFinding, ...], usable: tuple[str, ...], outcome: _Outcome
-) -> LauncherError | None:
-    if config.billing_mode is BillingMode.PLATFORM_MANAGED:
-        return None
-    foreign = [f for f in findings if f.verdict is Verdict.FOREIGN]
-    if foreign:
-        return ForeignAgentCredentialError(_foreign_message(config, foreign))
-    if config.billing_mode in NEEDS_CREDENTIAL and not usable:
-        return MissingCredentialError(_missing_message(config, outcome, provider))
-    return None
-
-
-def _foreign_message(config: Config, foreign: list[AgentFinding]) -> str:
-    shown = "; ".join(f.describe() for f in foreign[:8]) + ("; ..." if len(foreign) > 8 else "")
-    return (
-        f"{config.billing_mode.value}: the agent would read a credential that is not the workspace's own from "
-        f"{shown}; fix: remove it from the image or the mounted file, or, if it really is the workspace's, "
-        "declare the file with --own-agent-file PATH"
-    )
-
-
-def _missing_message(config: Config, outcome: _Outcome, provider: str) -> str:
-    catalog = outcome.catalog
-    gone = [
-        f"{k} ({winner(outcome.layers, k).scope_of(k).value})"
-        for k in sorted(outcome.stripped)
-        if catalog.is_llm_key(k)
-    ]
-    kept = sorted(k for k in outcome.env if catalog.kind_of(k) is KeyKind.CREDENTIAL)
-    who = f"workspace {config.workspace_id}" if config.workspace_id else "workspace"
-    parts = [f"{config.billing_mode.value} {who} has no usable LLM credential of its own for provider {provider}"]
-    if gone:
-        parts.append(f"stripped: {', '.join(gone)}")
-    if kept:
-        parts.append(f"kept but not usable by {provider}: {', '.join(kept)}")
-    where = (
-        "add a workspace-scoped secret (e.g. ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN) under Config → Secrets"
-        if config.platform_url
-        else "add your own key (e.g. ANTHROPIC_API_KEY) to an --env-file"
-    )
-    parts.append(f"fix: {where}, or switch the workspace to platform-managed billing")
-    return "; ".join(parts)

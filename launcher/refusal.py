@@ -1,0 +1,68 @@
+"""Why a plan refuses: the two 78s, and messages that say what to fix.
+
+Messages name keys, files and fields, never a value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from .agentfiles import AgentFinding, Verdict
+from .bundle import Scope
+from .config import BillingMode, Config
+from .errors import ForeignAgentCredentialError, LauncherError, MissingCredentialError
+from .registry import KeyCatalog, KeyKind
+
+NEEDS_CREDENTIAL = frozenset({BillingMode.BYOK, BillingMode.SUBSCRIPTION})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the strip left, for a refusal message."""
+
+    env: Mapping[str, str]
+    stripped: Mapping[str, str]
+    scope_of: Callable[[str], Scope]  # the scope of the value a key ended with
+    catalog: KeyCatalog
+
+
+def refusal_for(
+    config: Config, provider: str, findings: tuple[AgentFinding, ...], usable: tuple[str, ...], outcome: Outcome
+) -> LauncherError | None:
+    if config.billing_mode is BillingMode.PLATFORM_MANAGED:
+        return None
+    foreign = [f for f in findings if f.verdict is Verdict.FOREIGN]
+    if foreign:
+        return ForeignAgentCredentialError(_foreign_message(config, foreign))
+    if config.billing_mode in NEEDS_CREDENTIAL and not usable:
+        return MissingCredentialError(_missing_message(config, outcome, provider))
+    return None
+
+
+def _foreign_message(config: Config, foreign: list[AgentFinding]) -> str:
+    shown = "; ".join(f.describe() for f in foreign[:8]) + ("; ..." if len(foreign) > 8 else "")
+    return (
+        f"{config.billing_mode.value}: the agent would read a credential that is not the workspace's own from "
+        f"{shown}; fix: remove it from the image or the mounted file, or, if it really is the workspace's, "
+        "declare the file with --own-agent-file PATH"
+    )
+
+
+def _missing_message(config: Config, outcome: Outcome, provider: str) -> str:
+    catalog = outcome.catalog
+    gone = [f"{k} ({outcome.scope_of(k).value})" for k in sorted(outcome.stripped) if catalog.is_llm_key(k)]
+    kept = sorted(k for k in outcome.env if catalog.kind_of(k) is KeyKind.CREDENTIAL)
+    who = f"workspace {config.workspace_id}" if config.workspace_id else "workspace"
+    parts = [f"{config.billing_mode.value} {who} has no usable LLM credential of its own for provider {provider}"]
+    if gone:
+        parts.append(f"stripped: {', '.join(gone)}")
+    if kept:
+        parts.append(f"kept but not usable by {provider}: {', '.join(kept)}")
+    where = (
+        "add a workspace-scoped secret (e.g. ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN) under Config → Secrets"
+        if config.platform_url
+        else "add your own key (e.g. ANTHROPIC_API_KEY) to an --env-file"
+    )
+    parts.append(f"fix: {where}, or switch the workspace to platform-managed billing")
+    return "; ".join(parts)
