@@ -124,6 +124,16 @@ def _parse_json(data: bytes) -> Any:
         raise UnreadableError("not valid JSON") from None
 
 
+def _parse_jsonc(data: bytes) -> Any:
+    from .jsonc import strip_comments
+
+    try:
+        stripped = strip_comments(_text(data))
+    except ValueError:
+        raise UnreadableError("not valid JSON") from None
+    return _parse_json(stripped.encode("utf-8"))
+
+
 def _parse_toml(data: bytes) -> Any:
     import tomllib  # only when an agent has a TOML file
 
@@ -145,6 +155,7 @@ def _parse_dotenv(data: bytes) -> Any:
 
 PARSERS: dict[Format, Callable[[bytes], Any]] = {
     Format.JSON: _parse_json,
+    Format.JSONC: _parse_jsonc,
     Format.TOML: _parse_toml,
     Format.DOTENV: _parse_dotenv,
 }
@@ -189,12 +200,21 @@ class Match:
     fingerprint: str
 
 
-def matches(doc: Any, specs: tuple[FieldSpec, ...], is_llm_key: Callable[[str], bool]) -> list[Match]:
+def matches(
+    doc: Any, specs: tuple[FieldSpec, ...], is_llm_key: Callable[[str], bool], env: Mapping[str, str] | None = None
+) -> list[Match]:
     found: list[Match] = []
     for spec in specs:
         for where, value in _select(doc, spec.select):
             name = where[-1] if where else ""
             if spec.llm_keys_only and not is_llm_key(name):
+                continue
+            if spec.variable:
+                # Judged by what the named variable holds in the child's environment.
+                if not isinstance(value, str) or is_llm_key(value) or not (env or {}).get(value, "").strip():
+                    continue
+                field = f"{'.'.join(where)} ({value})"
+                found.append(Match(field, spec.counts_as, spec.helper, fingerprint((env or {})[value])))
                 continue
             if not _present(value) or (spec.values and _as_text(value).strip().lower() not in spec.values):
                 continue
@@ -233,7 +253,13 @@ class OwnFiles:
         return cls(frozenset(ids))
 
 
-def scan_file(entry: FileEntry, path: str, own: OwnFiles, is_llm_key: Callable[[str], bool]) -> list[AgentFinding]:
+def scan_file(
+    entry: FileEntry,
+    path: str,
+    own: OwnFiles,
+    is_llm_key: Callable[[str], bool],
+    env: Mapping[str, str] | None = None,
+) -> list[AgentFinding]:
     try:
         read = read_bounded(path)
     except UnreadableError as exc:
@@ -246,7 +272,7 @@ def scan_file(entry: FileEntry, path: str, own: OwnFiles, is_llm_key: Callable[[
         found = (
             _raw(data, entry.fields)
             if entry.format is Format.RAW
-            else matches(PARSERS[entry.format](data), entry.fields, is_llm_key)
+            else matches(PARSERS[entry.format](data), entry.fields, is_llm_key, env)
         )
     except UnreadableError as exc:
         return [AgentFinding(path, None, verdict, None, problem=str(exc), identity=identity)]
@@ -302,5 +328,5 @@ def scan(
             if path in seen:
                 continue
             seen.add(path)
-            findings.extend(scan_file(entry, path, own, is_llm_key))
+            findings.extend(scan_file(entry, path, own, is_llm_key, env))
     return tuple(findings)

@@ -28,6 +28,7 @@ GENERIC = "generic"
 
 class Format(enum.StrEnum):
     JSON = "json"
+    JSONC = "jsonc"  # JSON with // and /* */ comments (gemini-cli's settings)
     TOML = "toml"
     DOTENV = "dotenv"
     RAW = "raw"  # the whole file is one credential
@@ -50,6 +51,10 @@ class FieldSpec:
     counts_as: str | None = None  # the variable it stands for when own; "{name}" = the matched key
     helper: bool = False  # a command the agent runs to get the credential (never run here)
     values: tuple[str, ...] = ()  # only these values (case-insensitive) count, e.g. an auth type
+    # The value names a variable the agent reads (codex's env_key): it counts
+    # when that variable is set in the child's environment and is no LLM key
+    # (an LLM key is the gate's to judge; any other name escapes it).
+    variable: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ def _field(spec: Spec) -> FieldSpec:
         counts_as=str(spec["as"]) if spec.get("as") else None,
         helper=bool(spec.get("helper", False)),
         values=tuple(str(v).lower() for v in spec.get("values", ())),
+        variable=bool(spec.get("variable", False)),
     )
 
 

@@ -76,6 +76,8 @@ def file_channels_markdown() -> str:
                 name = "content" if entry.format is Format.RAW else ".".join(spec.select)
                 extra = " (helper)" if spec.helper else ""
                 extra += " (LLM keys)" if spec.llm_keys_only else ""
+                extra += f" = {' or '.join(f'`{v}`' for v in spec.values)}" if spec.values else ""
+                extra += " (names a variable outside the catalogue that is set)" if spec.variable else ""
                 fields.append(f"`{name}`{extra}" + (f" → `{spec.counts_as}`" if spec.counts_as else ""))
             shown = ", ".join(fields) or "`content` (any content)"
             lines.append(f"| {agent.name} | {entry.label}: {joiner.join(where)} ({entry.format.value}) | {shown} |")

@@ -19,13 +19,17 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from . import codex
 from .agentfiles import AgentFinding, OwnFiles, Verdict, scan
 from .agents import AgentProfile
 from .bundle import Scope, fingerprint
+from .codex import PendingAuth
 from .config import LAUNCHER_OWN_VARS, TOKEN_VAR, BillingMode, Config
 from .errors import LauncherError
 from .refusal import NEEDS_CREDENTIAL, Outcome, refusal_for
 from .registry import KeyCatalog, KeyKind, normalise
+
+_CODEX_SOURCE = f"launcher: {codex.AUTH_JSON_VAR} -> auth.json"
 
 _LAUNCHER_VARS = frozenset(normalise(k) for k in LAUNCHER_OWN_VARS)
 
@@ -134,6 +138,10 @@ class GatePlan:
     _gated: list[str] = field(repr=False)
     _catalog: KeyCatalog = field(repr=False)
     _token_copies: frozenset[str] = field(repr=False)
+    # CODEX_AUTH_JSON, when the launcher writes it to auth.json instead of
+    # passing it on (see ``codex``): what to write, and the variable it moved.
+    codex_auth: PendingAuth | None = field(default=None, repr=False)
+    _moved: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
         return (
@@ -166,14 +174,19 @@ class GatePlan:
         d = decide(key, scope, self.billing_mode, self._catalog)
         if key in self._token_copies:
             d = Decision(d.kind, STRIP, "holds the launcher's own platform token")
-        value = self.env[key] if d.action is KEEP else self._stripped[key]
+        if source.name == _CODEX_SOURCE:
+            d = Decision(d.kind, d.action, f"the launcher's private CODEX_HOME: auth.json from {codex.AUTH_JSON_VAR}")
+        if key in self._moved:
+            d = Decision(d.kind, d.action, f"{d.reason}; written to auth.json in the private CODEX_HOME instead")
+        kept = self._moved if key in self._moved else self.env
+        value = kept[key] if d.action is KEEP else self._stripped[key]
         return KeyDecision(key, scope, source.name, d.llm_key, d.action, d.reason, fingerprint(value), d.kind)
 
     @cached_property
     def decisions(self) -> tuple[KeyDecision, ...]:
         """Every key but inherited non-LLM ones (PATH, HOME, ...), which are
         only counted."""
-        shown = (self.env.keys() | self._stripped.keys()) - self._passthrough
+        shown = (self.env.keys() | self._stripped.keys() | self._moved.keys()) - self._passthrough
         return tuple(self._decision(k) for k in sorted(shown))
 
     @cached_property
@@ -270,19 +283,27 @@ def plan(
         stripped[key] = env.pop(key)
     gated.extend(k for k in copies if k not in gated)
 
+    # The agent's files are read where the agent would have read them: for
+    # codex with a materialised auth.json, the CODEX_HOME it replaces too;
+    # with --user, under the user's HOME (USER, LOGNAME), as launch.prepare
+    # sets them in the child's environment, not the root launcher's.
+    scan_env = dict(env)
+    owner = None if config.user is None else (config.user.uid, config.user.gid)
+    codex_auth, moved = codex.take_auth_json(agent.profile.name if agent else None, env, owner)
+    if codex_auth is not None:  # CODEX_HOME is as scoped as the variable it came from
+        scope = winner(layers, codex.AUTH_JSON_VAR).scope_of(codex.AUTH_JSON_VAR)
+        layers.append(Source(_CODEX_SOURCE, {codex.CODEX_HOME_VAR: env[codex.CODEX_HOME_VAR]}, scope))
+        if codex.CODEX_HOME_VAR not in gated:
+            gated.append(codex.CODEX_HOME_VAR)  # the agent's own now (audit, -v)
+    if config.user is not None:
+        from .privileges import child_environment
+
+        scan_env = child_environment(scan_env, config.user, None if config.pristine else inherited)
     findings: tuple[AgentFinding, ...] = ()
     if agent is not None:
-        # The files the agent will read are the ones under ITS home: with
-        # --user, HOME (USER, LOGNAME) are the user's (launch.prepare does the
-        # same to the child's environment), not the root launcher's.
-        seen_by_agent = env
-        if config.user is not None:
-            from .privileges import child_environment
-
-            seen_by_agent = child_environment(env, config.user, None if config.pristine else inherited)
-        findings = scan(agent.profile, seen_by_agent, agent.cwd, agent.own, catalog.is_llm_key, agent.command)
+        findings = scan(agent.profile, scan_env, agent.cwd, agent.own, catalog.is_llm_key, agent.command)
     from_files = {f.counts_as: "own agent file" for f in findings if f.verdict is Verdict.OWN and f.counts_as}
-    usable = tuple(dict.fromkeys(provider.satisfied_by({**env, **from_files})))
+    usable = tuple(dict.fromkeys(provider.satisfied_by({**env, **moved, **from_files})))
     outcome = Outcome(env, stripped, lambda key: winner(layers, key).scope_of(key), catalog)
     refusal = refusal_for(config, provider.name, findings, usable, outcome)
     return GatePlan(
@@ -300,4 +321,6 @@ def plan(
         _gated=gated,
         _catalog=catalog,
         _token_copies=copies,
+        codex_auth=codex_auth,
+        _moved=moved,
     )

@@ -78,6 +78,13 @@ def _warn_unused_own_files(config: Config, result: GatePlan, log: Log) -> None:
             log.warning(f"--own-agent-file {path}: no credential of it is among the files {result.agent} reads")
 
 
+def write_agent_files(plan: GatePlan) -> None:
+    """What the plan says the launcher writes for the agent, just before it
+    starts (never for ``check``): codex's auth.json from CODEX_AUTH_JSON."""
+    if plan.codex_auth is not None:
+        plan.codex_auth.write()
+
+
 def log_plan(plan: GatePlan, log: Log) -> None:
     """Strips at -v, keeps at -vv; by name and fingerprint only."""
     if log.verbosity < LEVELS["info"]:

@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from ..config import Config
 from ..launch import exec_command
 from ..log import Log
-from ..pipeline import build_plan, log_plan, startable
+from ..pipeline import build_plan, log_plan, startable, write_agent_files
 
 
 def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
     plan = build_plan(config, environ, log)
     log_plan(plan, log)
     argv, env, path = startable(plan, config, environ)
+    write_agent_files(plan)  # e.g. codex's auth.json, as the --user's own; never for check
     if config.user is not None:
         from ..privileges import drop
 

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 from ..config import Config, resolve
 from ..errors import LauncherError, unexpected
 from ..log import Log
-from ..pipeline import build_plan, log_plan, startable
+from ..pipeline import build_plan, log_plan, startable, write_agent_files
 from ..privileges import make_undumpable
 from ..resident import WAITED, Candidate, Options, interpreter, this_interpreter
 
@@ -35,6 +35,7 @@ def candidate_for(config: Config, environ: Mapping[str, str], log: Log, *, first
     if first:
         log_plan(plan, log)
     launch = startable(plan, config, environ)  # refusals raise: no child is started or stopped
+    write_agent_files(plan)  # e.g. codex's auth.json: the same content names the same directory
     return Candidate(launch.env, launch.path)
 
 

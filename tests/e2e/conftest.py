@@ -1,7 +1,11 @@
-"""Fixtures for end-to-end tests against the REAL claude-code CLI.
+"""Fixtures for end-to-end tests against the REAL agent CLIs.
 
 - ``claude_bin``      session: path of the pinned claude executable (e2e/install.sh)
+- ``codex_bin``       session: path of the pinned codex native binary (e2e/install.sh codex)
+- ``gemini_bin``      session: path of the pinned gemini-cli script (e2e/install.sh gemini)
 - ``anthropic_stub``  a fresh loopback Anthropic API stand-in per test
+- ``openai_stub``     a fresh loopback OpenAI Responses API stand-in per test
+- ``gemini_stub``     a fresh loopback Gemini API stand-in per test
 - ``claude_env``      the helper ``claude_env(tmp_path, base_url, **extra)``
 - ``run_claude``      run claude with a timeout; a hang fails the test
 
@@ -30,6 +34,8 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from anthropic_stub import AnthropicStub  # noqa: E402
+from gemini_stub import GeminiStub  # noqa: E402
+from openai_stub import OpenAIStub  # noqa: E402
 from support import run_or_fail, unavailable  # noqa: E402
 
 INSTALL_TIMEOUT_S = 900
@@ -47,13 +53,13 @@ def _unavailable(reason: str) -> NoReturn:
     unavailable(f"e2e prerequisites missing: {reason}")
 
 
-@pytest.fixture(scope="session")
-def claude_bin() -> str:
-    """Absolute path of the pinned, project-local claude executable."""
-    override = os.environ.get("AGENT_LAUNCHER_CLAUDE_BIN")
+def install_cli(cli: str, override_var: str) -> str:
+    """Absolute path of the pinned, project-local ``cli`` (``claude``, ``codex``
+    or ``gemini``), from ``e2e/install.sh CLI`` unless ``override_var`` names one."""
+    override = os.environ.get(override_var)
     if override:
         if not os.access(override, os.X_OK):
-            _unavailable(f"AGENT_LAUNCHER_CLAUDE_BIN={override!r} is not executable")
+            _unavailable(f"{override_var}={override!r} is not executable")
         return override
     if shutil.which("bash") is None:
         _unavailable("bash not found")
@@ -61,7 +67,7 @@ def claude_bin() -> str:
         _unavailable("npm not found on PATH; install Node.js/npm, then run e2e/install.sh")
     try:
         proc = subprocess.run(
-            ["bash", str(INSTALL_SH)],
+            ["bash", str(INSTALL_SH), cli],
             cwd=REPO,
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -72,16 +78,51 @@ def claude_bin() -> str:
         _unavailable(f"{INSTALL_SH} did not finish within {INSTALL_TIMEOUT_S}s")
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
-        _unavailable(f"{INSTALL_SH} exited {proc.returncode}\n--- stderr ---\n{proc.stderr[-4000:]}")
+        _unavailable(f"{INSTALL_SH} {cli} exited {proc.returncode}\n--- stderr ---\n{proc.stderr[-4000:]}")
     path = lines[-1].strip()
     if not os.access(path, os.X_OK):
         _unavailable(f"{INSTALL_SH} printed {path!r}, which is not executable")
     return path
 
 
+@pytest.fixture(scope="session")
+def claude_bin() -> str:
+    """Absolute path of the pinned, project-local claude executable."""
+    return install_cli("claude", "AGENT_LAUNCHER_CLAUDE_BIN")
+
+
+@pytest.fixture(scope="session")
+def codex_bin() -> str:
+    """Absolute path of the pinned codex native binary."""
+    return install_cli("codex", "AGENT_LAUNCHER_CODEX_BIN")
+
+
+@pytest.fixture(scope="session")
+def gemini_bin() -> str:
+    """Absolute path of the pinned gemini-cli (a node script: needs node >= 20)."""
+    path = install_cli("gemini", "AGENT_LAUNCHER_GEMINI_BIN")
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    major = node.lstrip("v").split(".", 1)[0]
+    if not major.isdigit() or int(major) < 20:
+        _unavailable(f"gemini-cli needs node >= 20, found {node or 'none'}")
+    return path
+
+
 @pytest.fixture
 def anthropic_stub():
     with AnthropicStub() as stub:
+        yield stub
+
+
+@pytest.fixture
+def openai_stub():
+    with OpenAIStub() as stub:
+        yield stub
+
+
+@pytest.fixture
+def gemini_stub():
+    with GeminiStub() as stub:
         yield stub
 
 

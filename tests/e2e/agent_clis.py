@@ -1,0 +1,190 @@
+"""Running the real codex and gemini-cli offline: hermetic environments, the
+configuration files that point them at a loopback stand-in, and fake secrets.
+
+Every run gets a fresh HOME under the test's tmp_path, an environment built
+from nothing (``env -i`` style: no variable of the test process reaches the
+CLI), an egress trap (HTTP(S)_PROXY -> the stand-in, which records and refuses
+any attempt to reach a non-loopback host) and a loopback base URL. Without a
+base URL either CLI goes to its vendor's host: never leave one out.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from support import MARKER, run_or_fail
+
+# Distinctive fake secrets, one per channel; each carries the marker that
+# ``support.assert_no_secret`` greps every output for.
+PLATFORM_OPENAI_KEY = f"sk-proj-platform-{MARKER}-0a1b2c"  # the image's / platform's OpenAI key
+OWN_OPENAI_KEY = f"sk-proj-own-{MARKER}-3d4e5f"  # the workspace's own OpenAI key
+PLATFORM_CODEX_KEY = f"sk-codex-platform-{MARKER}-6a7b8c"  # a global CODEX_API_KEY
+OWN_CODEX_AUTH_KEY = f"sk-proj-authjson-own-{MARKER}-9d0e1f"  # inside the workspace's CODEX_AUTH_JSON
+PLATFORM_CODEX_ACCESS_TOKEN = f"at-platform-{MARKER}-7e8f9a"  # a global CODEX_ACCESS_TOKEN
+PLATFORM_GEMINI_KEY = f"AIza-platform-gemini-{MARKER}-2a3b"
+OWN_GEMINI_KEY = f"AIza-own-gemini-{MARKER}-4c5d"
+PLATFORM_GOOGLE_KEY = f"AIza-platform-google-{MARKER}-6e7f"
+AGENT_SECRETS = (
+    PLATFORM_OPENAI_KEY,
+    OWN_OPENAI_KEY,
+    PLATFORM_CODEX_KEY,
+    OWN_CODEX_AUTH_KEY,
+    PLATFORM_CODEX_ACCESS_TOKEN,
+    PLATFORM_GEMINI_KEY,
+    OWN_GEMINI_KEY,
+    PLATFORM_GOOGLE_KEY,
+)
+LABELS = {
+    PLATFORM_OPENAI_KEY: "platform OpenAI key",
+    OWN_OPENAI_KEY: "own OPENAI_API_KEY",
+    PLATFORM_CODEX_KEY: "platform CODEX_API_KEY",
+    OWN_CODEX_AUTH_KEY: "own CODEX_AUTH_JSON key",
+    PLATFORM_CODEX_ACCESS_TOKEN: "platform CODEX_ACCESS_TOKEN",
+    PLATFORM_GEMINI_KEY: "platform GEMINI_API_KEY",
+    OWN_GEMINI_KEY: "own GEMINI_API_KEY",
+    PLATFORM_GOOGLE_KEY: "platform GOOGLE_API_KEY",
+}
+
+CLI_TIMEOUT_S = 60
+GEMINI_MODEL = "gemini-2.5-flash"
+
+
+def label(value: str) -> str:
+    """What a credential header value is, by name: never the value itself."""
+    return LABELS.get(value.removeprefix("Bearer "), "unknown value")
+
+
+def sandbox_env(tmp_path: Path, trap_url: str, **extra: str) -> dict[str, str]:
+    """A complete, hermetic environment: nothing inherited from the test process.
+
+    HOME, TMPDIR and the XDG directories live under ``tmp_path``; the proxies
+    send any non-loopback request to ``trap_url`` (the stand-in refuses it and
+    records it as egress). ``extra`` adds or overrides variables.
+    """
+    home = tmp_path / "home"
+    tmp = tmp_path / "tmp"
+    for d in (home, tmp):
+        d.mkdir(parents=True, exist_ok=True)
+    path = ["/usr/local/bin", "/usr/bin", "/bin"]
+    node = shutil.which("node")
+    if node and os.path.dirname(node) not in path:
+        path.insert(0, os.path.dirname(node))  # gemini-cli is a node script
+    no_proxy = "127.0.0.1,localhost,::1"
+    env = {
+        "PATH": ":".join(path),
+        "HOME": str(home),
+        "TMPDIR": str(tmp),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_STATE_HOME": str(home / ".local" / "state"),
+        "LANG": "C.UTF-8",
+        "TERM": "dumb",
+        "HTTPS_PROXY": trap_url,
+        "HTTP_PROXY": trap_url,
+        "https_proxy": trap_url,
+        "http_proxy": trap_url,
+        "NO_PROXY": no_proxy,
+        "no_proxy": no_proxy,
+    }
+    env.update(extra)
+    return env
+
+
+# -- codex --------------------------------------------------------------------
+
+
+class CodexAuth(enum.Enum):
+    """Which credential the test provider in config.toml uses."""
+
+    # ``requires_openai_auth = true``: codex's own OpenAI login, i.e. what the
+    # built-in ``openai`` provider uses: CODEX_API_KEY, else $CODEX_HOME/auth.json.
+    # (The built-in provider itself would also work, with ``openai_base_url``,
+    # but it first retries a websocket for ~6 s.)
+    OPENAI_LOGIN = "openai-login"
+    # ``env_key = "OPENAI_API_KEY"``: a provider that reads that variable.
+    ENV_KEY = "env-key"
+
+
+def codex_config(base_url: str, auth: CodexAuth) -> str:
+    """config.toml text: a provider pointed at the stand-in, and every switch
+    that stops codex 0.171.0 from reaching other hosts at start-up (plugin sync
+    via git / api.github.com / chatgpt.com, analytics to ab.chatgpt.com)."""
+    auth_line = "requires_openai_auth = true" if auth is CodexAuth.OPENAI_LOGIN else 'env_key = "OPENAI_API_KEY"'
+    return f"""\
+model = "gpt-5"
+model_provider = "stub"
+chatgpt_base_url = "{base_url}/backend-api/"
+check_for_update_on_startup = false
+
+[features]
+plugins = false
+
+[analytics]
+enabled = false
+
+[model_providers.stub]
+name = "loopback stand-in"
+base_url = "{base_url}/v1"
+wire_api = "responses"
+supports_websockets = false
+{auth_line}
+"""
+
+
+def write_codex_home(codex_home: Path, base_url: str, auth: CodexAuth) -> Path:
+    codex_home.mkdir(parents=True, exist_ok=True)
+    (codex_home / "config.toml").write_text(codex_config(base_url, auth), encoding="utf-8")
+    return codex_home
+
+
+def codex_auth_json(api_key: str) -> str:
+    """auth.json in its API-key form, as ``codex login --with-api-key`` writes it."""
+    return json.dumps({"auth_mode": "apikey", "OPENAI_API_KEY": api_key})
+
+
+def codex_command(codex_bin: str, prompt: str = "hi") -> list[str]:
+    return [codex_bin, "exec", "--skip-git-repo-check", prompt]
+
+
+def run_codex(codex_bin: str, env: dict[str, str], cwd: Path, prompt: str = "hi") -> subprocess.CompletedProcess[str]:
+    """``codex exec --skip-git-repo-check PROMPT`` (stdin closed); a hang fails the test."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    return run_or_fail(codex_command(codex_bin, prompt), env=env, cwd=cwd, timeout=CLI_TIMEOUT_S)
+
+
+# -- gemini-cli ----------------------------------------------------------------
+
+
+def gemini_settings(selected_type: str = "gemini-api-key") -> str:
+    """~/.gemini/settings.json: without ``selectedType`` (and with a base URL)
+    gemini 0.61.0 exits 41; telemetry and update checks off."""
+    return json.dumps(
+        {
+            "security": {"auth": {"selectedType": selected_type}},
+            "privacy": {"usageStatisticsEnabled": False},
+            "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
+        }
+    )
+
+
+def write_gemini_home(gemini_dir: Path, selected_type: str = "gemini-api-key") -> Path:
+    gemini_dir.mkdir(parents=True, exist_ok=True)
+    (gemini_dir / "settings.json").write_text(gemini_settings(selected_type), encoding="utf-8")
+    return gemini_dir
+
+
+def gemini_command(gemini_bin: str, prompt: str = "hi") -> list[str]:
+    # --skip-trust: otherwise exit 55 (untrusted folder); -m: otherwise a
+    # router-model call first, which hangs on a stand-in.
+    return [gemini_bin, "-p", prompt, "--output-format", "json", "--skip-trust", "-m", GEMINI_MODEL]
+
+
+def run_gemini(gemini_bin: str, env: dict[str, str], cwd: Path, prompt: str = "hi") -> subprocess.CompletedProcess[str]:
+    cwd.mkdir(parents=True, exist_ok=True)
+    return run_or_fail(gemini_command(gemini_bin, prompt), env=env, cwd=cwd, timeout=CLI_TIMEOUT_S)
