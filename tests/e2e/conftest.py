@@ -33,6 +33,7 @@ INSTALL_SH = REPO / "e2e" / "install.sh"
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+from agent_clis import sandbox_env  # noqa: E402
 from anthropic_stub import AnthropicStub  # noqa: E402
 from gemini_stub import GeminiStub  # noqa: E402
 from openai_stub import OpenAIStub  # noqa: E402
@@ -145,34 +146,16 @@ def claude_env(tmp_path: Path, base_url: str, **extra: str) -> dict[str, str]:
       it (``stub.egress()``) and refuses it at once: no DNS, no hang.
     The DISABLE_* flags are implied by the switch above; kept as belt and braces.
     """
-    home = tmp_path / "home"
-    tmp = tmp_path / "tmp"
-    for d in (home, tmp):
-        d.mkdir(parents=True, exist_ok=True)
-    no_proxy = "127.0.0.1,localhost,::1"
-    env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(home),
-        "TMPDIR": str(tmp),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "XDG_DATA_HOME": str(home / ".local" / "share"),
-        "XDG_STATE_HOME": str(home / ".local" / "state"),
-        "LANG": "C.UTF-8",
-        "TERM": "dumb",
-        "ANTHROPIC_BASE_URL": base_url,
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "DISABLE_AUTOUPDATER": "1",
-        "DISABLE_TELEMETRY": "1",
-        "DISABLE_ERROR_REPORTING": "1",
-        "DISABLE_BUG_COMMAND": "1",
-        "HTTPS_PROXY": base_url,
-        "HTTP_PROXY": base_url,
-        "https_proxy": base_url,
-        "http_proxy": base_url,
-        "NO_PROXY": no_proxy,
-        "no_proxy": no_proxy,
-    }
+    env = sandbox_env(  # the stand-in is also the egress trap
+        tmp_path,
+        base_url,
+        ANTHROPIC_BASE_URL=base_url,
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        DISABLE_AUTOUPDATER="1",
+        DISABLE_TELEMETRY="1",
+        DISABLE_ERROR_REPORTING="1",
+        DISABLE_BUG_COMMAND="1",
+    )
     env.update(extra)
     return env
 
