@@ -50,82 +50,43 @@ def _assert_answered(proc) -> dict:
     return out
 
 
-def test_platform_oauth_token_reaches_upstream_as_bearer(claude_bin, claude_env, run_claude, anthropic_stub, tmp_path):
-    proc = _run(
-        claude_bin,
-        claude_env,
-        run_claude,
-        tmp_path,
-        anthropic_stub,
-        CLAUDE_CODE_OAUTH_TOKEN=PLATFORM_OAUTH,
-    )
+# What reaches the upstream for each credential kind, one row a run: the
+# environment claude gets, and the one credential header every message
+# request must carry (the first row is the leak the launcher prevents).
+CREDENTIAL_ROWS = {
+    "platform-oauth-token-as-bearer": (
+        {"CLAUDE_CODE_OAUTH_TOKEN": PLATFORM_OAUTH},
+        ("authorization", f"Bearer {PLATFORM_OAUTH}"),
+    ),
+    "api-key-as-x-api-key": ({"ANTHROPIC_API_KEY": OWN_API_KEY}, ("x-api-key", OWN_API_KEY)),
+    "auth-token-as-bearer": ({"ANTHROPIC_AUTH_TOKEN": OWN_AUTH_TOKEN}, ("authorization", f"Bearer {OWN_AUTH_TOKEN}")),
+    # With both set, 2.1.332 in -p mode sends only the API key. The OAuth
+    # token is still in the agent's environment (readable by anything it
+    # spawns), so the launcher must strip it regardless.
+    "api-key-over-oauth-token": (
+        {"ANTHROPIC_API_KEY": OWN_API_KEY, "CLAUDE_CODE_OAUTH_TOKEN": PLATFORM_OAUTH},
+        ("x-api-key", OWN_API_KEY),
+    ),
+}
+
+
+@pytest.mark.parametrize(("creds", "header"), list(CREDENTIAL_ROWS.values()), ids=list(CREDENTIAL_ROWS))
+def test_what_reaches_upstream_for_each_credential(
+    claude_bin, claude_env, run_claude, anthropic_stub, tmp_path, creds, header
+):
+    proc = _run(claude_bin, claude_env, run_claude, tmp_path, anthropic_stub, **creds)
     _assert_answered(proc)
     msgs = anthropic_stub.message_requests()
     assert msgs, anthropic_stub.paths()
     assert all(r.method == "POST" and r.path == "/v1/messages?beta=true" for r in msgs)
-    # The leak, as seen by the upstream:
     # all(): a failure shows no credential value
-    assert all(c == ("authorization", f"Bearer {PLATFORM_OAUTH}") for c in anthropic_stub.credentials())
+    assert all(c == header for c in anthropic_stub.credentials())
     assert len(anthropic_stub.credentials()) == len(msgs)
-    assert all("oauth-2025-04-20" in r.headers.get("anthropic-beta", "") for r in msgs)
-
-
-def test_api_key_reaches_upstream_as_x_api_key(claude_bin, claude_env, run_claude, anthropic_stub, tmp_path):
-    proc = _run(
-        claude_bin,
-        claude_env,
-        run_claude,
-        tmp_path,
-        anthropic_stub,
-        ANTHROPIC_API_KEY=OWN_API_KEY,
-    )
-    _assert_answered(proc)
-    msgs = anthropic_stub.message_requests()
-    assert msgs, anthropic_stub.paths()
-    # all(): a failure shows no credential value
-    assert all(c == ("x-api-key", OWN_API_KEY) for c in anthropic_stub.credentials())
-    assert len(anthropic_stub.credentials()) == len(msgs)
-
-
-def test_auth_token_reaches_upstream_as_bearer(claude_bin, claude_env, run_claude, anthropic_stub, tmp_path):
-    proc = _run(
-        claude_bin,
-        claude_env,
-        run_claude,
-        tmp_path,
-        anthropic_stub,
-        ANTHROPIC_AUTH_TOKEN=OWN_AUTH_TOKEN,
-    )
-    _assert_answered(proc)
-    msgs = anthropic_stub.message_requests()
-    assert msgs, anthropic_stub.paths()
-    # all(): a failure shows no credential value
-    assert all(c == ("authorization", f"Bearer {OWN_AUTH_TOKEN}") for c in anthropic_stub.credentials())
-    assert len(anthropic_stub.credentials()) == len(msgs)
-
-
-def test_api_key_takes_precedence_over_oauth_token(claude_bin, claude_env, run_claude, anthropic_stub, tmp_path):
-    """With both set, 2.1.332 in -p mode sends only the API key.
-
-    The OAuth token is still in the agent's environment (readable by anything
-    it spawns), so the launcher must strip it regardless.
-    """
-    proc = _run(
-        claude_bin,
-        claude_env,
-        run_claude,
-        tmp_path,
-        anthropic_stub,
-        ANTHROPIC_API_KEY=OWN_API_KEY,
-        CLAUDE_CODE_OAUTH_TOKEN=PLATFORM_OAUTH,
-    )
-    _assert_answered(proc)
-    msgs = anthropic_stub.message_requests()
-    assert msgs
-    # all(): a failure shows no credential value
-    assert all(c == ("x-api-key", OWN_API_KEY) for c in anthropic_stub.credentials())
-    assert len(anthropic_stub.credentials()) == len(msgs)
-    assert not anthropic_stub.saw_secret(PLATFORM_OAUTH)
+    sent = header[1].removeprefix("Bearer ")
+    unsent = [v for v in creds.values() if v != sent]
+    assert not any(anthropic_stub.saw_secret(v) for v in unsent), "a credential other than the expected one was sent"
+    if sent == PLATFORM_OAUTH:  # the OAuth path announces itself
+        assert all("oauth-2025-04-20" in r.headers.get("anthropic-beta", "") for r in msgs)
 
 
 def test_no_credential_fails_not_logged_in_without_upstream_request(
