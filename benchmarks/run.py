@@ -1,6 +1,6 @@
 """The launcher's benchmarks, side by side with their baselines, as tables.
 
-    python benchmarks/run.py            # everything (about 2 minutes)
+    python benchmarks/run.py            # everything (about 4 minutes)
     python benchmarks/run.py --quick    # fewer rounds (about 40 seconds)
     python benchmarks/run.py --only launch,fleet
 
