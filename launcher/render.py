@@ -103,11 +103,11 @@ def plan_table(plan: GatePlan) -> str:
     lines.append("")
     usable = ", ".join(plan.usable_credentials) or "none"
     lines.append(f"usable credentials: {usable}")
-    if plan.launches:
+    if plan.refusal is None:
         lines.append("decision: launch (exit 0)")
     else:
         lines.append(f"decision: refuse (exit {plan.exit_code}, {plan.code})")
-        lines.append(f"  {plan.refusal.message}")  # type: ignore[union-attr]
+        lines.append(f"  {plan.refusal.message}")
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ escaped (``log.escape``) before they reach the table or the JSON.
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -32,9 +33,17 @@ from ..gate import fingerprint
 from ..log import Log, escape
 from ..registry import KeyCatalog, normalise
 
-OWN = "own"
-FOREIGN = "foreign"
-TOKEN = "token"  # noqa: S105 - a verdict, not a secret
+
+class Verdict(enum.StrEnum):
+    """What a key found in a process is: the workspace's own kept value,
+    anything else (foreign), or the launcher's platform token."""
+
+    OWN = "own"
+    FOREIGN = "foreign"
+    TOKEN = "token"  # noqa: S105 - a verdict, not a secret
+
+
+OWN, FOREIGN, TOKEN = Verdict.OWN, Verdict.FOREIGN, Verdict.TOKEN
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,7 @@ class Finding:
     pid: int
     name: str
     key: str
-    verdict: str
+    verdict: Verdict
     fingerprint: str
 
 
@@ -52,7 +61,7 @@ class Report:
     scanned: int
     unreadable: int
 
-    def count(self, verdict: str) -> int:
+    def count(self, verdict: Verdict) -> int:
         return sum(1 for f in self.findings if f.verdict == verdict)
 
     def as_json(self) -> dict[str, object]:
@@ -112,7 +121,7 @@ def scan(pids: Sequence[int] | None, catalog: KeyCatalog, own: Mapping[str, str]
 
 def table(report: Report, mode: BillingMode, status: int) -> str:
     header = ("PID", "NAME", "KEY", "FINGERPRINT", "VERDICT")
-    rows = [(str(f.pid), f.name, f.key, f.fingerprint, f.verdict) for f in report.findings]
+    rows = [(str(f.pid), f.name, f.key, f.fingerprint, f.verdict.value) for f in report.findings]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
     lines.append("")
