@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from anthropic_stub import AnthropicStub
 from gemini_stub import GeminiStub
 from openai_stub import OpenAIStub
 
@@ -101,3 +102,38 @@ def test_egress_through_the_proxy_trap_is_refused_and_recorded():
         assert err.value.code == 403
         assert [r.method for r in stub.egress()] == ["POST"]
         assert stub.generate_requests() == []
+
+
+# The Anthropic stand-in (cheap; guards the parts claude does not exercise).
+def test_stub_non_streaming_and_streaming_and_unknown_path():
+    with AnthropicStub(reply_text="pong") as stub:
+        status, ctype, body = _post(stub.url + "/v1/messages", {"model": "m", "messages": []}, {"x-api-key": "k1"})
+        assert (status, ctype) == (200, "application/json")
+        msg = json.loads(body)
+        assert msg["type"] == "message" and msg["content"][0]["text"] == "pong"
+
+        status, ctype, body = _post(
+            stub.url + "/v1/messages?beta=true",
+            {"model": "m", "messages": [], "stream": True},
+            {"authorization": "Bearer t2"},
+        )
+        assert (status, ctype) == (200, "text/event-stream")
+        events = [line[len("event: ") :] for line in body.splitlines() if line.startswith("event: ")]
+        assert events == [
+            "message_start",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop",
+        ]
+        assert '"text": "pong"' in body
+
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(stub.url + "/v1/models", timeout=10)
+        assert err.value.code == 404
+        assert json.loads(err.value.read())["type"] == "error"
+
+        assert stub.credentials() == [("x-api-key", "k1"), ("authorization", "Bearer t2")]
+        assert stub.paths() == ["/v1/messages", "/v1/messages", "/v1/models"]
+        assert stub.egress() == []
