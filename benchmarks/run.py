@@ -209,7 +209,7 @@ def bench_gate(repeats: int) -> None:
         gate = median_ms(lambda v=values, s=scopes, e=inherited: plan(config, [Source("platform", v, s)], e, catalog))
         # What check and -vv add: every key's decision and fingerprint.
         explain = median_ms(
-            lambda v=values, s=scopes, e=inherited: plan(config, [Source("platform", v, s)], e, catalog).decisions
+            lambda v=values, s=scopes, e=inherited: plan(config, [Source("platform", v, s)], e, catalog).decisions()
         )
         rows.append(
             [

@@ -12,15 +12,13 @@ field, a fingerprint and the variable it stands for, never the value.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import json
 import os
 import stat
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .agentpaths import ABSENT, candidates
 from .agents import AgentProfile, FieldSpec, FileEntry, Format
@@ -35,8 +33,7 @@ class Verdict(enum.StrEnum):
     FOREIGN = "foreign"  # the image or the platform put it there
 
 
-@dataclass(frozen=True)
-class AgentFinding:
+class AgentFinding(NamedTuple):
     """One credential (or one file that could not be read) in a profile file."""
 
     path: str
@@ -46,8 +43,7 @@ class AgentFinding:
     counts_as: str | None = None  # the variable it stands for, when own
     helper: bool = False
     problem: str | None = None  # why the file could not be read
-    # (device, inode); named ``dataclasses.field`` because ``field`` is an attribute here
-    identity: tuple[int, int] | None = dataclasses.field(default=None, repr=False, compare=False)
+    identity: tuple[int, int] | None = None  # (device, inode)
 
     def describe(self) -> str:
         if self.problem is not None:
@@ -192,8 +188,7 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
 
 
-@dataclass(frozen=True)
-class Match:
+class Match(NamedTuple):
     field: str
     counts_as: str | None
     helper: bool
@@ -234,8 +229,7 @@ def _raw(data: bytes, specs: tuple[FieldSpec, ...]) -> list[Match]:
 # -- scanning -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OwnFiles:
+class OwnFiles(NamedTuple):
     """The files declared with ``--own-agent-file``, by identity (device,
     inode), so a symlink or another spelling of the path still matches."""
 

@@ -15,8 +15,8 @@ import os
 import pwd
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .agents import FileEntry, Pick
 
@@ -74,8 +74,7 @@ def _upward(names: tuple[str, ...], cwd: Path | None) -> list[str]:
     return [str(directory / name) for directory in (cwd, *cwd.parents) for name in names]
 
 
-@dataclass(frozen=True)
-class _Candidate:
+class _Candidate(NamedTuple):
     path: str  # literal; for a glob, the path with its pattern characters as written
     pattern: str | None = None  # a glob with every substituted value escaped
 

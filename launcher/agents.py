@@ -12,10 +12,9 @@ import enum
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ConfigError
 
@@ -42,8 +41,7 @@ class Pick(enum.StrEnum):
     ALL = "all"  # every one
 
 
-@dataclass(frozen=True)
-class FieldSpec:
+class FieldSpec(NamedTuple):
     """A place in a parsed file that holds (or yields) a credential."""
 
     select: tuple[str, ...]  # dotted path; "*" matches every key at that level
@@ -57,8 +55,7 @@ class FieldSpec:
     variable: bool = False
 
 
-@dataclass(frozen=True)
-class FileEntry:
+class FileEntry(NamedTuple):
     label: str
     paths: tuple[str, ...]  # templates: {VAR} from the child's environment, {cwd}, globs allowed
     pick: Pick
@@ -68,8 +65,7 @@ class FileEntry:
     argv: tuple[str, ...] = ()  # flags of the agent's command whose value is such a file, or the document itself
 
 
-@dataclass(frozen=True)
-class AgentProfile:
+class AgentProfile(NamedTuple):
     name: str
     commands: tuple[str, ...]
     files: tuple[FileEntry, ...]

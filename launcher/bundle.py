@@ -10,8 +10,8 @@ import enum
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import BundleInvalidError
 
@@ -154,8 +154,7 @@ def _strongest(claims: set[Scope | None]) -> Scope:
     return Scope.GLOBAL if Scope.GLOBAL in claims else Scope.UNKNOWN
 
 
-@dataclass(frozen=True)
-class FailedKeys:
+class FailedKeys(NamedTuple):
     """A 500's ``failed_keys``: the entries that are variable names, and
     how many others there were. Anything else is not shown: a server (or
     a bug in one) could put ``KEY=value`` there."""

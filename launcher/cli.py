@@ -16,6 +16,10 @@ from .errors import ConfigError, LauncherError, unexpected
 from .log import Log
 
 PROG = "agent-launcher"
+# Each command is a module of launcher.commands with ``run(config, environ,
+# log) -> int``, imported only when it runs: local exec never loads what
+# supervise or audit need (psutil among them).
+COMMANDS = ("exec", "check", "supervise", "audit")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,9 +30,8 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(message)
 
 
-def _common_options() -> _Parser:
-    common = _Parser(add_help=False)
-    add = common.add_argument
+def _add_common_options(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
     # default=None everywhere: only what the user typed enters the flag layer.
     add("--platform-url", default=None, help="platform base URL (env PLATFORM_URL); unset = local mode")
     add("--workspace-id", default=None, help="workspace UUID (env WORKSPACE_ID)")
@@ -112,44 +115,56 @@ def _common_options() -> _Parser:
     add("--log-format", default=None, choices=LOG_FORMATS, help="diagnostics format (env LAUNCHER_LOG_FORMAT)")
     add("-v", "--verbose", action="count", default=None, help="more diagnostics (repeatable)")
     add("-q", "--quiet", action="store_true", default=None, help="errors only")
-    return common
 
 
-def _starts_agent_options() -> _Parser:
-    """Options of the commands that start the agent (not audit)."""
-    starts = _Parser(add_help=False)
-    starts.add_argument(
+def _add_user_option(parser: argparse.ArgumentParser) -> None:
+    """The option of the commands that start the agent (not audit)."""
+    parser.add_argument(
         "--user",
         default=None,
         metavar="USER[:GROUP]",
         help="run the agent as this user (names or numbers; env LAUNCHER_USER); the launcher must start as root",
     )
-    return starts
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or with ``only``, just that command's part:
+    argparse spends about 0.2 ms on each flag it is given, and a run needs
+    its own command's flags only (``--help`` and a mistyped command get
+    the whole parser, so that they can list every command)."""
     parser = _Parser(prog=PROG, description="Gate a workspace's LLM credentials, then run the agent.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    common = _common_options()
-    starts = _starts_agent_options()
-    run = commands.add_parser(
-        "exec", parents=[common, starts], help="gate, then replace this process with COMMAND (default: claude)"
-    )
+    for name in COMMANDS if only is None else (only,):
+        _ADD_COMMAND[name](commands)
+    return parser
+
+
+def _add_exec(commands: argparse._SubParsersAction[_Parser]) -> None:
+    run = commands.add_parser("exec", help="gate, then replace this process with COMMAND (default: claude)")
+    _add_common_options(run)
+    _add_user_option(run)
     run.add_argument("argv", nargs="*", metavar="COMMAND")
-    check = commands.add_parser(
-        "check", parents=[common, starts], help="gate and explain; exit with the status exec would"
-    )
+
+
+def _add_check(commands: argparse._SubParsersAction[_Parser]) -> None:
+    check = commands.add_parser("check", help="gate and explain; exit with the status exec would")
+    _add_common_options(check)
+    _add_user_option(check)
     check.add_argument("--json", action="store_true", help="print the plan as JSON")
     check.add_argument("argv", nargs="*", metavar="COMMAND", help="also check that COMMAND resolves")
+
+
+def _add_supervise(commands: argparse._SubParsersAction[_Parser]) -> None:
     supervise = commands.add_parser(
         "supervise",
-        parents=[common, starts],
         help="gate, run COMMAND as a child, forward signals, reap, follow rotation",
         description="Gate as exec does, then run COMMAND in its own session and stay its parent: forward "
         "TERM/INT/HUP/QUIT/USR1/USR2/WINCH to its process group, reap orphans, exit with its status "
         "(128+N if it died of signal N). A child that exits is not restarted: that is the orchestrator's job.",
     )
+    _add_common_options(supervise)
+    _add_user_option(supervise)
     # Values are checked by config.resolve, as every other flag's.
     supervise.add_argument(
         "--refresh",
@@ -174,13 +189,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="adopt and reap orphans even when not PID 1 (PR_SET_CHILD_SUBREAPER)",
     )
     supervise.add_argument("argv", nargs="*", metavar="COMMAND")
+
+
+def _add_audit(commands: argparse._SubParsersAction[_Parser]) -> None:
     audit = commands.add_parser(
         "audit",
-        parents=[common],
         help="find LLM keys that running processes should not hold",
         description="Judge the LLM keys in every readable process's environment against the plan: own (the "
         "workspace's kept value) or foreign. Values are never shown. Exit 1 on a foreign key unless platform_managed.",
     )
+    _add_common_options(audit)
     audit.add_argument(
         "--pid",
         dest="pids",
@@ -192,7 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="only these processes (--pid 1 2, or --pid 1 --pid 2)",
     )
     audit.add_argument("--json", action="store_true", help="print findings as JSON")
-    return parser
+
+
+_ADD_COMMAND = {"exec": _add_exec, "check": _add_check, "supervise": _add_supervise, "audit": _add_audit}
 
 
 def split_command(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
@@ -246,7 +266,8 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     ns = None
     config: Config | None = None
     try:
-        ns = build_parser().parse_args(own_argv)
+        only = own_argv[0] if own_argv and own_argv[0] in COMMANDS else None
+        ns = build_parser(only).parse_args(own_argv)
         if command is not None:
             ns.argv = [*ns.argv, *command]
         config = resolve(cli_layer(ns), environ, switch_user=ns.command != "audit")
@@ -272,12 +293,6 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
             f"{unexpected(exc)} (a bug; the message and traceback are withheld because they could quote a value)",
         )
         return LauncherError.exit_code
-
-
-# Each command is a module of launcher.commands with ``run(config, environ,
-# log) -> int``, imported only when it runs: local exec never loads what
-# supervise or audit need (psutil among them).
-COMMANDS = ("exec", "check", "supervise", "audit")
 
 
 def dispatch(command: str, config: Config, environ: Mapping[str, str], log: Log) -> int:

@@ -10,13 +10,12 @@ otherwise (auth.json, .env, config.toml) is data: ``data/agents/codex.json``.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import BundleInvalidError, ConfigError
 
@@ -82,23 +81,24 @@ def private_home_parent(env: Mapping[str, str], uid: int | None = None) -> Path:
     return Path(tempfile.gettempdir())
 
 
-@dataclass(frozen=True)
-class Materialised:
+class Materialised(NamedTuple):
     codex_home: Path
     auth_json: Path
 
 
-@dataclass(frozen=True)
-class PendingAuth:
+class PendingAuth(NamedTuple):
     """What the plan decided: this content goes to ``codex_home/auth.json``
     (written by ``write``, just before the agent starts; ``check`` never
     writes). ``image_home`` is the CODEX_HOME codex would have used."""
 
-    value: str = dataclasses.field(repr=False)
+    value: str
     codex_home: Path
     image_home: Path
     # Who the agent runs as (--user: uid, gid), else None: this process's own.
     owner: tuple[int, int] | None = None
+
+    def __repr__(self) -> str:  # the value is a credential
+        return f"PendingAuth(codex_home={str(self.codex_home)!r}, owner={self.owner!r})"
 
     def write(self) -> Materialised:
         return materialise(self.value, self.codex_home, self.image_home, self.owner)

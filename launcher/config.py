@@ -15,9 +15,8 @@ import signal
 import stat
 from collections import ChainMap
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
 from .agents import command_of, resolve_agent
@@ -103,11 +102,10 @@ _TRUTHY = {"1", "true", "yes", "on"}
 _FALSY = {"", "0", "false", "no", "off"}
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     platform_url: str | None
     workspace_id: str | None
-    token: str | None = field(repr=False)
+    token: str | None
     token_source: str
     billing_mode: BillingMode
     billing_mode_source: str
@@ -139,7 +137,7 @@ class Config:
     # The flag layer this Config was resolved from (no secret: the token is
     # never a flag), so that another process can resolve it again from the
     # same flags and environment: supervise's refresh helper does.
-    flags: Mapping[str, object] = field(default_factory=dict)
+    flags: Mapping[str, object] = {}
 
     def __repr__(self) -> str:
         token = "None" if self.token is None else "'********'"

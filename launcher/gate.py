@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 from . import codex
 from .agentfiles import AgentFinding, OwnFiles, Verdict, scan
@@ -65,13 +64,15 @@ def is_launcher_var(name: str) -> bool:
     return normalise(name) in _LAUNCHER_VARS
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     """One layer of values with the scope each key carries."""
 
     name: str
     values: Mapping[str, str]
     scope: Scope | Mapping[str, Scope]
+
+    def __repr__(self) -> str:  # values: names only
+        return f"Source({self.name!r}, {len(self.values)} keys)"
 
     def scope_of(self, key: str) -> Scope:
         if isinstance(self.scope, Scope):
@@ -79,8 +80,7 @@ class Source:
         return self.scope.get(key, Scope.UNKNOWN)
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """What the gate does with one key, and why."""
 
     kind: KeyKind | None  # None: not an LLM key
@@ -92,8 +92,7 @@ class Decision:
         return self.kind is not None
 
 
-@dataclass(frozen=True)
-class KeyDecision:
+class KeyDecision(NamedTuple):
     key: str
     scope: Scope
     source: str
@@ -103,19 +102,13 @@ class KeyDecision:
     fingerprint: str
     kind: KeyKind | None = None
 
-    @property
-    def llm_bypass(self) -> bool:
-        """The older name of ``llm_key`` (kept in check's JSON)."""
-        return self.llm_key
-
 
 def winner(layers: list[Source], key: str) -> Source:
     """The last layer that sets ``key``: the one whose value the child gets."""
     return next(source for source in reversed(layers) if key in source.values)
 
 
-@dataclass(frozen=True)
-class GatePlan:
+class GatePlan(NamedTuple):
     """The gate's verdict: the child's environment, and why. Immutable.
 
     ``env`` and ``refusal`` are all that exec needs, and they cost one pass
@@ -129,35 +122,30 @@ class GatePlan:
     billing_mode_source: str
     provider: str
     agent: str
-    env: dict[str, str] = field(repr=False)
+    env: dict[str, str]
     usable_credentials: tuple[str, ...]
     agent_files: tuple[AgentFinding, ...]
     refusal: LauncherError | None
-    _stripped: dict[str, str] = field(repr=False)
-    _layers: list[Source] = field(repr=False)
-    _gated: list[str] = field(repr=False)
-    _catalog: KeyCatalog = field(repr=False)
-    _token_copies: frozenset[str] = field(repr=False)
+    catalog: KeyCatalog  # the LLM keys this plan was gated with (audit judges by them too)
+    stripped: dict[str, str]
+    layers: list[Source]
+    gated: list[str]  # the keys decided one by one: LLM keys, the launcher's own, copies of its token
+    token_copies: frozenset[str]
     # CODEX_AUTH_JSON, when the launcher writes it to auth.json instead of
     # passing it on (see ``codex``): what to write, and the variable it moved.
-    codex_auth: PendingAuth | None = field(default=None, repr=False)
-    _moved: dict[str, str] = field(default_factory=dict, repr=False)
+    codex_auth: PendingAuth | None
+    moved: dict[str, str]
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # values: names and counts only
         return (
             f"GatePlan(billing_mode={self.billing_mode.value!r}, provider={self.provider!r}, agent={self.agent!r}, "
-            f"keys={len(self.env)} kept/{len(self._stripped)} stripped, agent_files={len(self.agent_files)}, "
+            f"keys={len(self.env)} kept/{len(self.stripped)} stripped, agent_files={len(self.agent_files)}, "
             f"refusal={self.code!r})"
         )
 
     @property
     def launches(self) -> bool:
         return self.refusal is None
-
-    @property
-    def catalog(self) -> KeyCatalog:
-        """The LLM keys this plan was gated with (``audit`` judges by them too)."""
-        return self._catalog
 
     @property
     def exit_code(self) -> int:
@@ -169,45 +157,41 @@ class GatePlan:
         return None if self.refusal is None else self.refusal.code
 
     def _decision(self, key: str) -> KeyDecision:
-        source = winner(self._layers, key)
+        source = winner(self.layers, key)
         scope = source.scope_of(key)
-        d = decide(key, scope, self.billing_mode, self._catalog)
-        if key in self._token_copies:
+        d = decide(key, scope, self.billing_mode, self.catalog)
+        if key in self.token_copies:
             d = Decision(d.kind, STRIP, "holds the launcher's own platform token")
         if source.name == _CODEX_SOURCE:
             d = Decision(d.kind, d.action, f"the launcher's private CODEX_HOME: auth.json from {codex.AUTH_JSON_VAR}")
-        if key in self._moved:
+        if key in self.moved:
             d = Decision(d.kind, d.action, f"{d.reason}; written to auth.json in the private CODEX_HOME instead")
-        kept = self._moved if key in self._moved else self.env
-        value = kept[key] if d.action is KEEP else self._stripped[key]
+        kept = self.moved if key in self.moved else self.env
+        value = kept[key] if d.action is KEEP else self.stripped[key]
         return KeyDecision(key, scope, source.name, d.llm_key, d.action, d.reason, fingerprint(value), d.kind)
 
-    @cached_property
     def decisions(self) -> tuple[KeyDecision, ...]:
         """Every key but inherited non-LLM ones (PATH, HOME, ...), which are
         only counted."""
-        shown = (self.env.keys() | self._stripped.keys() | self._moved.keys()) - self._passthrough
+        shown = (self.env.keys() | self.stripped.keys() | self.moved.keys()) - self._passthrough()
         return tuple(self._decision(k) for k in sorted(shown))
 
-    @cached_property
     def _passthrough(self) -> frozenset[str]:
         """Inherited non-LLM keys that no source overrides."""
-        inherited = [src for src in self._layers if src.scope is Scope.INHERITED]
+        inherited = [src for src in self.layers if src.scope is Scope.INHERITED]
         if not inherited:
             return frozenset()
-        overridden = {k for src in self._layers if src.scope is not Scope.INHERITED for k in src.values}
-        return frozenset(inherited[0].values.keys() - overridden - set(self._gated))
+        overridden = {k for src in self.layers if src.scope is not Scope.INHERITED for k in src.values}
+        return frozenset(inherited[0].values.keys() - overridden - set(self.gated))
 
     @property
     def passthrough_inherited(self) -> int:
-        return len(self._passthrough)
+        return len(self._passthrough())
 
     def llm_key_decisions(self) -> list[KeyDecision]:
         """Only the LLM keys, the launcher's own variables and copies of its
         token: cheap."""
-        return [self._decision(k) for k in sorted(self._gated)]
-
-    special_decisions = llm_key_decisions  # the older name
+        return [self._decision(k) for k in sorted(self.gated)]
 
     def kept_fingerprints(self) -> dict[str, str]:
         return {d.key: d.fingerprint for d in self.llm_key_decisions() if d.action is KEEP and d.llm_key}
@@ -241,8 +225,7 @@ def _holds_token(value: str, tokens: frozenset[str]) -> bool:
     return any(text == token or (len(token) >= 16 and token in text) for token in tokens)
 
 
-@dataclass(frozen=True)
-class AgentContext:
+class AgentContext(NamedTuple):
     """What the file scan needs beside the final environment."""
 
     profile: AgentProfile
@@ -316,11 +299,11 @@ def plan(
         usable_credentials=usable,
         agent_files=findings,
         refusal=refusal,
-        _stripped=stripped,
-        _layers=layers,
-        _gated=gated,
-        _catalog=catalog,
-        _token_copies=copies,
+        catalog=catalog,
+        stripped=stripped,
+        layers=layers,
+        gated=gated,
+        token_copies=copies,
         codex_auth=codex_auth,
-        _moved=moved,
+        moved=moved,
     )

@@ -18,8 +18,7 @@ import signal
 import struct
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import BundleInvalidError, CommandNotExecutableError, CommandNotFoundError, ConfigError, LauncherError
 
@@ -46,8 +45,7 @@ _POINTER = struct.calcsize("P")
 _SIGNALS_PYTHON_IGNORES = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, name))
 
 
-@dataclass(frozen=True)
-class ExecLimits:
+class ExecLimits(NamedTuple):
     per_string: int  # bytes of one string, its NUL included
     total: int  # bytes of all strings and their pointers, margin already taken off
 

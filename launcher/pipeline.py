@@ -89,7 +89,7 @@ def log_plan(plan: GatePlan, log: Log) -> None:
     """Strips at -v, keeps at -vv; by name and fingerprint only."""
     if log.verbosity < LEVELS["info"]:
         return  # the default exec path hashes nothing
-    decisions = plan.decisions if log.verbosity >= LEVELS["debug"] else plan.llm_key_decisions()
+    decisions = plan.decisions() if log.verbosity >= LEVELS["debug"] else plan.llm_key_decisions()
     for d in decisions:
         level = "info" if d.action is STRIP else "debug"
         message = f"{d.action} {d.key} [{d.scope.value}, {d.fingerprint}]: {d.reason}"

@@ -6,7 +6,7 @@ Messages name keys, files and fields, never a value.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .agentfiles import AgentFinding, Verdict
 from .bundle import Scope
@@ -17,14 +17,16 @@ from .registry import KeyCatalog, KeyKind
 NEEDS_CREDENTIAL = frozenset({BillingMode.BYOK, BillingMode.SUBSCRIPTION})
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What the strip left, for a refusal message."""
 
     env: Mapping[str, str]
     stripped: Mapping[str, str]
     scope_of: Callable[[str], Scope]  # the scope of the value a key ended with
     catalog: KeyCatalog
+
+    def __repr__(self) -> str:  # values: names and counts only
+        return f"Outcome(kept={len(self.env)}, stripped={len(self.stripped)})"
 
 
 def refusal_for(

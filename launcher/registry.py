@@ -20,9 +20,8 @@ import enum
 import functools
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ConfigError
 from .files import Cap, read_text
@@ -49,16 +48,14 @@ def is_routing(name: str) -> bool:
     return normalise(name).endswith("_BASE_URL")
 
 
-@dataclass(frozen=True)
-class CatalogueEntry:
+class CatalogueEntry(NamedTuple):
     name: str
     kind: KeyKind
     agents: tuple[str, ...]
     source: str
 
 
-@dataclass(frozen=True)
-class Provider:
+class Provider(NamedTuple):
     name: str
     credentials: tuple[str, ...]
     requires: tuple[str, ...] = ()
@@ -74,11 +71,10 @@ class Provider:
         return [name for name in self.credentials if env.get(name, "").strip()]
 
 
-@dataclass(frozen=True)
-class KeyCatalog:
+class KeyCatalog(NamedTuple):
     bypass_keys: frozenset[str]  # the server's list (+ --bypass-keys-file), normalised
     providers: dict[str, Provider]
-    entries: Mapping[str, CatalogueEntry] = field(default_factory=dict)  # normalised name -> entry
+    entries: Mapping[str, CatalogueEntry] = {}  # normalised name -> entry
 
     @property
     def llm_keys(self) -> frozenset[str]:
@@ -88,10 +84,6 @@ class KeyCatalog:
     def is_llm_key(self, name: str) -> bool:
         norm = normalise(name)
         return norm in self.bypass_keys or norm in self.entries
-
-    # The name this check had before the catalogue; branches and callers
-    # that still say "bypass" mean the same set: every LLM key.
-    is_bypass = is_llm_key
 
     def is_server_key(self, name: str) -> bool:
         """On the server's own list (what a fixed server strips by itself)."""

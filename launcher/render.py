@@ -28,14 +28,14 @@ def plan_json(plan: GatePlan, warnings: tuple[str, ...] = ()) -> dict[str, objec
                 "key": d.key,
                 "scope": d.scope.value,
                 "source": d.source,
-                "llm_bypass": d.llm_bypass,
+                "llm_bypass": d.llm_key,  # the older name of llm_key, kept in the JSON
                 "llm_key": d.llm_key,
                 "kind": d.kind.value if d.kind else None,
                 "action": d.action,
                 "reason": d.reason,
                 "fingerprint": d.fingerprint,
             }
-            for d in plan.decisions
+            for d in plan.decisions()
         ],
         "agent_files": [agent_file_json(f) for f in plan.agent_files],
         "usable_credentials": list(plan.usable_credentials),
@@ -86,8 +86,8 @@ def dumps(document: dict[str, object]) -> str:
 def plan_table(plan: GatePlan) -> str:
     header = ("KEY", "SCOPE", "LLM", "ACTION", "FINGERPRINT", "REASON")
     rows = [
-        (escape(d.key), d.scope.value, "yes" if d.llm_bypass else "no", d.action, d.fingerprint, escape(d.reason))
-        for d in plan.decisions
+        (escape(d.key), d.scope.value, "yes" if d.llm_key else "no", d.action, d.fingerprint, escape(d.reason))
+        for d in plan.decisions()
     ]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
     lines = [

@@ -108,7 +108,7 @@ def test_no_llm_key_of_foreign_provenance_survives_a_non_platform_mode(scenario)
     if config.billing_mode not in NON_PLATFORM:
         return
     for key in result.env:
-        if CATALOG.is_bypass(key):
+        if CATALOG.is_llm_key(key):
             assert won[key][1] is Scope.WORKSPACE, f"{key} of {won[key][1].value} provenance survived"
 
 
@@ -117,7 +117,7 @@ def test_no_llm_key_of_foreign_provenance_survives_a_non_platform_mode(scenario)
 def test_every_non_llm_key_survives_unchanged(scenario):
     _, result, won = _plan(scenario)
     for key, (value, _) in won.items():
-        if not CATALOG.is_bypass(key) and not is_launcher_var(key):
+        if not CATALOG.is_llm_key(key) and not is_launcher_var(key):
             assert key in result.env and result.env[key] == value, f"{key} was changed or dropped"
 
 
@@ -126,7 +126,7 @@ def test_every_non_llm_key_survives_unchanged(scenario):
 def test_every_workspace_own_llm_key_survives(scenario):
     _, result, won = _plan(scenario)
     for key, (value, scope) in won.items():
-        if CATALOG.is_bypass(key) and scope is Scope.WORKSPACE and not is_launcher_var(key):
+        if CATALOG.is_llm_key(key) and scope is Scope.WORKSPACE and not is_launcher_var(key):
             assert result.env.get(key) == value, f"workspace-own {key} did not survive"
 
 
@@ -154,7 +154,7 @@ def test_refusal_exactly_when_byok_or_subscription_has_no_usable_credential(scen
     # Usable: the exact spelling a client reads, non-blank, and provably
     # the workspace's own when the mode strips anything else.
     own_or_any = (
-        {k: v for k, (v, scope) in won.items() if scope is Scope.WORKSPACE or not CATALOG.is_bypass(k)}
+        {k: v for k, (v, scope) in won.items() if scope is Scope.WORKSPACE or not CATALOG.is_llm_key(k)}
         if config.billing_mode in NON_PLATFORM
         else {k: v for k, (v, _) in won.items()}
     )

@@ -83,7 +83,7 @@ def judge(
         if not value.strip():
             continue  # an empty variable authenticates nothing
         fp = fingerprint(value)
-        if catalog.is_bypass(key):
+        if catalog.is_llm_key(key):
             verdict = OWN if own.get(normalise(key)) == fp else FOREIGN
         elif key == TOKEN_VAR:
             verdict = TOKEN
