@@ -89,11 +89,9 @@ DEFAULTS: dict[str, object] = {
 SSL_CERT_FILE = "SSL_CERT_FILE"
 LOG_FORMATS = ("text", "json")
 
-# The variables that carry the launcher's own platform credential. They are
-# removed from every child environment: the agent has no business holding
-# the token that reads the workspace's secrets.
+# The launcher's own platform credential (the gate strips it, see
+# gate.LAUNCHER_OWN_VARS).
 TOKEN_VAR = "MOLECULE_WORKSPACE_TOKEN"  # noqa: S105 - a variable name
-LAUNCHER_OWN_VARS = frozenset({TOKEN_VAR, ENV_VARS["token_file"]})
 
 # The server's own check (lowercase 8-4-4-4-12 hex); anything else would
 # become part of a URL path.

@@ -23,13 +23,17 @@ from .agentfiles import AgentFinding, OwnFiles, Verdict, scan
 from .agents import AgentProfile
 from .bundle import Scope, fingerprint
 from .codex import PendingAuth
-from .config import LAUNCHER_OWN_VARS, TOKEN_VAR, BillingMode, Config
+from .config import ENV_VARS, TOKEN_VAR, BillingMode, Config
 from .errors import LauncherError
 from .refusal import NEEDS_CREDENTIAL, Outcome, refusal_for
 from .registry import KeyCatalog, KeyKind, normalise
 
 _CODEX_SOURCE = f"launcher: {codex.AUTH_JSON_VAR} -> auth.json"
 
+# The variables that carry the launcher's own platform credential. They are
+# removed from every child environment: the agent has no business holding
+# the token that reads the workspace's secrets.
+LAUNCHER_OWN_VARS = frozenset({TOKEN_VAR, ENV_VARS["token_file"]})
 _LAUNCHER_VARS = frozenset(normalise(k) for k in LAUNCHER_OWN_VARS)
 
 
@@ -43,6 +47,7 @@ STRIP = Action.STRIP
 
 __all__ = [
     "KEEP",
+    "LAUNCHER_OWN_VARS",
     "NEEDS_CREDENTIAL",
     "STRIP",
     "Action",

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from support import MARKER
 
 from launcher.bundle import Scope
-from launcher.config import LAUNCHER_OWN_VARS, BillingMode, resolve, trimmed
-from launcher.gate import GatePlan, Source, is_launcher_var, plan
+from launcher.config import BillingMode, resolve, trimmed
+from launcher.gate import LAUNCHER_OWN_VARS, GatePlan, Source, is_launcher_var, plan
 from launcher.log import Log
 from launcher.pipeline import log_plan
 from launcher.registry import load_catalog
