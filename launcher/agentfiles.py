@@ -10,15 +10,13 @@ A value found is hashed and dropped: a finding carries the path, the
 field, a fingerprint and the variable it stands for, never the value.
 """
 
-from __future__ import annotations
-
 import enum
 import json
 import os
 import stat
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Self
 
 from .agentpaths import ABSENT, candidates
 from .agents import AgentProfile, FieldSpec, FileEntry, Format
@@ -236,7 +234,7 @@ class OwnFiles(NamedTuple):
     ids: frozenset[tuple[int, int]]
 
     @classmethod
-    def of(cls, paths: tuple[Path, ...]) -> OwnFiles:
+    def of(cls, paths: tuple[Path, ...]) -> Self:
         ids = set()
         for path in paths:
             try:

@@ -7,8 +7,6 @@ directory; templates, relocation (``first_set``), searches
 ``data/agents/README.md``.
 """
 
-from __future__ import annotations
-
 import errno
 import glob
 import os

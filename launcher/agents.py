@@ -6,8 +6,6 @@ says which agent a command is; ``agentfiles`` reads the files a profile
 names. Adding an agent is a data file, not code.
 """
 
-from __future__ import annotations
-
 import enum
 import json
 import os
@@ -104,8 +102,7 @@ def _entry(spec: Spec, field_sets: Mapping[str, list[Spec]]) -> FileEntry:
     )
 
 
-def _load(path: Path) -> AgentProfile:
-    raw = json.loads(path.read_text(encoding="utf-8"))
+def _build(raw: Spec) -> AgentProfile:
     sets = raw.get("field_sets", {})
     return AgentProfile(
         name=raw["agent"],
@@ -116,21 +113,29 @@ def _load(path: Path) -> AgentProfile:
 
 
 @cache
+def _documents() -> dict[str, Spec]:
+    """Every profile in ``data/agents`` as parsed JSON, by name. A launch
+    builds the records of its own agent only (see ``profile``)."""
+    loaded = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(AGENTS_DIR.glob("*.json"))]
+    return {raw["agent"]: raw for raw in loaded}
+
+
 def profiles() -> dict[str, AgentProfile]:
-    """Every profile in ``data/agents``, by name."""
-    loaded = [_load(p) for p in sorted(AGENTS_DIR.glob("*.json"))]
-    return {p.name: p for p in loaded}
+    """Every profile, by name."""
+    return {name: profile(name) for name in known()}
 
 
 def known() -> list[str]:
-    return sorted(profiles())
+    return sorted(_documents())
 
 
+@cache
 def profile(name: str) -> AgentProfile:
     try:
-        return profiles()[name]
+        raw = _documents()[name]
     except KeyError:
         raise ConfigError(f"unknown agent {name[:40]!r} (known: {', '.join(known())})") from None
+    return _build(raw)
 
 
 def command_of(given: object) -> tuple[str, ...]:
@@ -150,4 +155,4 @@ def resolve_agent(flag_or_env: object, command: tuple[str, ...], source: str) ->
 def agent_for_command(command: str) -> str:
     """The agent a command is, by its basename (``/usr/bin/claude`` → ``claude-code``)."""
     base = os.path.basename(command)
-    return next((p.name for p in profiles().values() if base in p.commands), GENERIC)
+    return next((name for name, raw in _documents().items() if base in raw.get("commands", ())), GENERIC)

@@ -4,8 +4,6 @@ Everything here is a pure function of bytes or text: no network, no
 environment. Errors name the origin and position, never a value.
 """
 
-from __future__ import annotations
-
 import enum
 import json
 import re

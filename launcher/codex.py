@@ -7,8 +7,6 @@ the variable itself never reaches the child. Where codex finds credentials
 otherwise (auth.json, .env, config.toml) is data: ``data/agents/codex.json``.
 """
 
-from __future__ import annotations
-
 import contextlib
 import json
 import os

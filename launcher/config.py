@@ -5,8 +5,6 @@ layer only holds what it really sets, so the first layer that names a
 setting wins and ``source_of`` can say which one that was.
 """
 
-from __future__ import annotations
-
 import enum
 import ipaddress
 import math
@@ -123,7 +121,7 @@ class Config(NamedTuple):
     command: tuple[str, ...] = ()  # the agent's argv: as given after --, else exec's default
     command_given: bool = False  # after --: check resolves only a command it was given
     warnings: tuple[str, ...] = ()
-    user: Identity | None = None  # --user: who the agent runs as (privileges.py)
+    user: "Identity | None" = None  # --user: who the agent runs as (privileges.py)
     verbosity: int = 1  # LEVELS in log.py: 0 errors only (-q), 1 warnings, +1 for each -v
     # supervise: --refresh, --stop-signal, --stop-timeout, --subreaper
     refresh: float | None = None
@@ -270,7 +268,7 @@ def _workspace_id(value: object, *, required: bool) -> str | None:
     return text
 
 
-def _user(value: object) -> Identity | None:
+def _user(value: object) -> "Identity | None":
     if value is None:
         return None
     from .privileges import parse_user, require_root

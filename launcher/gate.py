@@ -11,8 +11,6 @@ is not declared the workspace's own refuses the launch. One function,
 result.
 """
 
-from __future__ import annotations
-
 import enum
 from collections.abc import Iterable, Mapping
 from pathlib import Path

@@ -12,8 +12,6 @@ inherited environment → ``--global-env-file`` → platform bundle →
 ``--env-file``.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple

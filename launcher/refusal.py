@@ -3,8 +3,6 @@
 Messages name keys, files and fields, never a value.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 

@@ -14,8 +14,6 @@ Every LLM key is gated alike, whatever its kind; the kind only decides
 whether a surviving key can count as a credential.
 """
 
-from __future__ import annotations
-
 import enum
 import functools
 import json
