@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from anthropic_stub import DEFAULT_REPLY as CLAUDE_REPLY
-from stub_server import LoopbackStub
+from stub_server import LoopbackStub, RecordedRequest
 from support import (
     GITHUB_TOKEN,
     MARKER,
@@ -79,6 +79,20 @@ REFUSAL_CODES = ("FOREIGN_AGENT_CREDENTIAL", "MISSING_BYOK_CREDENTIAL")
 def label(value: str, labels: Mapping[str, str] = LABELS) -> str:
     """What a credential header value is, by name: never the value itself."""
     return labels.get(value.removeprefix("Bearer "), "unknown value")
+
+
+def credential_labels(requests: Iterable[RecordedRequest], labels: Mapping[str, str] = LABELS) -> list[list[str]]:
+    """Per request, the credential headers it carried, as ``header: label``."""
+    return [[f"{h}: {label(v, labels)}" for h, v in r.credentials()] for r in requests]
+
+
+def assert_no_leak(
+    proc: subprocess.CompletedProcess[str], stub: LoopbackStub, secrets: Collection[str] = AGENT_SECRETS
+) -> None:
+    """No fake secret in the output (stdout and stderr alike) and no attempt
+    to leave loopback. Checked first: the asserts after it may show the output."""
+    assert_no_secret(proc.stdout + proc.stderr, tuple(secrets))
+    assert stub.egress() == [], [f"{r.method} {r.path}" for r in stub.egress()]
 
 
 def sandbox_env(tmp_path: Path, trap_url: str, **extra: str) -> dict[str, str]:
@@ -144,10 +158,7 @@ def assert_launch_hygiene(
     proc: subprocess.CompletedProcess[str], stub: LoopbackStub, platform: DevPlatform, secrets: Collection[str]
 ) -> None:
     """What every run through the launcher must satisfy, whatever its outcome."""
-    # Launcher diagnostics AND the agent's own output; checked first: the
-    # asserts below may show that output.
-    assert_no_secret(proc.stdout + proc.stderr, tuple(secrets))
-    assert stub.egress() == [], [f"{r.method} {r.path}" for r in stub.egress()]
+    assert_no_leak(proc, stub, secrets)  # launcher diagnostics AND the agent's own output
     # The workspace token goes to the platform, and only there.
     assert platform.state.requests, "the launcher never asked the platform"
     assert all(r.authorization == f"Bearer {WORKSPACE_TOKEN}" for r in platform.state.requests)

@@ -38,6 +38,7 @@ from agent_clis import (
     assert_refused_before_agent,
     codex_auth_json,
     codex_command,
+    credential_labels,
     gemini_command,
     label,
     launch,
@@ -242,8 +243,7 @@ def _verify(row: Row, proc, stub: LoopbackStub, platform: DevPlatform, generate:
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     assert reply_seen
     assert generate, stub.paths()
-    got = [[f"{h}: {label(v)}" for h, v in r.credentials()] for r in generate]
-    assert got == [row.upstream] * len(generate)
+    assert credential_labels(generate) == [row.upstream] * len(generate)
     labels = {u.split(": ", 1)[1] for u in row.upstream or []}
     others = other_secrets_seen(stub, SECRETS, {s for s in SECRETS if label(s) in labels})
     assert others == [], f"upstream saw: {others}"
