@@ -1,12 +1,18 @@
 """The REAL claude-code CLI, started THROUGH the launcher (issue 3, item 1).
 
 Two loopback servers per test: the platform stand-in (``launcher.devserver``,
-pre-fix behaviour unless a test says otherwise: every global secret merged
+pre-fix behaviour unless a case says otherwise: every global secret merged
 into the workspace) and the Anthropic stub. The launcher runs as a subprocess
 in the hermetic sandbox environment from ``claude_env`` plus the workspace
 token, fetches the bundle, gates it and execs claude, which then talks to the
 stub. The assertions are on what the stub recorded, i.e. what would have left
 the container towards the LLM provider.
+
+Each row of ``CASES`` is one such run: what the workspace and the container
+hold, the billing mode, and the one credential the upstream must see (or a
+refusal before claude starts); one test body runs them all. Two runs of
+another kind follow: a child that prints its environment, and ``check
+--json`` beside a real run.
 
 What claude-code 2.1.332 does with several credentials at once (pinned by
 ``test_claude_control.py`` and checked again here): ANTHROPIC_AUTH_TOKEN and
@@ -244,7 +250,7 @@ def test_claude_through_the_launcher(claude_bin, claude_env, anthropic_stub, pla
     platform.state.server_gate = case.server_gate
     platform.state.workspace_secrets.update(case.own)
     with AnthropicStub() as decoy:
-        inherited = dict(case.inherited, **({"ANTHROPIC_BASE_URL": decoy.url} if case.decoy else {}))
+        inherited = {**case.inherited, "ANTHROPIC_BASE_URL": decoy.url} if case.decoy else case.inherited
         command = claude_command(claude_bin, PROMPT)
         proc = _launch(
             tmp_path, claude_env, anthropic_stub, platform, case.mode, command, args=case.args, inherited=inherited
