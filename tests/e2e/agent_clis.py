@@ -1,5 +1,7 @@
-"""Running the real codex and gemini-cli offline: hermetic environments, the
-configuration files that point them at a loopback stand-in, and fake secrets.
+"""Running the real agent CLIs offline: hermetic environments, the
+configuration files that point them at a loopback stand-in, fake secrets, and
+the steps every run through the launcher shares (start it against the
+platform stand-in, check what any outcome must satisfy, record the evidence).
 
 Every run gets a fresh HOME under the test's tmp_path, an environment built
 from nothing (``env -i`` style: no variable of the test process reaches the
@@ -15,9 +17,23 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
-from support import MARKER, run_or_fail
+import pytest
+from anthropic_stub import DEFAULT_REPLY as CLAUDE_REPLY
+from stub_server import LoopbackStub, RecordedRequest
+from support import (
+    GITHUB_TOKEN,
+    MARKER,
+    WORKSPACE_TOKEN,
+    assert_no_secret,
+    launcher_path,
+    platform_args,
+    run_or_fail,
+)
+
+from launcher.devserver import DevPlatform
 
 # Distinctive fake secrets, one per channel; each carries the marker that
 # ``support.assert_no_secret`` greps every output for.
@@ -51,12 +67,32 @@ LABELS = {
 }
 
 CLI_TIMEOUT_S = 60
+LAUNCH_TIMEOUT_S = 90
 GEMINI_MODEL = "gemini-2.5-flash"
+# Where a run appends its evidence (labels, never values) when set: README's
+# real-client tables are made from it.
+EVIDENCE_VAR = "AGENT_LAUNCHER_E2E_EVIDENCE"
+# The refusals a credential case can end in (README's exit codes: both 78).
+REFUSAL_CODES = ("FOREIGN_AGENT_CREDENTIAL", "MISSING_BYOK_CREDENTIAL")
 
 
-def label(value: str) -> str:
+def label(value: str, labels: Mapping[str, str] = LABELS) -> str:
     """What a credential header value is, by name: never the value itself."""
-    return LABELS.get(value.removeprefix("Bearer "), "unknown value")
+    return labels.get(value.removeprefix("Bearer "), "unknown value")
+
+
+def credential_labels(requests: Iterable[RecordedRequest], labels: Mapping[str, str] = LABELS) -> list[list[str]]:
+    """Per request, the credential headers it carried, as ``header: label``."""
+    return [[f"{h}: {label(v, labels)}" for h, v in r.credentials()] for r in requests]
+
+
+def assert_no_leak(
+    proc: subprocess.CompletedProcess[str], stub: LoopbackStub, secrets: Collection[str] = AGENT_SECRETS
+) -> None:
+    """No fake secret in the output (stdout and stderr alike) and no attempt
+    to leave loopback. Checked first: the asserts after it may show the output."""
+    assert_no_secret(proc.stdout + proc.stderr, tuple(secrets))
+    assert stub.egress() == [], [f"{r.method} {r.path}" for r in stub.egress()]
 
 
 def sandbox_env(tmp_path: Path, trap_url: str, **extra: str) -> dict[str, str]:
@@ -94,6 +130,114 @@ def sandbox_env(tmp_path: Path, trap_url: str, **extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
+
+
+# -- through the launcher -------------------------------------------------------
+
+
+def launch(
+    platform: DevPlatform,
+    mode: str,
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    args: Sequence[str] = (),
+    subcommand: str = "exec",
+    timeout: float = LAUNCH_TIMEOUT_S,
+) -> subprocess.CompletedProcess[str]:
+    """``agent-launcher SUBCOMMAND`` against the platform stand-in in billing
+    ``mode``, then ``-- COMMAND``, in ``env`` plus the workspace token (as a
+    container hands it over); a hang fails the test."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    cmd = [launcher_path(), subcommand, *platform_args(platform, mode), *args, "--", *command]
+    return run_or_fail(cmd, env={**env, "MOLECULE_WORKSPACE_TOKEN": WORKSPACE_TOKEN}, cwd=cwd, timeout=timeout)
+
+
+def assert_launch_hygiene(
+    proc: subprocess.CompletedProcess[str], stub: LoopbackStub, platform: DevPlatform, secrets: Collection[str]
+) -> None:
+    """What every run through the launcher must satisfy, whatever its outcome."""
+    assert_no_leak(proc, stub, secrets)  # launcher diagnostics AND the agent's own output
+    # The workspace token goes to the platform, and only there.
+    assert platform.state.requests, "the launcher never asked the platform"
+    assert all(r.authorization == f"Bearer {WORKSPACE_TOKEN}" for r in platform.state.requests)
+    assert not stub.saw_secret(WORKSPACE_TOKEN)
+    assert not stub.saw_secret(GITHUB_TOKEN)
+
+
+def assert_refused_before_agent(proc: subprocess.CompletedProcess[str], stub: LoopbackStub, code: str) -> None:
+    """Exit 78 with ``code``, and the agent never reached its upstream."""
+    assert proc.returncode == 78, (proc.returncode, proc.stderr[-2000:])
+    assert code in proc.stderr, proc.stderr[-2000:]
+    assert stub.requests == [], "the agent started"
+
+
+def other_secrets_seen(
+    stub: LoopbackStub, secrets: Iterable[str], expected: Collection[str], labels: Mapping[str, str] = LABELS
+) -> list[str]:
+    """The labels of the fake secrets, other than ``expected``, that appear
+    in any header or body the upstream received (labels: a failing assert
+    must not print a value)."""
+    return [label(s, labels) for s in secrets if s not in expected and stub.saw_secret(s)]
+
+
+def refusal_code(proc: subprocess.CompletedProcess[str]) -> str | None:
+    """The refusal code the launcher's diagnostic names, if any."""
+    return next((c for c in REFUSAL_CODES if c in proc.stderr), None)
+
+
+def append_evidence(
+    case: str,
+    mode: str | None,
+    proc: subprocess.CompletedProcess[str],
+    *,
+    upstream_requests: int,
+    upstream_credentials: Iterable[str],
+    **more: object,
+) -> None:
+    """Append one run's record to the file ``AGENT_LAUNCHER_E2E_EVIDENCE``
+    names, if it names one: header names and labels, never values."""
+    path = os.environ.get(EVIDENCE_VAR)
+    if not path:
+        return
+    record = {
+        "case": case,
+        "mode": mode,
+        "exit": proc.returncode,
+        "code": refusal_code(proc),
+        "upstream_requests": upstream_requests,
+        "upstream_credentials": list(upstream_credentials),
+        **more,
+    }
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+# -- claude ---------------------------------------------------------------------
+
+
+def claude_command(claude_bin: str, prompt: str = "hi", *extra_args: str) -> list[str]:
+    return [claude_bin, "-p", prompt, "--output-format", "json", *extra_args]
+
+
+def claude_result(proc: subprocess.CompletedProcess[str]) -> dict[str, object]:
+    """claude's JSON result on stdout (``--output-format json``)."""
+    try:
+        out: dict[str, object] = json.loads(proc.stdout)
+    except ValueError:
+        shown = proc.stderr[-2000:]
+        pytest.fail(f"stdout is not claude's JSON (rc={proc.returncode}); stderr: {shown!r}", pytrace=False)
+    return out
+
+
+def assert_claude_answered(proc: subprocess.CompletedProcess[str]) -> dict[str, object]:
+    """claude ran to the end and printed the Anthropic stand-in's answer."""
+    assert proc.returncode == 0, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+    out = claude_result(proc)
+    assert (out["type"], out["result"]) == ("result", CLAUDE_REPLY)
+    assert out["is_error"] is False
+    return out
 
 
 # -- codex --------------------------------------------------------------------

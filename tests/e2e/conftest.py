@@ -33,7 +33,7 @@ INSTALL_SH = REPO / "e2e" / "install.sh"
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from agent_clis import sandbox_env  # noqa: E402
+from agent_clis import claude_command, sandbox_env  # noqa: E402
 from anthropic_stub import AnthropicStub  # noqa: E402
 from gemini_stub import GeminiStub  # noqa: E402
 from openai_stub import OpenAIStub  # noqa: E402
@@ -176,8 +176,7 @@ def run_claude(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``claude -p PROMPT --output-format json``; fail the test if it hangs."""
     cwd.mkdir(parents=True, exist_ok=True)
-    cmd = [claude_bin, "-p", prompt, "--output-format", "json", *extra_args]
-    return run_or_fail(cmd, env=env, cwd=cwd, timeout=timeout)
+    return run_or_fail(claude_command(claude_bin, prompt, *extra_args), env=env, cwd=cwd, timeout=timeout)
 
 
 @pytest.fixture(name="run_claude")

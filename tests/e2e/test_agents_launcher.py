@@ -16,12 +16,11 @@ what the upstream recorded (header names and labels, never values).
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from agent_clis import (
@@ -34,10 +33,16 @@ from agent_clis import (
     PLATFORM_GOOGLE_KEY,
     PLATFORM_OPENAI_KEY,
     CodexAuth,
+    append_evidence,
+    assert_launch_hygiene,
+    assert_refused_before_agent,
     codex_auth_json,
     codex_command,
+    credential_labels,
     gemini_command,
     label,
+    launch,
+    other_secrets_seen,
     sandbox_env,
     write_codex_home,
     write_gemini_home,
@@ -49,34 +54,29 @@ from openai_stub import OpenAIStub
 from stub_server import LoopbackStub
 from support import (
     ALL_SECRETS,
-    GITHUB_TOKEN,
-    WORKSPACE_TOKEN,
     assert_no_secret,
     child_env_dump,
     expect_secret,
-    launcher_path,
     parse_env_dump,
-    platform_args,
-    run_or_fail,
 )
+
+from launcher.devserver import DevPlatform
 
 pytestmark = pytest.mark.e2e
 
 SECRETS = ALL_SECRETS + AGENT_SECRETS
-LAUNCH_TIMEOUT_S = 90
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """One case: inputs, and the expected outcome."""
 
     case: str
     mode: str
     # The workspace's own secrets (workspace scope) and the platform's globals.
-    own: dict[str, str] = field(default_factory=dict)
-    globals_: dict[str, str] = field(default_factory=dict)
+    own: Mapping[str, str] = {}
+    globals_: Mapping[str, str] = {}
     # Variables the container hands the launcher (inherited scope).
-    inherited: dict[str, str] = field(default_factory=dict)
+    inherited: Mapping[str, str] = {}
     # Lays out the image's files: (tmp_path, stub) -> None.
     image: Callable[[Path, LoopbackStub], None] | None = None
     args: tuple[str, ...] = ()
@@ -84,6 +84,9 @@ class Row:
     upstream: list[str] | None = None
     refused: str | None = None
     names: tuple[str, ...] = ()  # what the refusal must name (file: field)
+
+    def __repr__(self) -> str:  # own, globals_ and inherited hold (fake) secrets
+        return f"Row({self.case})"
 
 
 # -- the image's files ------------------------------------------------------------
@@ -204,64 +207,45 @@ GEMINI_ROWS = [
 
 def _launch(
     tmp_path: Path,
-    platform,
+    platform: DevPlatform,
     row: Row,
     env: dict[str, str],
     command: list[str],
     *,
-    subcommand: str = "exec",
-    own_routing: dict[str, str] | None = None,
-):
+    own_routing: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     platform.state.workspace_secrets.update(row.own)
     # A base URL is gated like a key: it reaches the agent only as the
     # workspace's own (an inherited one would be stripped in byok).
     platform.state.workspace_secrets.update(own_routing or {})
     platform.state.global_secrets.update(row.globals_)
-    work = tmp_path / "work"
-    work.mkdir(exist_ok=True)
     args = [a.replace("{tmp}", str(tmp_path)) for a in row.args]
-    cmd = [launcher_path(), subcommand, *platform_args(platform, row.mode), *args, "--", *command]
-    full = dict(env, MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN, **row.inherited)
-    return run_or_fail(cmd, env=full, cwd=work, timeout=LAUNCH_TIMEOUT_S)
+    return launch(platform, row.mode, command, env={**env, **row.inherited}, cwd=tmp_path / "work", args=args)
 
 
 def _evidence(row: Row, proc: subprocess.CompletedProcess[str], stub: LoopbackStub) -> None:
-    path = os.environ.get("AGENT_LAUNCHER_E2E_EVIDENCE")
-    if not path:
-        return
-    codes = [c for c in ("FOREIGN_AGENT_CREDENTIAL", "MISSING_BYOK_CREDENTIAL") if c in proc.stderr]
-    record = {
-        "case": row.case,
-        "mode": row.mode,
-        "exit": proc.returncode,
-        "code": codes[0] if codes else None,
-        "upstream_requests": len(stub.requests),
-        "upstream_credentials": sorted({f"{h}: {label(v)}" for h, v in stub.credentials()}),
-    }
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+    append_evidence(
+        row.case,
+        row.mode,
+        proc,
+        upstream_requests=len(stub.requests),
+        upstream_credentials=sorted({f"{h}: {label(v)}" for h, v in stub.credentials()}),
+    )
 
 
-def _verify(row: Row, proc, stub: LoopbackStub, platform, generate: list, reply_seen: bool) -> None:
-    assert_no_secret(proc.stdout + proc.stderr, SECRETS)
-    assert stub.egress() == [], [f"{r.method} {r.path}" for r in stub.egress()]
-    assert platform.state.requests, "the launcher never asked the platform"
-    assert not stub.saw_secret(WORKSPACE_TOKEN)
-    assert not stub.saw_secret(GITHUB_TOKEN)
+def _verify(row: Row, proc, stub: LoopbackStub, platform: DevPlatform, generate: list, reply_seen: bool) -> None:
+    assert_launch_hygiene(proc, stub, platform, SECRETS)
     if row.refused is not None:
-        assert proc.returncode == 78, (proc.returncode, proc.stderr[-2000:])
-        assert row.refused in proc.stderr
+        assert_refused_before_agent(proc, stub, row.refused)
         for name in row.names:
             assert name in proc.stderr, proc.stderr[-2000:]
-        assert stub.requests == [], "the agent started"
         return
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     assert reply_seen
     assert generate, stub.paths()
-    got = [[f"{h}: {label(v)}" for h, v in r.credentials()] for r in generate]
-    assert got == [row.upstream] * len(generate)
-    expected = {label(s) for s in SECRETS} & {u.split(": ", 1)[1] for u in row.upstream or []}
-    others = [label(s) for s in SECRETS if label(s) not in expected and stub.saw_secret(s)]
+    assert credential_labels(generate) == [row.upstream] * len(generate)
+    labels = {u.split(": ", 1)[1] for u in row.upstream or []}
+    others = other_secrets_seen(stub, SECRETS, {s for s in SECRETS if label(s) in labels})
     assert others == [], f"upstream saw: {others}"
 
 

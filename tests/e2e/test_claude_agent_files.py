@@ -14,14 +14,14 @@ evidence (labels, never values): README's real-client table is made from it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
+from agent_clis import append_evidence, claude_command, label, launch, other_secrets_seen
 from anthropic_stub import AnthropicStub
 from support import (
     GITHUB_TOKEN,
@@ -31,10 +31,10 @@ from support import (
     PLATFORM_OAUTH,
     WORKSPACE_TOKEN,
     assert_no_secret,
-    launcher_path,
-    platform_args,
     run_or_fail,
 )
+
+from launcher.devserver import DevPlatform
 
 pytestmark = pytest.mark.e2e
 
@@ -67,25 +67,27 @@ def _oauth_login(token: str) -> dict:
 HELPER = "{root}/helper.sh"  # writes {root}/helper-ran, prints the platform key
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     case: str  # README's label
     mode: str | None  # None: control run, claude without the launcher
     upstream: tuple[tuple[str, str], ...]  # (header, label) of every credential the stand-in saw, in order, deduped
     exit: int = 0
     code: str | None = None
-    own: Mapping[str, str] = field(default_factory=dict)  # workspace secrets (control: claude's environment)
-    globals_: Mapping[str, str] = field(default_factory=dict)  # more platform globals (the OAuth token is always one)
-    home: Mapping[str, object] = field(default_factory=dict)  # files under HOME (JSON)
-    root: Mapping[str, object] = field(default_factory=dict)  # files under tmp_path, i.e. {root} (JSON)
-    project: Mapping[str, object] = field(default_factory=dict)  # files under the working directory (JSON)
+    own: Mapping[str, str] = {}  # workspace secrets (control: claude's environment)
+    globals_: Mapping[str, str] = {}  # more platform globals (the OAuth token is always one)
+    home: Mapping[str, object] = {}  # files under HOME (JSON)
+    root: Mapping[str, object] = {}  # files under tmp_path, i.e. {root} (JSON)
+    project: Mapping[str, object] = {}  # files under the working directory (JSON)
     args: tuple[str, ...] = ()  # launcher flags; {home} is HOME
     base_url: bool = True  # the workspace's own ANTHROPIC_BASE_URL is the stand-in
     decoy: bool = False  # a platform global ANTHROPIC_BASE_URL points at a decoy stand-in
     helper_ran: bool | None = None
     egress: tuple[str, ...] = ()  # CONNECTs to the trap that this claude makes by itself
-    inherited: Mapping[str, str] = field(default_factory=dict)  # more of the container's environment; {root}
+    inherited: Mapping[str, str] = {}  # more of the container's environment; {root}
     says: str | None = None  # the refusal names this file (under tmp_path) and field
+
+    def __repr__(self) -> str:  # own, globals_ and the files hold (fake) secrets
+        return f"Row({self.case})"
 
 
 SETTINGS_KEY = {".claude/settings.json": {"env": {"ANTHROPIC_API_KEY": PLATFORM_KEY}}}
@@ -211,14 +213,22 @@ def _helper(root: Path) -> Path:
     return marker
 
 
-def _run(row: Row, tmp_path: Path, claude_bin: str, claude_env, stub: AnthropicStub, platform, decoy_url: str | None):
+def _run(
+    row: Row,
+    tmp_path: Path,
+    claude_bin: str,
+    claude_env,
+    stub: AnthropicStub,
+    platform: DevPlatform,
+    decoy_url: str | None,
+) -> subprocess.CompletedProcess[str]:
     home, work = tmp_path / "home", tmp_path / "work"
     work.mkdir()
     env = claude_env(tmp_path, stub.url, **{k: v.replace("{root}", str(tmp_path)) for k, v in row.inherited.items()})
     _write(tmp_path, row.root, tmp_path)
     _write(home, row.home, tmp_path)
     _write(work, row.project, tmp_path)
-    claude = [claude_bin, "-p", "say hi", "--output-format", "json"]
+    claude = claude_command(claude_bin, "say hi")
     if row.mode is None:
         return run_or_fail(claude, env={**env, **row.own}, cwd=work, timeout=TIMEOUT_S)
     platform.state.workspace_secrets.update(row.own)
@@ -228,30 +238,23 @@ def _run(row: Row, tmp_path: Path, claude_bin: str, claude_env, stub: AnthropicS
     if decoy_url:
         platform.state.global_secrets["ANTHROPIC_BASE_URL"] = decoy_url
     args = [a.replace("{home}", str(home)) for a in row.args]
-    cmd = [launcher_path(), "exec", *platform_args(platform, row.mode), *args, "--", *claude]
-    return run_or_fail(cmd, env={**env, "MOLECULE_WORKSPACE_TOKEN": WORKSPACE_TOKEN}, cwd=work, timeout=TIMEOUT_S)
+    return launch(platform, row.mode, claude, env=env, cwd=work, args=args, timeout=TIMEOUT_S)
 
 
 def _seen(stub: AnthropicStub) -> tuple[tuple[str, str], ...]:
-    pairs = [(h, LABELS.get(v.removeprefix("Bearer "), "unknown value")) for h, v in stub.credentials()]
+    pairs = [(h, label(v, LABELS)) for h, v in stub.credentials()]
     return tuple(dict.fromkeys(pairs))
 
 
 def _evidence(row: Row, proc: subprocess.CompletedProcess[str], stub: AnthropicStub) -> None:
-    path = os.environ.get("AGENT_LAUNCHER_E2E_EVIDENCE")
-    if not path:
-        return
-    record = {
-        "case": row.case,
-        "mode": row.mode,
-        "exit": proc.returncode,
-        "code": row.code if row.code and row.code in proc.stderr else None,
-        "upstream_requests": len(stub.message_requests()),
-        "upstream_credentials": [f"{h}: {label}" for h, label in _seen(stub)],
-        "egress_refused": sorted({r.path for r in stub.egress()}),
-    }
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+    append_evidence(
+        row.case,
+        row.mode,
+        proc,
+        upstream_requests=len(stub.message_requests()),
+        upstream_credentials=[f"{h}: {lab}" for h, lab in _seen(stub)],
+        egress_refused=sorted({r.path for r in stub.egress()}),
+    )
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[f"{r.mode or 'control'}-{i}" for i, r in enumerate(ROWS)])
@@ -274,7 +277,7 @@ def test_row(row: Row, claude_bin, claude_env, anthropic_stub, platform, tmp_pat
     # Upstream saw exactly these credentials (by label), and no other secret.
     assert _seen(anthropic_stub) == row.upstream
     expected = {next(s for s, label in LABELS.items() if label == lab) for _, lab in row.upstream}
-    assert [LABELS.get(s, "?") for s in SECRETS if s not in expected and anthropic_stub.saw_secret(s)] == []
+    assert other_secrets_seen(anthropic_stub, SECRETS, expected, LABELS) == []
     if not row.upstream:
         assert anthropic_stub.message_requests() == []
     if row.helper_ran is not None:

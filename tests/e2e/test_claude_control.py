@@ -8,11 +8,12 @@ catch the leak the launcher exists to prevent.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
+from typing import NamedTuple
 
 import pytest
-from anthropic_stub import DEFAULT_REPLY
-from support import OWN_API_KEY, OWN_AUTH_TOKEN, PLATFORM_OAUTH, assert_no_secret
+from agent_clis import assert_claude_answered, assert_no_leak, claude_result
+from support import ALL_SECRETS, OWN_API_KEY, OWN_AUTH_TOKEN, PLATFORM_OAUTH
 
 pytestmark = pytest.mark.e2e
 
@@ -23,57 +24,51 @@ NOT_LOGGED_IN = "Not logged in · Please run /login"
 def _run(claude_bin, claude_env, run_claude, tmp_path, stub, **cred):
     env = claude_env(tmp_path, stub.url, **cred)
     proc = run_claude(claude_bin, env, tmp_path / "work")
-    # Checked first: the asserts below may show claude's output.
-    assert_no_secret(proc.stdout + proc.stderr)
     # No test may let claude try to reach a non-loopback host.
-    assert stub.egress() == [], [f"{r.method} {r.path}" for r in stub.egress()]
+    assert_no_leak(proc, stub, ALL_SECRETS)
     return proc
 
 
-def _result(proc) -> dict:
-    try:
-        return json.loads(proc.stdout)
-    except ValueError:
-        pytest.fail(
-            f"claude stdout is not JSON (rc={proc.returncode}):\nstdout: {proc.stdout!r}\nstderr: {proc.stderr!r}"
-        )
+class Row(NamedTuple):
+    """One control run: the environment claude gets, and the one credential
+    header every message request must carry."""
+
+    name: str  # the test id
+    creds: Mapping[str, str]
+    header: tuple[str, str]  # (name, value as sent)
+
+    def __repr__(self) -> str:  # creds and header hold (fake) secrets
+        return f"Row({self.name})"
 
 
-def _assert_answered(proc) -> dict:
-    out = _result(proc)
-    assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr)
-    assert out["type"] == "result"
-    assert out["is_error"] is False
-    assert out["result"] == DEFAULT_REPLY
-    return out
-
-
-# What reaches the upstream for each credential kind, one row a run: the
-# environment claude gets, and the one credential header every message
-# request must carry (the first row is the leak the launcher prevents).
-CREDENTIAL_ROWS = {
-    "platform-oauth-token-as-bearer": (
+# What reaches the upstream for each credential kind, one row a run (the
+# first row is the leak the launcher prevents).
+CREDENTIAL_ROWS = [
+    Row(
+        "platform-oauth-token-as-bearer",
         {"CLAUDE_CODE_OAUTH_TOKEN": PLATFORM_OAUTH},
         ("authorization", f"Bearer {PLATFORM_OAUTH}"),
     ),
-    "api-key-as-x-api-key": ({"ANTHROPIC_API_KEY": OWN_API_KEY}, ("x-api-key", OWN_API_KEY)),
-    "auth-token-as-bearer": ({"ANTHROPIC_AUTH_TOKEN": OWN_AUTH_TOKEN}, ("authorization", f"Bearer {OWN_AUTH_TOKEN}")),
+    Row("api-key-as-x-api-key", {"ANTHROPIC_API_KEY": OWN_API_KEY}, ("x-api-key", OWN_API_KEY)),
+    Row(
+        "auth-token-as-bearer", {"ANTHROPIC_AUTH_TOKEN": OWN_AUTH_TOKEN}, ("authorization", f"Bearer {OWN_AUTH_TOKEN}")
+    ),
     # With both set, 2.1.332 in -p mode sends only the API key. The OAuth
     # token is still in the agent's environment (readable by anything it
     # spawns), so the launcher must strip it regardless.
-    "api-key-over-oauth-token": (
+    Row(
+        "api-key-over-oauth-token",
         {"ANTHROPIC_API_KEY": OWN_API_KEY, "CLAUDE_CODE_OAUTH_TOKEN": PLATFORM_OAUTH},
         ("x-api-key", OWN_API_KEY),
     ),
-}
+]
 
 
-@pytest.mark.parametrize(("creds", "header"), list(CREDENTIAL_ROWS.values()), ids=list(CREDENTIAL_ROWS))
-def test_what_reaches_upstream_for_each_credential(
-    claude_bin, claude_env, run_claude, anthropic_stub, tmp_path, creds, header
-):
+@pytest.mark.parametrize("row", CREDENTIAL_ROWS, ids=[r.name for r in CREDENTIAL_ROWS])
+def test_what_reaches_upstream_for_each_credential(claude_bin, claude_env, run_claude, anthropic_stub, tmp_path, row):
+    creds, header = row.creds, row.header
     proc = _run(claude_bin, claude_env, run_claude, tmp_path, anthropic_stub, **creds)
-    _assert_answered(proc)
+    assert_claude_answered(proc)
     msgs = anthropic_stub.message_requests()
     assert msgs, anthropic_stub.paths()
     assert all(r.method == "POST" and r.path == "/v1/messages?beta=true" for r in msgs)
@@ -91,7 +86,7 @@ def test_no_credential_fails_not_logged_in_without_upstream_request(
     claude_bin, claude_env, run_claude, anthropic_stub, tmp_path
 ):
     proc = _run(claude_bin, claude_env, run_claude, tmp_path, anthropic_stub)
-    out = _result(proc)
+    out = claude_result(proc)
     assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
     assert out["is_error"] is True
     assert out["result"] == NOT_LOGGED_IN

@@ -22,8 +22,9 @@ from agent_clis import (
     PLATFORM_CODEX_KEY,
     PLATFORM_OPENAI_KEY,
     CodexAuth,
+    assert_no_leak,
     codex_auth_json,
-    label,
+    credential_labels,
     run_codex,
     sandbox_env,
     write_codex_home,
@@ -36,9 +37,7 @@ pytestmark = pytest.mark.e2e
 
 def _run(codex_bin: str, tmp_path: Path, stub: OpenAIStub, **env: str):
     proc = run_codex(codex_bin, sandbox_env(tmp_path, stub.url, **env), tmp_path / "work")
-    # Checked first: the asserts below may show codex's output.
-    assert_no_secret(proc.stdout + proc.stderr, AGENT_SECRETS)
-    assert stub.egress() == [], [f"{r.method} {r.path}" for r in stub.egress()]
+    assert_no_leak(proc, stub)
     return proc
 
 
@@ -46,7 +45,7 @@ def _upstream(stub: OpenAIStub) -> list[list[str]]:
     """Per Responses request, the credential headers it carried, by label."""
     reqs = stub.response_requests()
     assert reqs, stub.paths()
-    return [[f"{h}: {label(v)}" for h, v in r.credentials()] for r in reqs]
+    return credential_labels(reqs)
 
 
 def _answered(proc) -> None:

@@ -15,17 +15,16 @@ from pathlib import Path
 
 import pytest
 from agent_clis import (
-    AGENT_SECRETS,
     OWN_GEMINI_KEY,
     PLATFORM_GEMINI_KEY,
     PLATFORM_GOOGLE_KEY,
-    label,
+    assert_no_leak,
+    credential_labels,
     run_gemini,
     sandbox_env,
     write_gemini_home,
 )
 from gemini_stub import DEFAULT_REPLY, GeminiStub
-from support import assert_no_secret
 
 pytestmark = pytest.mark.e2e
 
@@ -33,9 +32,7 @@ pytestmark = pytest.mark.e2e
 def _run(gemini_bin: str, tmp_path: Path, stub: GeminiStub, cwd: Path | None = None, **env: str):
     full = sandbox_env(tmp_path, stub.url, GOOGLE_GEMINI_BASE_URL=stub.url, **env)
     proc = run_gemini(gemini_bin, full, cwd or tmp_path / "work")
-    # Checked first: the asserts below may show gemini's output.
-    assert_no_secret(proc.stdout + proc.stderr, AGENT_SECRETS)
-    assert stub.egress() == [], [f"{r.method} {r.path}" for r in stub.egress()]
+    assert_no_leak(proc, stub)
     return proc
 
 
@@ -43,7 +40,7 @@ def _upstream(stub: GeminiStub) -> list[list[str]]:
     """Per generate request, the credential headers it carried, by label."""
     reqs = stub.generate_requests()
     assert reqs, stub.paths()
-    return [[f"{h}: {label(v)}" for h, v in r.credentials()] for r in reqs]
+    return credential_labels(reqs)
 
 
 def _answered(proc) -> None:
