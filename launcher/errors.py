@@ -9,6 +9,7 @@ Exception tree::
     ├── BundleInvalidError           65  BUNDLE_INVALID
     ├── BundleIncompleteError        65  BUNDLE_INCOMPLETE
     ├── PlatformUnavailableError     69  PLATFORM_UNAVAILABLE
+    │   └── TransientPlatformError   69  PLATFORM_UNAVAILABLE  (worth another attempt: retried within --deadline)
     ├── PlatformAuthError            77  PLATFORM_AUTH_FAILED
     ├── MissingCredentialError       78  MISSING_BYOK_CREDENTIAL
     ├── ForeignAgentCredentialError  78  FOREIGN_AGENT_CREDENTIAL
@@ -78,6 +79,18 @@ class BundleIncompleteError(LauncherError):
 class PlatformUnavailableError(LauncherError):
     exit_code = 69
     code = "PLATFORM_UNAVAILABLE"
+
+
+class TransientPlatformError(PlatformUnavailableError):
+    """A failure asking again can fix (a connection error, a timeout, 429,
+    a 5xx): the platform client retries it within its deadline and reports
+    the last one. ``retry_after``: the seconds the server asked us to wait;
+    ``at_deadline``: cut short by the deadline rather than by the platform."""
+
+    def __init__(self, message: str, retry_after: float | None = None, *, at_deadline: bool = False) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.at_deadline = at_deadline
 
 
 class PlatformAuthError(LauncherError):
@@ -169,6 +182,7 @@ __all__ = [
     "PlatformAuthError",
     "PlatformUnavailableError",
     "PrivilegeError",
+    "TransientPlatformError",
     "by_code",
     "unexpected",
 ]

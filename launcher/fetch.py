@@ -1,26 +1,37 @@
 """Pull the workspace's secret bundle, and its provenance, from the platform.
 
-Retry policy, as tenacity pieces: retry only what can succeed later
-(connection errors, timeouts, 429, 5xx without ``failed_keys``), wait with
-full-jitter exponential backoff or the server's ``Retry-After`` if it asks
-for longer, and stop when the next attempt could not finish inside the one
-deadline that covers the whole conversation. 401/403, a refused partial
-bundle, a malformed body and a certificate that does not verify fail at
-once: asking again cannot fix them.
+Why the client is shaped so:
 
-The wire is ``transport.StdlibTransport``: ``http.client`` behind httpx's
-client API (see that module for why).
+- httpx's client API over ``transport.StdlibTransport``, which speaks
+  ``http.client`` (httpcore's import cost more than the rest of a launch)
+  and gives every wait of the exchange what is left of the one
+  ``--deadline``, so that no server, however slowly it drips bytes, holds
+  the launch past it; the transport also keeps every request on the
+  configured origin, and the client follows no redirect.
+- Errors are translated once, here (``_attempt``, ``_check_status``):
+  what the standard library raised becomes the launcher's own error.
+  ``TransientPlatformError`` is what asking again can fix (a connection
+  error, a timeout, 429, a 5xx without ``failed_keys``); anything else --
+  401/403, a refused partial bundle, a malformed body, a redirect, an
+  untrusted certificate -- fails at once.
+- tenacity holds the retry policy: its ``retry_if_exception_type`` and
+  ``wait_random_exponential`` as they come, and two pieces of ours that
+  know the deadline the three reads share, which none of its built-ins
+  can see (``stop_before_delay`` counts from each call's first attempt, on
+  its own clock, and stops only once the next attempt would *start* late):
+  ``_wait`` adds the server's Retry-After and never sleeps past the last
+  moment an attempt still fits, and ``_stop`` gives up when the next
+  attempt could not finish inside the deadline.
 """
 
-from __future__ import annotations
-
 import email.utils
+import http.client
 import random
 import re
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import httpx
@@ -36,33 +47,28 @@ from .errors import (
     LauncherError,
     PlatformAuthError,
     PlatformUnavailableError,
+    TransientPlatformError,
 )
-from .transport import PER_REQUEST_TIMEOUT, StdlibTransport, is_certificate_failure, ssl_context
+from .transport import StdlibTransport, ssl_context
 
 PROVENANCE_ROUNDS = 3
+PER_REQUEST_TIMEOUT = 10.0  # each socket wait; the deadline bounds them all
+BACKOFF = tenacity.wait_random_exponential(multiplier=0.2, max=5)
 MAX_RETRY_AFTER = 60.0
-# The most a Retry-After wait is stretched by jitter (see wait_retry_after).
-MAX_RETRY_AFTER_JITTER = 5.0
+MAX_RETRY_AFTER_JITTER = 5.0  # the most a Retry-After wait is stretched (see _wait)
+# The least time an attempt is worth starting with: our own backoff leaves
+# it before the deadline, and no attempt starts with less.
+ATTEMPT_RESERVE = 0.25
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() accepts "²", which float() refuses
 
 
-class _TransientError(Exception):
-    """A failure worth another attempt; never leaves this module."""
-
-    def __init__(self, reason: str, retry_after: float | None = None, *, at_deadline: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-        # Cut short by the deadline rather than by the platform: the
-        # failure worth reporting is then the one before it.
-        self.at_deadline = at_deadline
-
-
-@dataclass(frozen=True)
-class PlatformBundle:
+class PlatformBundle(NamedTuple):
     values: dict[str, str]
     scopes: dict[str, Scope] | None
     requests: int
+
+    def __repr__(self) -> str:
+        return f"PlatformBundle({len(self.values)} values, requests={self.requests})"
 
 
 def retry_after_seconds(header: str | None, now: float) -> float | None:
@@ -98,60 +104,11 @@ def shown_location(location: str | None) -> str:
     return f"{parts.scheme[:16]}://{host[:253]}{f':{port}' if port else ''}"
 
 
-class wait_retry_after(tenacity.wait.wait_base):  # noqa: N801 - tenacity naming
-    """The fallback backoff, or the server's Retry-After plus jitter.
-
-    Retry-After is the earliest the server wants us back, not an
-    appointment: a fleet restart sends hundreds of launchers the same
-    "1", and honouring it exactly brings them all back in the same
-    instant to be turned away again. Spreading each return over
-    [asked, 2*asked] (at most MAX_RETRY_AFTER_JITTER longer) turns the
-    herd into a stream the server can admit.
-    """
-
-    def __init__(
-        self, fallback: tenacity.wait.wait_base, rand: Callable[[float, float], float] = random.uniform
-    ) -> None:
-        self.fallback = fallback
-        self.rand = rand
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        backoff = self.fallback(retry_state)
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        asked: float | None = getattr(exc, "retry_after", None)
-        if asked is None:
-            return backoff
-        return max(backoff, asked + self.rand(0.0, min(asked, MAX_RETRY_AFTER_JITTER)))
-
-
-class wait_within(tenacity.wait.wait_base):  # noqa: N801 - tenacity naming
-    """Our own backoff never sleeps past the point where one last attempt
-    still fits before the deadline: trying once more beats giving up early.
-    (The server's Retry-After is not shortened: it is the server's demand.)"""
-
-    def __init__(self, wait: tenacity.wait.wait_base, remaining: Callable[[], float], reserve: float = 0.25) -> None:
-        self.wait = wait
-        self.remaining = remaining
-        self.reserve = reserve
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        remaining = self.remaining()
-        if remaining <= self.reserve:
-            # No room for another attempt: a wait to the deadline, which
-            # stop_at_deadline refuses. Never zero: that would spin.
-            return max(remaining, 0.0)
-        return min(self.wait(retry_state), remaining - self.reserve)
-
-
-class stop_at_deadline(tenacity.stop.stop_base):  # noqa: N801 - tenacity naming
-    """Stop when sleeping and trying again would end past the deadline."""
-
-    def __init__(self, deadline: float, clock: Callable[[], float]) -> None:
-        self.deadline = deadline
-        self.clock = clock
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        return self.clock() + retry_state.upcoming_sleep >= self.deadline
+def _failure(state: tenacity.RetryCallState) -> TransientPlatformError:
+    """The failure tenacity is deciding on: the retry condition lets no other through."""
+    failure = state.outcome.exception() if state.outcome else None
+    assert isinstance(failure, TransientPlatformError)
+    return failure
 
 
 class PlatformClient:
@@ -182,7 +139,9 @@ class PlatformClient:
                 context = ssl_context(config)
             except (OSError, ssl.SSLError) as exc:
                 raise ConfigError(f"cannot load CA file: {type(exc).__name__}") from None
-            _transport = StdlibTransport(config.platform_url, context, self._remaining)
+            _transport = StdlibTransport(
+                config.platform_url, context, timeout=PER_REQUEST_TIMEOUT, deadline=self._deadline
+            )
         # trust_env=False: a .netrc or proxy variable must not reroute or
         # re-authenticate the request that carries the workspace token.
         self._client = httpx.Client(
@@ -196,7 +155,7 @@ class PlatformClient:
             event_hooks={"response": [self._refuse_redirect]},
         )
 
-    def __enter__(self) -> PlatformClient:
+    def __enter__(self) -> "PlatformClient":
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -233,37 +192,28 @@ class PlatformClient:
         ``check`` little more than ``exec``; any failure is a warning."""
         try:
             return parse_provenance(self._attempt("/secrets"), "GET secrets"), None
-        except _TransientError as exc:
-            reason = exc.reason
         except LauncherError as exc:
-            reason = f"{exc.code}: {exc.message}"
-        return None, f"cannot explain where keys came from (GET /secrets: {reason}); scopes shown as unknown"
+            return None, f"cannot explain where keys came from (GET /secrets: {exc}); scopes shown as unknown"
 
     def _get_values(self) -> dict[str, str]:
         return parse_values(self._get("/secrets/values"), "GET secrets/values")
 
     def _get(self, path: str) -> bytes:
-        causes: list[str] = []
-
-        def note_cause(state: tenacity.RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, _TransientError) and not exc.at_deadline:
-                causes.append(exc.reason)
-
+        retried: list[TransientPlatformError] = []
         retrying = tenacity.Retrying(
-            stop=stop_at_deadline(self._deadline, self._clock),
-            wait=wait_retry_after(
-                wait_within(tenacity.wait_random_exponential(multiplier=0.2, max=5), self._remaining)
-            ),
-            retry=tenacity.retry_if_exception_type(_TransientError),
+            retry=tenacity.retry_if_exception_type(TransientPlatformError),
+            wait=self._wait,
+            stop=self._stop,
             sleep=self._sleep,
-            after=note_cause,
+            before_sleep=lambda state: retried.append(_failure(state)),
             reraise=True,
         )
         try:
             return retrying(self._attempt, path)
-        except _TransientError as exc:
-            reason = f"{causes[-1]}, until the deadline" if exc.at_deadline and causes else exc.reason
+        except TransientPlatformError as exc:
+            # Cut short by the deadline rather than by the platform: the
+            # failure worth reporting is the one before it.
+            reason = f"{retried[-1].message}, until the deadline" if exc.at_deadline and retried else exc.message
             raise PlatformUnavailableError(
                 f"GET {path}: {reason}; gave up after {self.requests} requests "
                 f"within the {self.config.deadline:g}s deadline"
@@ -272,31 +222,46 @@ class PlatformClient:
     def _remaining(self) -> float:
         return self._deadline - self._clock()
 
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        """Full-jitter exponential backoff or, if the server asks for longer,
+        its Retry-After stretched by up to as much again (at most
+        MAX_RETRY_AFTER_JITTER): Retry-After is the earliest the server wants
+        us back, not an appointment, and a fleet restart sends hundreds of
+        launchers the same "1"; spread out, the herd becomes a stream the
+        server can admit. Never past the point where one last attempt still
+        fits before the deadline: trying once more beats giving up early
+        (``_stop`` has made sure the server's own wait ends before it)."""
+        wait = BACKOFF(state)
+        asked = _failure(state).retry_after
+        if asked:
+            jitter = random.uniform(0.0, min(asked, MAX_RETRY_AFTER_JITTER))  # noqa: S311 - spreading, not secrecy
+            wait = max(wait, asked + jitter)
+        return min(wait, self._remaining() - ATTEMPT_RESERVE)
+
+    def _stop(self, state: tenacity.RetryCallState) -> bool:
+        """Give up when the next attempt could not finish inside the deadline:
+        after the wait the server asked for, too little would be left."""
+        return (_failure(state).retry_after or 0.0) + ATTEMPT_RESERVE >= self._remaining()
+
     def _attempt(self, path: str) -> bytes:
-        remaining = self._remaining()
-        if remaining <= 0:
-            raise _TransientError("deadline reached", at_deadline=True)
-        budget = min(PER_REQUEST_TIMEOUT, remaining)
         self.requests += 1
         try:
-            with self._client.stream("GET", path, timeout=httpx.Timeout(budget)) as response:
+            with self._client.stream("GET", path) as response:
                 self._check_status(path, response)
                 return self._read_capped(path, response)
-        except httpx.TimeoutException:
-            # The socket wait is cut at the deadline too (see arm), so a
-            # trickling body most often ends here rather than in _read_capped.
-            late = self._remaining() <= 0.05
-            if late:
-                raise _TransientError("timed out at the deadline", at_deadline=True) from None
-            raise _TransientError(f"timed out after {budget:g}s") from None
-        except httpx.TransportError as exc:
-            if is_certificate_failure(exc):
-                # Retrying cannot make an untrusted certificate trusted.
-                raise PlatformUnavailableError(
-                    f"GET {path}: the platform's TLS certificate does not verify against the trusted CAs; "
-                    "if it is signed by a private CA, pass --ca-file (or LAUNCHER_CA_FILE / SSL_CERT_FILE)"
-                ) from None
-            raise _TransientError(f"connection failed ({type(exc).__name__})") from None
+        except TimeoutError:
+            # A wait given what was left of the deadline ends at it.
+            if self._remaining() <= 0.05:
+                raise TransientPlatformError("timed out at the deadline", at_deadline=True) from None
+            raise TransientPlatformError(f"timed out after {PER_REQUEST_TIMEOUT:g}s") from None
+        except ssl.SSLCertVerificationError:
+            # Retrying cannot make an untrusted certificate trusted.
+            raise PlatformUnavailableError(
+                f"GET {path}: the platform's TLS certificate does not verify against the trusted CAs; "
+                "if it is signed by a private CA, pass --ca-file (or LAUNCHER_CA_FILE / SSL_CERT_FILE)"
+            ) from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise TransientPlatformError(f"connection failed ({type(exc).__name__})") from None
 
     def _refuse_redirect(self, response: httpx.Response) -> None:
         status = response.status_code
@@ -331,9 +296,8 @@ class PlatformClient:
             failed = parse_incomplete(body) if body else None
             if failed is not None:
                 raise BundleIncompleteError(f"platform refused a partial bundle; failed keys: {failed.describe()}")
-            raise _TransientError(
-                f"answered {status}",
-                retry_after_seconds(response.headers.get("retry-after"), time.time()),
+            raise TransientPlatformError(
+                f"answered {status}", retry_after_seconds(response.headers.get("retry-after"), time.time())
             )
         if status == 404:
             raise ConfigError(f"GET {path} answered 404: no workspace {self.config.workspace_id} on this platform")
@@ -355,6 +319,4 @@ class PlatformClient:
                     f"GET {path}: body exceeds the {cap}-byte cap ({len(body)} bytes read so far; "
                     "each response is capped on its own; raise --max-bundle-bytes)"
                 )
-            if self._remaining() <= 0:
-                raise _TransientError("body still arriving at the deadline", at_deadline=True)
         return bytes(body)

@@ -74,7 +74,7 @@ def test_the_stand_in_itself_lets_a_launch_through(marker):
     [
         pytest.param(stall(30), "timed out", id="latency-beyond-timeout"),
         pytest.param(reset_mid_body, "connection failed", id="reset-mid-body"),
-        pytest.param(short_body, "connection failed (RemoteProtocolError)", id="short-body"),
+        pytest.param(short_body, "connection failed (IncompleteRead)", id="short-body"),
         pytest.param(trickle(0.2), "at the deadline", id="slow-loris"),
     ],
 )

@@ -114,7 +114,7 @@ def test_a_trickle_at_any_depth_ends_at_the_deadline(marker, fault):
     [status_trickle, header_trickle, chunk_size_trickle, endless_continue],
     ids=["status-trickle", "header-trickle", "chunk-size-trickle", "endless-continue"],
 )
-def test_the_watchdog_cuts_at_the_deadline_not_after(fault):
+def test_a_trickle_is_cut_at_the_deadline_not_after(fault):
     """In process, without start-up noise: the cut lands on the deadline."""
     error, elapsed = failed_fetch(fault, deadline=1.5)
     assert "deadline" in error.message

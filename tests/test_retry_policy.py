@@ -78,9 +78,9 @@ def test_auth_failure_is_final():
 
 def test_connection_errors_are_retried_and_reported_by_cause():
     def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused")
+        raise ConnectionRefusedError("refused")
 
     client, _, seen = _client(refuse, deadline=5)
-    with client, pytest.raises(PlatformUnavailableError, match=r"connection failed \(ConnectError\)"):
+    with client, pytest.raises(PlatformUnavailableError, match=r"connection failed \(ConnectionRefusedError\)"):
         client.fetch(False, lambda k: True)
     assert len(seen) >= 3
