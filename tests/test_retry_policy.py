@@ -84,3 +84,46 @@ def test_connection_errors_are_retried_and_reported_by_cause():
     with client, pytest.raises(PlatformUnavailableError, match=r"connection failed \(ConnectionRefusedError\)"):
         client.fetch(False, lambda k: True)
     assert len(seen) >= 3
+
+
+def test_a_cut_at_the_deadline_is_reported_by_the_failure_before_it():
+    def answer(request: httpx.Request) -> httpx.Response:
+        if len(seen) == 1:
+            return httpx.Response(503)
+        fake.now = 31  # the second attempt runs into the deadline
+        raise TimeoutError("timed out")
+
+    client, fake, seen = _client(answer)
+    with client, pytest.raises(PlatformUnavailableError, match=r"answered 503, until the deadline; gave up after 2"):
+        client.fetch(False, lambda k: True)
+
+
+def test_a_wait_that_would_end_past_the_deadline_is_not_started():
+    """No wait ends closer to the deadline than one attempt needs; the
+    server's own Retry-After is never shortened (only its jitter)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if len(seen) == 1:
+            return httpx.Response(429, headers={"Retry-After": "7"})
+        return httpx.Response(200, stream=httpx.ByteStream(b'{"A": "1"}'))
+
+    for _ in range(20):  # the jitter is random: uncapped, about half the draws would end past 10 s
+        client, fake, seen = _client(answer, deadline=10)
+        with client:
+            assert client.fetch(False, lambda k: True).values == {"A": "1"}
+        assert len(seen) == 2 and 7 <= fake.sleeps[0] <= 10 - 0.25
+
+
+def test_own_backoff_leaves_room_for_one_last_attempt():
+    client, fake, _ = _client(lambda r: httpx.Response(503), deadline=3)
+    with client, pytest.raises(PlatformUnavailableError):
+        client.fetch(False, lambda k: True)
+    assert all(s <= 3 for s in fake.sleeps) and fake.now < 3
+    assert fake.now > 3 - 0.25 - 0.05, "stopped early although one more attempt fitted"
+
+
+def test_the_bundle_repr_shows_no_value():
+    client, _, _ = _client(lambda r: httpx.Response(200, stream=httpx.ByteStream(b'{"A": "FAKESECRET-1"}')))
+    with client:
+        bundle = client.fetch(False, lambda k: True)
+    assert "FAKESECRET" not in repr(bundle) and "1 values" in repr(bundle)
