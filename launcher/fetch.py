@@ -1,15 +1,25 @@
 """Pull the workspace's secret bundle, and its provenance, from the platform.
 
-Why the client is shaped so:
+Why the platform client (this module and ``transport``) is shaped so:
 
-- httpx's client API over ``transport.StdlibTransport``, which speaks
-  ``http.client`` (httpcore's import cost more than the rest of a launch)
-  and gives every wait of the exchange what is left of the one
-  ``--deadline``, so that no server, however slowly it drips bytes, holds
-  the launch past it; the transport also keeps every request on the
-  configured origin, and the client follows no redirect.
-- Errors are translated once, here (``_attempt``, ``_check_status``):
-  what the standard library raised becomes the launcher's own error.
+- httpx's client API, over a transport of our own that speaks
+  ``http.client``: httpx's default transport is httpcore, and importing it
+  (and through it anyio) cost more than everything else a launch does.
+  One connection making three GETs to one origin needs none of its
+  pooling or HTTP/2.
+- One ``--deadline`` for the whole exchange. A socket timeout bounds one
+  wait, and ``http.client`` makes many per response (status line, each
+  header line, every ``100 Continue``, each chunk-size line): a server
+  that sends one byte per wait would keep each wait short and the
+  response endless. So the transport gives every wait (connect, TLS
+  handshake, writes, each read) the per-wait timeout or what is left of
+  the deadline, whichever ends first, and starts none after it; name
+  lookup, which has no socket to time, runs on a thread abandoned at the
+  deadline. The retry policy's waits are bounded by the same deadline.
+- The bearer token stays with the configured origin: no redirect is
+  followed, and the transport refuses any other origin outright.
+- Errors are translated once, here (``_attempt``, ``_check_status``): what
+  the standard library raised becomes the launcher's own error.
   ``TransientPlatformError`` is what asking again can fix (a connection
   error, a timeout, 429, a 5xx without ``failed_keys``); anything else --
   401/403, a refused partial bundle, a malformed body, a redirect, an
@@ -228,9 +238,10 @@ class PlatformClient:
         MAX_RETRY_AFTER_JITTER): Retry-After is the earliest the server wants
         us back, not an appointment, and a fleet restart sends hundreds of
         launchers the same "1"; spread out, the herd becomes a stream the
-        server can admit. Never past the point where one last attempt still
-        fits before the deadline: trying once more beats giving up early
-        (``_stop`` has made sure the server's own wait ends before it)."""
+        server can admit. Never past the last moment an attempt still fits
+        before the deadline: trying once more beats giving up early. (That
+        cap can trim the jitter, never the server's own wait: where that
+        would not fit, ``_stop`` gives up instead.)"""
         wait = BACKOFF(state)
         asked = _failure(state).retry_after
         if asked:

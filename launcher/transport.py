@@ -1,27 +1,13 @@
-"""The wire under the platform client: ``http.client`` behind httpx's API.
+"""The wire under the platform client: ``http.client`` behind httpx's API
+(why: ``fetch``'s docstring).
 
-httpx's default transport is httpcore, and importing it (and through it
-anyio, or trio where installed) cost more than everything else the
-launcher does after importing httpx. One connection making three GETs to
-one origin needs none of its pooling or HTTP/2, so this transport keeps
-httpx's client, request and response types and speaks through the
-standard library instead. It also does two things a general transport
-would not:
-
-- No request leaves the configured origin.
-- Every wait ends by the deadline. A socket timeout bounds one wait, and
-  ``http.client`` makes many per response (the status line, each header
-  line, every interim ``100 Continue``, each chunk-size line): a server
-  that sends one byte per wait keeps every wait short and the response
-  endless. So each wait -- TCP connect, TLS handshake, the request's
-  writes, every read -- is given the per-wait timeout or what is left of
-  the deadline, whichever ends first (``left``), and none starts after the
-  deadline. Name lookup has no socket to time: ``resolve_host`` runs it on
-  a thread that is abandoned at the deadline.
-
-Failures are the standard library's own (``OSError``, ``TimeoutError``,
-``http.client.HTTPException``): the client turns them into the launcher's
-errors, once (``fetch.py``).
+One keep-alive connection to the configured origin, and no request to any
+other. Every wait is given ``left()``: the per-wait timeout or what is
+left of the deadline, whichever ends first -- the TCP connect, the TLS
+handshake, the request's writes, and each read ``http.client`` makes,
+through ``_Paced``. ``resolve_host`` bounds the name lookup. Failures are
+the standard library's own (``OSError``, ``TimeoutError``,
+``http.client.HTTPException``), left for the client to translate.
 """
 
 from __future__ import annotations
