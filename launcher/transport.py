@@ -104,7 +104,8 @@ class _Connection(http.client.HTTPConnection):
     def __init__(self, url: str, context: ssl.SSLContext | None, timeout: float, deadline: float) -> None:
         parts = urlsplit(url)
         self.origin = _origin(parts.scheme, parts.hostname or "", parts.port)
-        super().__init__(self.origin[1], self.origin[2])
+        _, host, port = self.origin
+        super().__init__(host, port)
         self._context = context
         self._timeout = timeout
         self._deadline = deadline
