@@ -3,15 +3,18 @@ its behaviour is exercised over real sockets in test_faults.py)."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
 
 import httpx
 import pytest
+from faultserver import FaultServer, documents, status_trickle
 from support import WORKSPACE_ID, WORKSPACE_TOKEN, base_env, run_launcher
 
-from launcher import transport
+from launcher import fetch, transport
+from launcher.config import resolve
 from launcher.errors import PlatformUnavailableError
 
 
@@ -55,3 +58,29 @@ def test_platform_named_by_hostname_goes_through_the_bounded_lookup(platform):
         env=base_env(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN),
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_body_after_connection_close_is_read_whole_and_the_next_request_reconnects():
+    """With ``Connection: close`` http.client lets go of the connection
+    before the body is read: the body must still arrive whole (the reader
+    keeps the socket open), and the next request opens a new connection."""
+    big = json.dumps({"BIG": "x" * 300_000}).encode()  # far more than one read's buffer
+    with FaultServer(default=documents({"Connection": "close"}, values=big)) as server:
+        config = resolve({"platform_url": server.url, "workspace_id": WORKSPACE_ID, "deadline": "5"}, {})
+        with fetch.PlatformClient(config) as client:
+            bundle = client.fetch(True, lambda key: False)
+    assert len(bundle.values["BIG"]) == 300_000 and bundle.requests == 3
+    assert server.connections == 3
+
+
+def test_each_read_is_bounded_by_the_deadline_not_only_each_wait():
+    """A status line dripped one byte at a time keeps every single wait
+    short; the exchange still ends at the deadline, as a TimeoutError."""
+    with FaultServer(default=status_trickle) as server:
+        t = transport.StdlibTransport(server.url, None, timeout=5.0, deadline=time.monotonic() + 1.0)
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            t.handle_request(httpx.Request("GET", server.url + "/secrets"))
+        elapsed = time.monotonic() - started
+        t.close()
+    assert 0.9 <= elapsed < 1.5, f"cut after {elapsed:.2f}s for a 1s deadline"
