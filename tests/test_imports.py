@@ -66,8 +66,9 @@ def test_platform_exec_loads_the_client_but_not_psutil(platform) -> None:
 def test_records_on_the_launch_path_are_built_from_evaluated_annotations(platform) -> None:
     """A ``typing.NamedTuple`` whose annotations are strings (``from
     __future__ import annotations``) compiles every one of them when the
-    class is defined: about 5 ms of a byok launch over the records the
-    launch path defines. Those modules evaluate their annotations instead."""
+    class is defined: 1.5 ms of a byok launch (measured with compiled
+    bytecode) over the records the launch path defines. Those modules
+    evaluate their annotations instead."""
     import ast
 
     platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
