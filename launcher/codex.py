@@ -98,8 +98,8 @@ class PendingAuth(NamedTuple):
     def __repr__(self) -> str:  # the value is a credential
         return f"PendingAuth(codex_home={str(self.codex_home)!r}, owner={self.owner!r})"
 
-    def write(self) -> Materialised:
-        return materialise(self.value, self.codex_home, self.image_home, self.owner)
+    def write(self, keeper: int | None = None) -> Materialised:
+        return materialise(self.value, self.codex_home, self.image_home, self.owner, keeper)
 
 
 def prepare(value: str, env: Mapping[str, str], owner: tuple[int, int] | None = None) -> PendingAuth:
@@ -141,7 +141,11 @@ def private_home(value: str, env: Mapping[str, str], uid: int | None = None) -> 
 
 
 def materialise(
-    value: str, home: Path, image_home: Path | None = None, owner: tuple[int, int] | None = None
+    value: str,
+    home: Path,
+    image_home: Path | None = None,
+    owner: tuple[int, int] | None = None,
+    keeper: int | None = None,
 ) -> Materialised:
     """Write ``value`` (already validated) to ``auth.json`` in the launcher's
     private CODEX_HOME (``private_home``): a 0700 directory of this user's,
@@ -150,11 +154,15 @@ def materialise(
     is copied beside it, so that the agent keeps its configuration; its
     ``auth.json`` and ``.env`` are not.
 
-    The directory records this process's PID (an empty ``.pid-N`` file).
-    ``exec`` keeps the PID, so the directory belongs to the agent that runs
-    under it and outlives the launcher; a later launcher run removes those
-    whose recorded PIDs are all gone (``remove_stale``), and a container's
-    temp directory goes with the container.
+    The directory records the PID of its keeper (an empty ``.pid-N`` file):
+    the process whose life the agent's is bound to, by default this one.
+    ``exec`` keeps its PID, so the directory belongs to the agent that runs
+    under it and outlives the launcher; ``supervise``'s resident is the
+    keeper of every directory its refresh helpers write (a helper's own PID
+    is gone a moment later, while the child it prepared runs on). A later
+    launcher run removes those whose recorded PIDs are all gone
+    (``remove_stale``), and a container's temp directory goes with the
+    container.
     """
     remove_stale(home.parent, keep=home, uid=owner[0] if owner is not None else None)
     try:
@@ -179,7 +187,7 @@ def materialise(
         except (OSError, UnicodeError):
             text = None  # the scan has already refused an unreadable one outside platform_managed
     try:
-        (home / f"{_USER_MARK}{os.getpid()}").touch(mode=0o600)
+        (home / f"{_USER_MARK}{os.getpid() if keeper is None else keeper}").touch(mode=0o600)
         _write_private(home / "auth.json", value, owner)
         if text is not None:
             _write_private(home / "config.toml", text, owner)

@@ -76,11 +76,13 @@ def _warn_unused_own_files(config: Config, result: GatePlan, log: Log) -> None:
             log.warning(f"--own-agent-file {path}: no credential of it is among the files {result.agent} reads")
 
 
-def write_agent_files(plan: GatePlan) -> None:
+def write_agent_files(plan: GatePlan, keeper: int | None = None) -> None:
     """What the plan says the launcher writes for the agent, just before it
-    starts (never for ``check``): codex's auth.json from CODEX_AUTH_JSON."""
+    starts (never for ``check``): codex's auth.json from CODEX_AUTH_JSON.
+    ``keeper``: the process the files live as long as (default this one;
+    see ``codex.materialise``)."""
     if plan.codex_auth is not None:
-        plan.codex_auth.write()
+        plan.codex_auth.write(keeper)
 
 
 def log_plan(plan: GatePlan, log: Log) -> None:

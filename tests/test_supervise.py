@@ -376,6 +376,49 @@ def test_rotation_restarts_the_child_exactly_once_with_the_new_key(tmp_path: Pat
     assert run.stderr.count("ENVIRONMENT_CHANGED") == 1
 
 
+CODEX_HOME_REPORTER = """
+import os, signal, sys, time
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+with open(sys.argv[1], "a") as f:
+    f.write(os.environ["CODEX_HOME"] + "\\n")
+while True:
+    time.sleep(1)
+"""
+
+
+def _codex_auth(key: str) -> str:
+    import json
+
+    return json.dumps({"auth_mode": "apikey", "OPENAI_API_KEY": key})
+
+
+def test_a_refreshed_codex_home_is_kept_by_the_resident_not_the_helper(tmp_path: Path, platform, supervise) -> None:  # type: ignore[no-untyped-def]
+    """A rotated CODEX_AUTH_JSON is written by the refresh helper, which exits
+    at once: the new private CODEX_HOME records the resident's PID, so no
+    other launcher takes it for stale and removes it under the running agent."""
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    with platform.state.lock:
+        platform.state.workspace_secrets["CODEX_AUTH_JSON"] = _codex_auth(OWN_API_KEY)
+    homes = tmp_path / "homes"
+    reporter = script(tmp_path, "codex_home.py", CODEX_HOME_REPORTER)
+    flags = ("--billing-mode", "byok", "--provider", "codex", "--agent", "codex", "--refresh", "0.3")
+    run = supervise(
+        *platform_args(platform), *flags, "--", *reporter, str(homes), env=token_env(XDG_RUNTIME_DIR=str(runtime))
+    )
+    wait_until(lambda: len(lines(homes)) == 1, "the first start")
+    with platform.state.lock:
+        platform.state.workspace_secrets["CODEX_AUTH_JSON"] = _codex_auth(ROTATED_API_KEY)
+    wait_until(lambda: len(lines(homes)) == 2, "the restart after rotation")
+    first, second = (Path(h) for h in lines(homes))
+    assert first != second and first.parent == second.parent == runtime
+    for home in (first, second):
+        marks = sorted(p.name for p in home.iterdir() if p.name.startswith(".pid-"))
+        assert marks == [f".pid-{run.proc.pid}"], f"{home.name}: {marks}"
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.finish() == 0
+
+
 def test_the_resident_parent_holds_no_value_in_its_environment_or_argv(tmp_path: Path, platform, supervise) -> None:  # type: ignore[no-untyped-def]
     """After the gate the parent re-executes itself with an empty environment:
     what the container handed it (the token, an inherited platform key) is

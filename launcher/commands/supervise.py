@@ -35,7 +35,9 @@ def candidate_for(config: Config, environ: Mapping[str, str], log: Log, *, first
     if first:
         log_plan(plan, log)
     launch = startable(plan, config, environ)  # refusals raise: no child is started or stopped
-    write_agent_files(plan)  # e.g. codex's auth.json: the same content names the same directory
+    # e.g. codex's auth.json: the same content names the same directory. A
+    # refresh helper writes on behalf of its parent, the resident.
+    write_agent_files(plan, keeper=None if first else os.getppid())
     return Candidate(launch.env, launch.path)
 
 
