@@ -213,8 +213,18 @@ def _write_private(path: Path, text: str, owner: tuple[int, int] | None = None) 
         raise
 
 
-def remove_stale(parent: Path, keep: Path | None = None, uid: int | None = None) -> None:
-    """This user's private CODEX_HOMEs whose recorded processes are all gone."""
+def release(codex_home: str, uid: int | None = None) -> None:
+    """At its keeper's exit (supervise's resident, once the agent is gone):
+    the private CODEX_HOMEs this process kept go with it, unless another live
+    process keeps them too. A credential file left behind is one more copy."""
+    home = Path(codex_home)
+    if home.name.startswith(_PREFIX):
+        remove_stale(home.parent, uid=uid, leaving=os.getpid())
+
+
+def remove_stale(parent: Path, keep: Path | None = None, uid: int | None = None, leaving: int | None = None) -> None:
+    """This user's private CODEX_HOMEs whose recorded processes are all gone
+    (``leaving``, the caller at its exit, counts as gone)."""
     import shutil
 
     try:
@@ -233,7 +243,7 @@ def remove_stale(parent: Path, keep: Path | None = None, uid: int | None = None)
         except OSError:
             continue
         pids = [int(n[len(_USER_MARK) :]) for n in marks if n[len(_USER_MARK) :].isdigit()]
-        if pids and not any(_alive(pid) for pid in pids):
+        if pids and not any(pid != leaving and _alive(pid) for pid in pids):
             shutil.rmtree(entry.path, ignore_errors=True)
 
 

@@ -345,7 +345,7 @@ def resident(fd: str) -> int:
     if options.subreaper and os.getpid() != 1 and not become_subreaper():
         log.warning("--subreaper: prctl(PR_SET_CHILD_SUBREAPER) failed; orphans will not be reaped here")
     try:
-        return Supervisor(
+        supervisor = Supervisor(
             data["argv"],
             Candidate(*data["first"]),
             options,
@@ -353,7 +353,8 @@ def resident(fd: str) -> int:
             pull=pull,
             cancel_pull=pull.cancel if pull else None,
             _spawn=lambda path, argv, env: spawn(path, argv, env, user),
-        ).run()
+        )
+        status = supervisor.run()
     except LauncherError as exc:
         log.error(exc.code, exc.message)
         return exc.exit_code
@@ -363,6 +364,13 @@ def resident(fd: str) -> int:
     finally:
         if pull is not None:
             pull.cancel()
+    # The agent is gone (run returns once its tree is): what the launcher
+    # wrote for it goes too. Only codex's private CODEX_HOME so far.
+    if "CODEX_HOME" in supervisor.current.env:
+        from .codex import release
+
+        release(supervisor.current.env["CODEX_HOME"], user.uid if user else None)
+    return status
 
 
 class HelperPull:

@@ -394,14 +394,23 @@ def test_another_agent_gets_codex_auth_json_as_a_variable(tmp_path):
     assert child["CODEX_AUTH_JSON"] == AUTH and "CODEX_HOME" not in child
 
 
-def test_supervise_materialises_too(tmp_path):
+def test_supervise_materialises_too_and_removes_it_when_the_agent_is_gone(tmp_path):
     own = _own_env(tmp_path, CODEX_AUTH_JSON=AUTH)
     args = ("supervise", "--billing-mode", "byok", "--provider", "codex", "--agent", "codex", "--env-file", own)
-    proc = _launcher(tmp_path, *args, "--", *child_env_dump())
+    # The child reports its environment and a fingerprint of the auth.json it was given.
+    report = (
+        "import hashlib, os\n"
+        "for k, v in sorted(os.environ.items()): print(f'{k}={v}')\n"
+        "auth = open(os.path.join(os.environ['CODEX_HOME'], 'auth.json'), 'rb').read()\n"
+        "print('AUTH_FINGERPRINT=' + hashlib.sha256(auth).hexdigest()[:8])\n"
+    )
+    proc = _launcher(tmp_path, *args, "--", sys.executable, "-c", report)
     assert proc.returncode == 0, proc.stderr[-2000:]
     child = parse_env_dump(proc.stdout)
     assert "CODEX_AUTH_JSON" not in child
-    assert (Path(child["CODEX_HOME"]) / "auth.json").read_text() == AUTH
+    assert child["AUTH_FINGERPRINT"] == fingerprint(AUTH)
+    assert Path(child["CODEX_HOME"]).parent == tmp_path / "run"
+    assert list((tmp_path / "run").iterdir()) == [], "the private CODEX_HOME outlived supervise"
 
 
 def test_audit_knows_the_agent_s_private_codex_home_as_own(tmp_path):

@@ -395,7 +395,8 @@ def _codex_auth(key: str) -> str:
 def test_a_refreshed_codex_home_is_kept_by_the_resident_not_the_helper(tmp_path: Path, platform, supervise) -> None:  # type: ignore[no-untyped-def]
     """A rotated CODEX_AUTH_JSON is written by the refresh helper, which exits
     at once: the new private CODEX_HOME records the resident's PID, so no
-    other launcher takes it for stale and removes it under the running agent."""
+    other launcher takes it for stale and removes it under the running agent.
+    When the resident exits, the agent gone, they go with it."""
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
     with platform.state.lock:
@@ -417,6 +418,7 @@ def test_a_refreshed_codex_home_is_kept_by_the_resident_not_the_helper(tmp_path:
         assert marks == [f".pid-{run.proc.pid}"], f"{home.name}: {marks}"
     run.proc.send_signal(signal.SIGTERM)
     assert run.finish() == 0
+    assert list(runtime.iterdir()) == [], "the private CODEX_HOMEs outlived the resident that kept them"
 
 
 def test_the_resident_parent_holds_no_value_in_its_environment_or_argv(tmp_path: Path, platform, supervise) -> None:  # type: ignore[no-untyped-def]
