@@ -236,6 +236,9 @@ class AgentContext(NamedTuple):
     own: OwnFiles
     command: tuple[str, ...] = ()  # the agent's argv: flags such as --settings name files too
 
+    def __repr__(self) -> str:  # the agent's arguments can hold a credential (--settings '{...}')
+        return f"AgentContext({self.profile.name!r}, cwd={str(self.cwd)!r}, {len(self.command)} arguments)"
+
 
 def plan(
     config: Config,

@@ -107,6 +107,9 @@ class Startable(NamedTuple):
     env: dict[str, str]
     path: str
 
+    def __repr__(self) -> str:  # the agent's arguments can hold a credential (--settings '{...}')
+        return f"Startable({self.path!r}, {len(self.argv)} arguments, {len(self.env)} variables)"
+
 
 def startable(plan: GatePlan, config: Config, environ: Mapping[str, str]) -> Startable:
     """A launching plan, taken as far as exec goes before ``execve``: the

@@ -92,6 +92,9 @@ class Candidate(NamedTuple):
     env: dict[str, str]
     path: str
 
+    def __repr__(self) -> str:  # values: a count only
+        return f"Candidate({self.path!r}, {len(self.env)} variables)"
+
 
 class Then(enum.Enum):
     RESTART = "restart"

@@ -756,3 +756,33 @@ def test_the_plan_is_immutable_and_decisions_are_records():
     with pytest.raises(AttributeError):
         result.refusal = None  # type: ignore[misc]
     assert MARKER not in repr(result) and MARKER not in repr(result.llm_key_decisions())
+
+
+def test_no_record_that_can_hold_a_value_shows_it_in_its_repr(tmp_path):
+    """Every record with a field that can hold a value (environments, the
+    agent's arguments, the token) prints names and counts only."""
+    from launcher.agentfiles import OwnFiles
+    from launcher.agents import profile
+    from launcher.bundle import Scope
+    from launcher.config import resolve
+    from launcher.gate import AgentContext, Source, plan
+    from launcher.pipeline import Startable
+    from launcher.refusal import Outcome
+    from launcher.resident import Candidate
+
+    env = {"ANTHROPIC_API_KEY": PLATFORM_KEY}
+    argv = ("claude", "--settings", f'{{"apiKeyHelper": "echo {PLATFORM_KEY}"}}')
+    config = resolve({"billing_mode": "byok", "command": argv}, {"CONFIGS_DIR": "/nonexistent"})
+    context = AgentContext(profile("claude-code"), tmp_path, OwnFiles(frozenset()), argv)
+    source = Source("global", env, Scope.GLOBAL)
+    result = plan(config, [source], {}, load_catalog(), context)
+    records = [
+        source,
+        context,
+        result,
+        Outcome(env, env, lambda key: Scope.GLOBAL, load_catalog()),
+        Startable(argv, env, "/usr/bin/claude"),
+        Candidate(env, "/usr/bin/claude"),
+    ]
+    leaked = [type(record).__name__ for record in records if MARKER in repr(record)]  # names only, never the repr
+    assert not leaked, f"repr shows a value: {leaked}"
