@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support import MARKER, assert_no_secret, child_env_dump, launcher_path, parse_env_dump
+from support import MARKER, assert_no_secret, child_env_dump, expect_secret, launcher_path, parse_env_dump
 
 from launcher import codex
 from launcher.agentfiles import AgentFinding, OwnFiles, scan
@@ -160,6 +160,25 @@ def test_gemini_cli_home_replaces_home(tmp_path):
         ("moved/.gemini/.env", "GOOGLE_API_KEY"),
         ("moved/.env", "GEMINI_API_KEY"),
     ]
+
+
+SERVICE_ACCOUNT = json.dumps({"type": "service_account", "client_email": "sa@p.iam", "private_key": TOKEN})
+ADC = ".config/gcloud/application_default_credentials.json"
+
+
+@pytest.mark.parametrize("agent", ["gemini-cli", "claude-code"])
+def test_google_application_default_credentials_are_an_agent_file(tmp_path, agent):
+    """google-auth's order in both bundles: the file GOOGLE_APPLICATION_CREDENTIALS
+    names, else the gcloud well-known file under $HOME (Vertex AI modes)."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    work.mkdir()
+    _write(home / ADC, json.dumps({"type": "authorized_user", "client_id": "c", "refresh_token": TOKEN}))
+    named = _write(tmp_path / "sa.json", SERVICE_ACCOUNT)
+    quiet = {"HOME": str(home), "GEMINI_CLI_SYSTEM_SETTINGS_PATH": "/nonexistent", "CLAUDE_CONFIG_DIR": str(work)}
+    assert _fields(_scan(agent, quiet, work), tmp_path) == [(f"home/{ADC}", "refresh_token")]
+    env = {**quiet, "GOOGLE_APPLICATION_CREDENTIALS": str(named)}
+    assert _fields(_scan(agent, env, work), tmp_path) == [("sa.json", "private_key")]
+    assert _scan(agent, env, work, own=(named,))[0].verdict == "own"
 
 
 # -- CODEX_AUTH_JSON: validation and the private CODEX_HOME ------------------------------
@@ -469,3 +488,28 @@ def test_gemini_settings_with_comments_are_read(tmp_path):
     (home / ".gemini/settings.json").write_text('{"a": 1} /* never closed')
     (found,) = _scan("gemini-cli", env, work)
     assert (found.field, found.problem) == (None, "not valid JSON")
+
+
+def test_an_image_s_google_adc_file_refuses_byok_until_declared_own(tmp_path):
+    _write(tmp_path / "home" / ADC, SERVICE_ACCOUNT)
+    own = _own_env(tmp_path, GEMINI_API_KEY=KEY)
+    args = ("exec", "--billing-mode", "byok", "--provider", "gemini", "--agent", "gemini-cli", "--env-file", own)
+    proc = _launcher(tmp_path, *args, "--", *child_env_dump())
+    assert proc.returncode == 78, proc.stderr[-2000:]
+    assert "FOREIGN_AGENT_CREDENTIAL" in proc.stderr and f"{ADC}: private_key" in proc.stderr
+    declared = _launcher(tmp_path, *args, "--own-agent-file", str(tmp_path / "home" / ADC), "--", *child_env_dump())
+    assert declared.returncode == 0, declared.stderr[-2000:]
+
+
+def test_an_inherited_google_application_credentials_is_stripped_in_byok(tmp_path):
+    """The platform's service account, named by a variable the image set, is
+    no credential of the workspace's: the variable goes, and with it the file
+    the agent would have read."""
+    platform_sa = _write(tmp_path / "platform-sa.json", SERVICE_ACCOUNT)
+    own = _own_env(tmp_path, GEMINI_API_KEY=KEY)
+    args = ("exec", "--billing-mode", "byok", "--provider", "gemini", "--agent", "gemini-cli", "--env-file", own)
+    proc = _launcher(tmp_path, *args, "--", *child_env_dump(), GOOGLE_APPLICATION_CREDENTIALS=str(platform_sa))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    child = parse_env_dump(proc.stdout)
+    assert "GOOGLE_APPLICATION_CREDENTIALS" not in child
+    expect_secret(child, "GEMINI_API_KEY", KEY)
