@@ -146,19 +146,14 @@ def _name(name: str) -> str:
     return name if name.isascii() and name.isprintable() and len(name) <= 128 else ascii(name[:128])
 
 
-def child_environment(env: Mapping[str, str], config: Config, environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment the agent gets: the plan's, with HOME/USER/LOGNAME
-    of the ``--user`` if there is one."""
-    if config.user is None:
-        return dict(env)
-    from .privileges import child_environment as for_user
-
-    return for_user(env, config.user, None if config.pristine else environ)
-
-
 def prepare(argv: Sequence[str], env: Mapping[str, str], config: Config, environ: Mapping[str, str]) -> dict[str, str]:
-    """The agent's environment, proven startable: what every command runs."""
-    child = child_environment(env, config, environ)
+    """The agent's environment, proven startable: what every command runs.
+    The plan's, with HOME/USER/LOGNAME of the ``--user`` if there is one."""
+    child = dict(env)
+    if config.user is not None:
+        from .privileges import child_environment
+
+        child = child_environment(env, config.user, None if config.pristine else environ)
     check_startable(argv, child)
     return child
 
