@@ -140,6 +140,32 @@ def timed_platform_run(
     return result, time.monotonic() - started
 
 
+def stop_for_good(proc: subprocess.Popen[str] | subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """A background launcher, also after a failed test: SIGTERM (supervise
+    then stops its child's tree itself), SIGKILL if that is not enough, and
+    whatever it had started killed too, since its children run in sessions
+    of their own and would outlive it."""
+    import contextlib
+
+    import psutil
+
+    if proc.poll() is not None:
+        return
+    try:
+        descendants = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        descendants = []
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    for process in descendants:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+
+
 def wait_until(condition: Callable[[], object], what: str, timeout: float = 20.0) -> None:
     """Poll ``condition`` until it holds; fail the test after ``timeout``
     (generous by default: a loaded 2-core runner is slow, not broken)."""

@@ -43,6 +43,7 @@ from support import (
     platform_args,
     require_unshare,
     run_launcher,
+    stop_for_good,
     token_env,
     unavailable,
     wait_until,
@@ -244,9 +245,7 @@ def background(shared: Path) -> Iterator[Callable[..., Background]]:
 
     yield start
     for run in started:
-        if run.proc.poll() is None:
-            run.proc.kill()
-            run.proc.wait()
+        stop_for_good(run.proc)
 
 
 # -- 1. the supervising parent cannot be read by its child ------------------------------------
@@ -604,9 +603,7 @@ def test_a_refresh_that_cannot_start_keeps_the_running_child(tmp_path: Path, pla
         assert "COMMAND_NOT_EXECUTABLE" not in run.stderr and "INTERNAL_ERROR" not in run.stderr
         assert run.stop() == 128 + signal.SIGTERM  # the kept child, stopped at last
     finally:
-        if run.proc.poll() is None:
-            run.proc.kill()
-            run.proc.wait()
+        stop_for_good(run.proc)
 
 
 # -- 4. billing mode cannot fail open --------------------------------------------------------

@@ -30,6 +30,7 @@ from support import (
     platform_args,
     require_unshare,
     run_launcher,
+    stop_for_good,
     token_env,
     wait_until,
 )
@@ -88,9 +89,7 @@ class Supervised:
         return code
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        stop_for_good(self.proc)
 
 
 @pytest.fixture
