@@ -18,7 +18,15 @@ import time
 from pathlib import Path
 
 import pytest
-from support import MARKER, assert_no_secret, child_env_dump, expect_secret, launcher_path, parse_env_dump
+from support import (
+    MARKER,
+    assert_no_secret,
+    child_env_dump,
+    expect_secret,
+    launcher_path,
+    parse_env_dump,
+    require_unshare,
+)
 
 from launcher import codex
 from launcher.agentfiles import AgentFinding, OwnFiles, scan
@@ -179,6 +187,43 @@ def test_google_application_default_credentials_are_an_agent_file(tmp_path, agen
     env = {**quiet, "GOOGLE_APPLICATION_CREDENTIALS": str(named)}
     assert _fields(_scan(agent, env, work), tmp_path) == [("sa.json", "private_key")]
     assert _scan(agent, env, work, own=(named,))[0].verdict == "own"
+
+
+def test_codex_system_and_managed_config_in_a_private_mount_namespace(tmp_path):
+    """/etc/codex is absolute: written in an overlay only this namespace sees,
+    and read by the launcher as codex would read it."""
+    require_unshare("-m")
+    overlay = tmp_path / "ov"
+    overlay.mkdir()
+    script = tmp_path / "ns.sh"
+    script.write_text(
+        "set -e\n"
+        f"mount -t tmpfs t {overlay}\n"
+        f"mkdir -p {overlay}/u {overlay}/w\n"
+        f"mount -t overlay o -o lowerdir=/etc,upperdir={overlay}/u,workdir={overlay}/w /etc\n"
+        "mkdir -p /etc/codex\n"
+        f"printf '[model_providers.p]\\nexperimental_bearer_token = \"{TOKEN}\"\\n' > /etc/codex/config.toml\n"
+        "printf '[model_providers.q]\\nauth.command = \"fetch-key\"\\n' > /etc/codex/managed_config.toml\n"
+        'exec "$@"\n'
+    )
+    own = _own_env(tmp_path, CODEX_API_KEY=KEY)
+    args = ("check", "--json", "--billing-mode", "byok", "--provider", "codex", "--agent", "codex", "--env-file", own)
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path / "home")}
+    prefix = ("unshare", "-m", "--propagation", "private", "sh", str(script))
+    proc = subprocess.run(
+        [*prefix, launcher_path(), *args], env=env, cwd=work, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert_no_secret(proc.stdout + proc.stderr, SECRETS)
+    assert proc.returncode == 78, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    found = [(f["path"], f["field"], f["verdict"]) for f in report["agent_files"]]
+    assert found == [
+        ("/etc/codex/config.toml", "model_providers.p.experimental_bearer_token", "foreign"),
+        ("/etc/codex/managed_config.toml", "model_providers.q.auth.command", "foreign"),
+    ]
+    assert not Path("/etc/codex/config.toml").exists(), "the overlay leaked out of its namespace"
 
 
 # -- CODEX_AUTH_JSON: validation and the private CODEX_HOME ------------------------------
