@@ -12,11 +12,14 @@ base URL either CLI goes to its vendor's host: never leave one out.
 
 from __future__ import annotations
 
+import base64
 import enum
+import functools
 import json
 import os
 import shutil
 import subprocess
+import urllib.parse
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -45,6 +48,12 @@ PLATFORM_CODEX_ACCESS_TOKEN = f"at-platform-{MARKER}-7e8f9a"  # a global CODEX_A
 PLATFORM_GEMINI_KEY = f"AIza-platform-gemini-{MARKER}-2a3b"
 OWN_GEMINI_KEY = f"AIza-own-gemini-{MARKER}-4c5d"
 PLATFORM_GOOGLE_KEY = f"AIza-platform-google-{MARKER}-6e7f"
+OWN_GOOGLE_KEY = f"AIza-own-google-{MARKER}-8a9b"
+# Service accounts in Google application default credentials files: the
+# email is what a signed token request names (its private key is generated
+# per run, see ``service_account_json``).
+PLATFORM_SERVICE_ACCOUNT = "platform-agents@platform-project.iam.gserviceaccount.com"
+OTHER_SERVICE_ACCOUNT = "named-by-variable@platform-project.iam.gserviceaccount.com"
 AGENT_SECRETS = (
     PLATFORM_OPENAI_KEY,
     OWN_OPENAI_KEY,
@@ -54,6 +63,7 @@ AGENT_SECRETS = (
     PLATFORM_GEMINI_KEY,
     OWN_GEMINI_KEY,
     PLATFORM_GOOGLE_KEY,
+    OWN_GOOGLE_KEY,
 )
 LABELS = {
     PLATFORM_OPENAI_KEY: "platform OpenAI key",
@@ -64,6 +74,7 @@ LABELS = {
     PLATFORM_GEMINI_KEY: "platform GEMINI_API_KEY",
     OWN_GEMINI_KEY: "own GEMINI_API_KEY",
     PLATFORM_GOOGLE_KEY: "platform GOOGLE_API_KEY",
+    OWN_GOOGLE_KEY: "own GOOGLE_API_KEY",
 }
 
 CLI_TIMEOUT_S = 60
@@ -332,3 +343,48 @@ def gemini_command(gemini_bin: str, prompt: str = "hi") -> list[str]:
 def run_gemini(gemini_bin: str, env: dict[str, str], cwd: Path, prompt: str = "hi") -> subprocess.CompletedProcess[str]:
     cwd.mkdir(parents=True, exist_ok=True)
     return run_or_fail(gemini_command(gemini_bin, prompt), env=env, cwd=cwd, timeout=CLI_TIMEOUT_S)
+
+
+# -- Google application default credentials ------------------------------------------------
+
+
+@functools.cache
+def _rsa_private_key_pem() -> str:
+    """An RSA key for a fake service account, made by node's crypto (node is
+    here for the CLIs; no Python package needed). One per test session."""
+    script = (
+        "const {generateKeyPairSync} = require('crypto');"
+        "process.stdout.write(generateKeyPairSync('rsa', {modulusLength: 2048,"
+        " privateKeyEncoding: {type: 'pkcs8', format: 'pem'},"
+        " publicKeyEncoding: {type: 'spki', format: 'pem'}}).privateKey)"
+    )
+    node = shutil.which("node")
+    assert node, "node is needed for the gemini-cli e2e suite"
+    return subprocess.run([node, "-e", script], capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+def service_account_json(email: str) -> str:
+    """A service-account credentials file as gcloud and the console write it."""
+    return json.dumps(
+        {
+            "type": "service_account",
+            "project_id": "platform-project",
+            "private_key_id": "0" * 40,
+            "private_key": _rsa_private_key_pem(),
+            "client_email": email,
+            "client_id": "100000000000000000000",
+            "token_uri": "https://oauth2.googleapis.com/token",
+        }
+    )
+
+
+def signed_by(request: RecordedRequest) -> str | None:
+    """The service account a JWT-bearer token request was signed for (the
+    ``iss`` of its assertion), or None when it is no such request."""
+    form = urllib.parse.parse_qs(request.body.decode("ascii", "replace"))
+    assertion = form.get("assertion", [""])[0]
+    if form.get("grant_type") != ["urn:ietf:params:oauth:grant-type:jwt-bearer"] or assertion.count(".") != 2:
+        return None
+    payload = assertion.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return str(claims.get("iss"))

@@ -27,11 +27,13 @@ from agent_clis import (
     AGENT_SECRETS,
     OWN_CODEX_AUTH_KEY,
     OWN_GEMINI_KEY,
+    OWN_GOOGLE_KEY,
     OWN_OPENAI_KEY,
     PLATFORM_CODEX_KEY,
     PLATFORM_GEMINI_KEY,
     PLATFORM_GOOGLE_KEY,
     PLATFORM_OPENAI_KEY,
+    PLATFORM_SERVICE_ACCOUNT,
     CodexAuth,
     append_evidence,
     assert_launch_hygiene,
@@ -44,6 +46,7 @@ from agent_clis import (
     launch,
     other_secrets_seen,
     sandbox_env,
+    service_account_json,
     write_codex_home,
     write_gemini_home,
 )
@@ -103,15 +106,35 @@ def codex_image(auth: CodexAuth, auth_json: str | None = None, dotenv: str | Non
     return lay
 
 
-def gemini_image(dotenv: str | None = None):
+ADC_FILE = "home/.config/gcloud/application_default_credentials.json"
+
+
+def gemini_image(dotenv: str | None = None, vertex_adc: bool = False):
+    """With ``vertex_adc``: settings that select Vertex AI, and the platform's
+    service account in gcloud's application default credentials file."""
+
     def lay(tmp_path: Path, stub: LoopbackStub) -> None:
-        write_gemini_home(tmp_path / "home" / ".gemini")
+        write_gemini_home(tmp_path / "home" / ".gemini", "vertex-ai" if vertex_adc else "gemini-api-key")
+        if vertex_adc:
+            adc = tmp_path / ADC_FILE
+            adc.parent.mkdir(parents=True, exist_ok=True)
+            adc.write_text(service_account_json(PLATFORM_SERVICE_ACCOUNT), encoding="utf-8")
         if dotenv is not None:
             work = tmp_path / "work"
             work.mkdir(exist_ok=True)
             (work / ".env").write_text(dotenv, encoding="utf-8")
 
     return lay
+
+
+# The workspace's own Vertex AI mode, with its own key (which gemini then
+# sends: it signs in with application default credentials only without one).
+OWN_VERTEX = {
+    "GOOGLE_API_KEY": OWN_GOOGLE_KEY,
+    "GOOGLE_GENAI_USE_VERTEXAI": "true",
+    "GOOGLE_CLOUD_PROJECT": "workspace-project",
+    "GOOGLE_CLOUD_LOCATION": "us-central1",
+}
 
 
 CODEX_ROWS = [
@@ -189,6 +212,23 @@ GEMINI_ROWS = [
         args=("--provider", "gemini"),
         refused="FOREIGN_AGENT_CREDENTIAL",
         names=("work/.env: GEMINI_API_KEY",),
+    ),
+    Row(
+        "gemini byok: the image's gcloud ADC file (a platform service account); own Vertex AI mode and key",
+        "byok",
+        own=OWN_VERTEX,
+        image=gemini_image(vertex_adc=True),
+        args=("--provider", "gemini"),
+        refused="FOREIGN_AGENT_CREDENTIAL",
+        names=(f"{ADC_FILE}: private_key",),
+    ),
+    Row(
+        "gemini byok: the same ADC file declared the workspace's own; own Vertex AI mode and key",
+        "byok",
+        own=OWN_VERTEX,
+        image=gemini_image(vertex_adc=True),
+        args=("--provider", "gemini", "--own-agent-file", f"{{tmp}}/{ADC_FILE}"),
+        upstream=["x-goog-api-key: own GOOGLE_API_KEY"],
     ),
     Row(
         "gemini byok: global GOOGLE_API_KEY + own GEMINI_API_KEY",
@@ -275,7 +315,7 @@ def test_gemini_through_the_launcher(gemini_bin, platform, tmp_path, row):
         if row.image:
             row.image(tmp_path, stub)
         env = sandbox_env(tmp_path, stub.url)
-        routing = {"GOOGLE_GEMINI_BASE_URL": stub.url}
+        routing = {"GOOGLE_GEMINI_BASE_URL": stub.url, "GOOGLE_VERTEX_BASE_URL": stub.url}
         proc = _launch(tmp_path, platform, row, env, gemini_command(gemini_bin), own_routing=routing)
     _evidence(row, proc, stub)
     reply = row.refused is None and json.loads(proc.stdout or "{}").get("response") == GEMINI_REPLY
@@ -286,7 +326,7 @@ def test_gemini_agent_environment_loses_the_global_google_api_key(platform, tmp_
     """The GOOGLE_API_KEY row's inputs, with a child that prints its
     environment: gemini-api-key auth would not have sent the global key, so
     the strip shows here rather than upstream."""
-    row = GEMINI_ROWS[-1]
+    row = next(r for r in GEMINI_ROWS if r.case == "gemini byok: global GOOGLE_API_KEY + own GEMINI_API_KEY")
     with GeminiStub() as stub:
         gemini_image()(tmp_path, stub)
         routing = {"GOOGLE_GEMINI_BASE_URL": stub.url}

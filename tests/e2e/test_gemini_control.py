@@ -15,16 +15,22 @@ from pathlib import Path
 
 import pytest
 from agent_clis import (
+    AGENT_SECRETS,
+    OTHER_SERVICE_ACCOUNT,
     OWN_GEMINI_KEY,
     PLATFORM_GEMINI_KEY,
     PLATFORM_GOOGLE_KEY,
+    PLATFORM_SERVICE_ACCOUNT,
     assert_no_leak,
     credential_labels,
     run_gemini,
     sandbox_env,
+    service_account_json,
+    signed_by,
     write_gemini_home,
 )
 from gemini_stub import DEFAULT_REPLY, GeminiStub
+from support import assert_no_secret
 
 pytestmark = pytest.mark.e2e
 
@@ -130,3 +136,42 @@ def test_gemini_cli_home_relocates_settings_and_the_home_dotenv(gemini_bin, gemi
     _answered(proc)
     assert _upstream(gemini_stub) == [["x-goog-api-key: platform GEMINI_API_KEY"]]
     assert not (tmp_path / "home" / ".gemini").exists()
+
+
+ADC_FILE = "home/.config/gcloud/application_default_credentials.json"
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["gcloud-well-known-file", "GOOGLE_APPLICATION_CREDENTIALS"])
+def test_vertex_mode_without_a_key_signs_in_with_application_default_credentials(
+    gemini_bin, gemini_stub, tmp_path, named
+):
+    """The leak behind the ADC file channel: in Vertex AI mode with no API
+    key, gemini's google-auth takes the service account in the image's gcloud
+    file (or the file GOOGLE_APPLICATION_CREDENTIALS names, which wins) and
+    signs a token request for it. Here the egress trap refuses that request,
+    so no model call follows; on a network the platform's account pays."""
+    write_gemini_home(tmp_path / "home" / ".gemini", selected_type="vertex-ai")
+    adc = tmp_path / ADC_FILE
+    adc.parent.mkdir(parents=True)
+    adc.write_text(service_account_json(PLATFORM_SERVICE_ACCOUNT), encoding="utf-8")
+    env = {
+        "GOOGLE_GENAI_USE_VERTEXAI": "true",
+        "GOOGLE_CLOUD_PROJECT": "platform-project",
+        "GOOGLE_CLOUD_LOCATION": "us-central1",
+        "GOOGLE_VERTEX_BASE_URL": gemini_stub.url,
+        "METADATA_SERVER_DETECTION": "none",  # google-auth never probes a GCE metadata server
+    }
+    if named:
+        other = tmp_path / "secrets" / "other-sa.json"
+        other.parent.mkdir()
+        other.write_text(service_account_json(OTHER_SERVICE_ACCOUNT), encoding="utf-8")
+        env["GOOGLE_APPLICATION_CREDENTIALS"] = str(other)
+    proc = run_gemini(gemini_bin, sandbox_env(tmp_path, gemini_stub.url, **env), tmp_path / "work")
+    assert_no_secret(proc.stdout + proc.stderr, AGENT_SECRETS)
+    egress = gemini_stub.egress()
+    assert [(r.method, "oauth2.googleapis.com" in r.path and r.route.endswith("/token")) for r in egress] == [
+        ("POST", True)
+    ], [f"{r.method} {r.path}" for r in egress]
+    assert signed_by(egress[0]) == (OTHER_SERVICE_ACCOUNT if named else PLATFORM_SERVICE_ACCOUNT)
+    assert gemini_stub.generate_requests() == []
+    assert proc.returncode != 0
