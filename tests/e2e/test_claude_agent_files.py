@@ -39,7 +39,7 @@ from launcher.devserver import DevPlatform
 pytestmark = pytest.mark.e2e
 
 PLATFORM_KEY = f"sk-ant-api03-platform-{MARKER}-9e1f00"
-SECRETS = (PLATFORM_KEY, PLATFORM_OAUTH, OWN_API_KEY, OWN_OAUTH, WORKSPACE_TOKEN, GITHUB_TOKEN)
+SECRETS = (PLATFORM_KEY, PLATFORM_OAUTH, OWN_API_KEY, OWN_OAUTH, WORKSPACE_TOKEN, GITHUB_TOKEN, f"platform-sa-{MARKER}")
 LABELS = {
     PLATFORM_KEY: "platform API key",
     PLATFORM_OAUTH: "platform OAuth token",
@@ -90,6 +90,9 @@ class Row(NamedTuple):
         return f"Row({self.case})"
 
 
+ADC_FILE = ".config/gcloud/application_default_credentials.json"
+# Never used to sign: the launcher refuses before claude starts.
+PLATFORM_SA_KEY = f"-----BEGIN PRIVATE KEY-----\nplatform-sa-{MARKER}\n-----END PRIVATE KEY-----\n"
 SETTINGS_KEY = {".claude/settings.json": {"env": {"ANTHROPIC_API_KEY": PLATFORM_KEY}}}
 
 ROWS = [
@@ -194,6 +197,17 @@ ROWS = [
         code="FOREIGN_AGENT_CREDENTIAL",
         home={".claude/.credentials.json": _oauth_login(OWN_OAUTH)},
         says="home/.claude/.credentials.json: claudeAiOauth.accessToken",
+    ),
+    Row(
+        "`byok`: a platform service account in the image's gcloud application default credentials file"
+        " (read in Vertex AI mode) + own `ANTHROPIC_API_KEY`",
+        "byok",
+        (),
+        exit=78,
+        code="FOREIGN_AGENT_CREDENTIAL",
+        own={"ANTHROPIC_API_KEY": OWN_API_KEY},
+        home={ADC_FILE: {"type": "service_account", "client_email": "platform@p.iam", "private_key": PLATFORM_SA_KEY}},
+        says=f"home/{ADC_FILE}: private_key",
     ),
 ]
 

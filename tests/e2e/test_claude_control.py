@@ -9,11 +9,18 @@ catch the leak the launcher exists to prevent.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from agent_clis import assert_claude_answered, assert_no_leak, claude_result
-from support import ALL_SECRETS, OWN_API_KEY, OWN_AUTH_TOKEN, PLATFORM_OAUTH
+from agent_clis import (
+    PLATFORM_SERVICE_ACCOUNT,
+    assert_claude_answered,
+    assert_no_leak,
+    claude_result,
+    service_account_json,
+)
+from support import ALL_SECRETS, OWN_API_KEY, OWN_AUTH_TOKEN, PLATFORM_OAUTH, assert_no_secret
 
 pytestmark = pytest.mark.e2e
 
@@ -91,3 +98,37 @@ def test_no_credential_fails_not_logged_in_without_upstream_request(
     assert out["is_error"] is True
     assert out["result"] == NOT_LOGGED_IN
     assert anthropic_stub.requests == []
+
+
+@pytest.mark.parametrize("adc", [True, False], ids=["image-gcloud-adc-file", "no-adc-file"])
+def test_vertex_mode_goes_for_a_token_with_the_image_s_application_default_credentials(
+    claude_bin, claude_env, run_claude, anthropic_stub, tmp_path, adc
+):
+    """The ADC file channel on claude-code: in Vertex AI mode the image's
+    gcloud application default credentials file is all it takes for claude
+    to go to oauth2.googleapis.com for a token (through the egress trap, so
+    TLS hides which account signed; the file is the only difference). Without
+    the file it stops at once: no credential, no request."""
+    env = claude_env(
+        tmp_path,
+        anthropic_stub.url,
+        CLAUDE_CODE_USE_VERTEX="1",
+        ANTHROPIC_VERTEX_PROJECT_ID="platform-project",
+        CLOUD_ML_REGION="us-east5",
+        ANTHROPIC_VERTEX_BASE_URL=f"{anthropic_stub.url}/v1",
+        METADATA_SERVER_DETECTION="none",  # google-auth never probes a GCE metadata server
+    )
+    if adc:
+        path = Path(env["HOME"]) / ".config/gcloud/application_default_credentials.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(service_account_json(PLATFORM_SERVICE_ACCOUNT), encoding="utf-8")
+    proc = run_claude(claude_bin, env, tmp_path / "work")
+    assert_no_secret(proc.stdout + proc.stderr, ALL_SECRETS)
+    out = claude_result(proc)
+    assert proc.returncode == 1 and out["is_error"] is True, (proc.returncode, out.get("result"))
+    targets = {(r.method, r.path) for r in anthropic_stub.requests}
+    if adc:
+        assert targets == {("CONNECT", "oauth2.googleapis.com:443")}, targets
+    else:
+        assert targets == set(), targets
+        assert "Could not load the default credentials" in str(out["result"])
