@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import psutil
 
@@ -46,8 +46,7 @@ class Verdict(enum.StrEnum):
 OWN, FOREIGN, TOKEN = Verdict.OWN, Verdict.FOREIGN, Verdict.TOKEN
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     pid: int
     name: str
     key: str
@@ -55,21 +54,20 @@ class Finding:
     fingerprint: str
 
 
-@dataclass
-class Report:
+class Report(NamedTuple):
     findings: list[Finding]
     scanned: int
     unreadable: int
 
-    def count(self, verdict: Verdict) -> int:
+    def tally(self, verdict: Verdict) -> int:
         return sum(1 for f in self.findings if f.verdict == verdict)
 
     def as_json(self) -> dict[str, object]:
         return {
-            "findings": [asdict(f) for f in self.findings],
-            "foreign": self.count(FOREIGN),
+            "findings": [f._asdict() for f in self.findings],
+            "foreign": self.tally(FOREIGN),
             "unreadable": self.unreadable,
-            "token": self.count(TOKEN),
+            "token": self.tally(TOKEN),
             "scanned": self.scanned,
         }
 
@@ -126,8 +124,8 @@ def table(report: Report, mode: BillingMode, status: int) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
     lines.append("")
     lines.append(
-        f"{len(report.findings)} finding(s) in {report.scanned} process(es): {report.count(FOREIGN)} foreign, "
-        f"{report.count(OWN)} own, {report.count(TOKEN)} token; {report.unreadable} unreadable "
+        f"{len(report.findings)} finding(s) in {report.scanned} process(es): {report.tally(FOREIGN)} foreign, "
+        f"{report.tally(OWN)} own, {report.tally(TOKEN)} token; {report.unreadable} unreadable "
         f"(billing mode {mode.value}: exit {status})"
     )
     return "\n".join(lines)
@@ -143,6 +141,6 @@ def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
     own = {normalise(k): fp for k, fp in plan.kept_fingerprints().items()}
     report = scan(config.pids, plan.catalog, own, log)
     # platform_managed: the platform routes LLM traffic, a found key is news, not a breach.
-    status = 1 if plan.billing_mode is not BillingMode.PLATFORM_MANAGED and report.count(FOREIGN) else 0
+    status = 1 if plan.billing_mode is not BillingMode.PLATFORM_MANAGED and report.tally(FOREIGN) else 0
     print(dumps(report.as_json()) if config.json else table(report, plan.billing_mode, status))
     return status
