@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from support import GITHUB_TOKEN, PLATFORM_OAUTH, WORKSPACE_ID, WORKSPACE_TOKEN
+from support import pytest_assertrepr_compare as pytest_assertrepr_compare  # failed asserts print no fake secret
 
 from launcher.devserver import DevPlatform, PlatformState
 

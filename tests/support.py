@@ -82,10 +82,29 @@ class Result:
 
 
 def assert_no_secret(text: str, secrets: tuple[str, ...] = ALL_SECRETS) -> None:
-    leaked = [s for s in secrets if s in text]
-    # Name the leak by position only: printing it would leak it again.
-    assert not leaked, f"{len(leaked)} secret value(s) appear in output (marker {MARKER})"
-    assert MARKER not in text, f"the marker {MARKER} appears in output"
+    # Counted, not listed, and the text never an operand: pytest prints the
+    # operands of a failed assert, and printing the leak would leak it again.
+    leaked = sum(1 for s in secrets if s in text)
+    marked = MARKER in text
+    assert leaked == 0, f"{leaked} secret value(s) appear in output (marker {MARKER})"
+    assert not marked, f"the marker {MARKER} appears in output"
+
+
+def _holds_marker(value: object) -> bool:
+    try:
+        return MARKER in str(value) or MARKER in repr(value)
+    except Exception:  # a broken __repr__ cannot tell; withhold rather than print
+        return True
+
+
+def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, right: object) -> list[str] | None:
+    """Every failed comparison in the suite (``assert a == b``, ``x not in
+    text``...): when an operand holds the fake-secret marker, say so instead
+    of printing it. A test's failure message is output too. (Registered by
+    ``conftest.py``; a plugin for any run: ``pytest -p support``.)"""
+    if _holds_marker(left) or _holds_marker(right):
+        return [f"{type(left).__name__} {op} {type(right).__name__}: withheld, an operand holds the marker {MARKER}"]
+    return None
 
 
 def base_env(**extra: str) -> dict[str, str]:
