@@ -97,8 +97,9 @@ def plan_table(plan: GatePlan) -> str:
     ]
     for row in [header, *rows]:
         lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
-    if plan.passthrough_inherited:
-        lines.append(f"(+ {plan.passthrough_inherited} inherited non-LLM variables pass through unchanged)")
+    passthrough = plan.passthrough_inherited  # worked out on each read: read once
+    if passthrough:
+        lines.append(f"(+ {passthrough} inherited non-LLM variables pass through unchanged)")
     lines.extend(_agent_files_table(plan))
     lines.append("")
     usable = ", ".join(plan.usable_credentials) or "none"

@@ -208,9 +208,7 @@ def test_codex_system_and_managed_config_in_a_private_mount_namespace(tmp_path):
     )
     own = _own_env(tmp_path, CODEX_API_KEY=KEY)
     args = ("check", "--json", "--billing-mode", "byok", "--provider", "codex", "--agent", "codex", "--env-file", own)
-    work = tmp_path / "work"
-    work.mkdir()
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path / "home")}
+    env, work = _local_env(tmp_path), tmp_path / "work"
     prefix = ("unshare", "-m", "--propagation", "private", "sh", str(script))
     proc = subprocess.run(
         [*prefix, launcher_path(), *args], env=env, cwd=work, capture_output=True, text=True, timeout=30, check=False
@@ -346,17 +344,22 @@ def test_stale_private_homes_of_dead_processes_are_removed(tmp_path):
 # -- through the launcher (local mode) ----------------------------------------------
 
 
-def _launcher(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    work = tmp_path / "work"
-    work.mkdir(exist_ok=True)
+def _local_env(tmp_path: Path, **env: str) -> dict[str, str]:
+    """A launcher's environment: HOME, a private XDG_RUNTIME_DIR (where the
+    private CODEX_HOME goes) and a working directory, all under tmp_path."""
+    (tmp_path / "work").mkdir(exist_ok=True)
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700, exist_ok=True)
-    full = {
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path / "home"),
         "XDG_RUNTIME_DIR": str(runtime),
         **env,
     }
+
+
+def _launcher(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full, work = _local_env(tmp_path, **env), tmp_path / "work"
     proc = subprocess.run(
         [launcher_path(), *args], env=full, cwd=work, capture_output=True, text=True, timeout=30, check=False
     )
@@ -482,15 +485,7 @@ def test_audit_knows_the_agent_s_private_codex_home_as_own(tmp_path):
     another process, computes the same private CODEX_HOME and calls it own."""
     own = _own_env(tmp_path, CODEX_AUTH_JSON=AUTH)
     common = ("--billing-mode", "byok", "--provider", "codex", "--agent", "codex", "--env-file", own)
-    work = tmp_path / "work"
-    work.mkdir(exist_ok=True)
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700, exist_ok=True)
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path / "home"),
-        "XDG_RUNTIME_DIR": str(runtime),
-    }
+    env, work = _local_env(tmp_path), tmp_path / "work"
     ready = tmp_path / "ready"
     sleeper = [sys.executable, "-c", f"import pathlib, time; pathlib.Path({str(ready)!r}).touch(); time.sleep(30)"]
     agent = subprocess.Popen([launcher_path(), "exec", *common, "--", *sleeper], env=env, cwd=work)

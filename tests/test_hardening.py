@@ -50,6 +50,7 @@ from support import (
 )
 
 from launcher.config import BillingMode, resolve
+from launcher.devserver import DevPlatform
 from launcher.errors import BundleInvalidError, ConfigError
 from launcher.gate import fingerprint
 from launcher.launch import ExecLimits, check_startable
@@ -115,6 +116,14 @@ def world_file(directory: Path, name: str, text: str, mode: int = 0o644) -> Path
 
 def records(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def rotate_and_wait_for_the_restart(platform: DevPlatform, out: Path, what: str) -> None:
+    """The first child is up: rotate the workspace's key, wait for the second."""
+    wait_until(lambda: len(records(out)) == 1, "the first child")
+    with platform.state.lock:
+        platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = ROTATED_API_KEY
+    wait_until(lambda: len(records(out)) == 2, what)
 
 
 def alive(pid: int) -> bool:
@@ -302,10 +311,7 @@ def test_refresh_still_works_in_a_hardened_parent(shared: Path, platform, backgr
          "--refresh", "0.3", "--stop-timeout", "3", "--", *argv],
         planted_env(),
     )  # fmt: skip
-    wait_until(lambda: len(records(out)) == 1, "the first child")
-    with platform.state.lock:
-        platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = ROTATED_API_KEY
-    wait_until(lambda: len(records(out)) == 2, "the child restarted after the rotation")
+    rotate_and_wait_for_the_restart(platform, out, "the child restarted after the rotation")
     first, second = records(out)
     assert first["key"] == fingerprint(OWN_API_KEY) and second["key"] == fingerprint(ROTATED_API_KEY)
     for record in (first, second):
@@ -386,10 +392,7 @@ def test_supervise_user_children_cannot_read_the_parent_or_the_token(
          "--user", f"{AGENT_UID}:{AGENT_UID}", "--refresh", "0.3", "--stop-timeout", "3", "--", *argv],
         planted_env(),
     )  # fmt: skip
-    wait_until(lambda: len(records(out)) == 1, "the first child")
-    with platform.state.lock:
-        platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = ROTATED_API_KEY
-    wait_until(lambda: len(records(out)) == 2, "the child restarted after the rotation (the parent kept root)")
+    rotate_and_wait_for_the_restart(platform, out, "the child restarted after the rotation (the parent kept root)")
     for record in records(out):
         assert (record["uid"], record["gid"], record["groups"]) == (AGENT_UID, AGENT_UID, [AGENT_UID])
         assert record["regained_root"] is False and record["no_new_privs"] == "1"

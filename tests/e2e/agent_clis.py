@@ -54,6 +54,8 @@ OWN_GOOGLE_KEY = f"AIza-own-google-{MARKER}-8a9b"
 # per run, see ``service_account_json``).
 PLATFORM_SERVICE_ACCOUNT = "platform-agents@platform-project.iam.gserviceaccount.com"
 OTHER_SERVICE_ACCOUNT = "named-by-variable@platform-project.iam.gserviceaccount.com"
+# Where gcloud (and google-auth, when no variable names a file) keeps them, under HOME.
+ADC_FILE = ".config/gcloud/application_default_credentials.json"
 AGENT_SECRETS = (
     PLATFORM_OPENAI_KEY,
     OWN_OPENAI_KEY,

@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import pytest
 from agent_clis import (
+    ADC_FILE,
     AGENT_SECRETS,
     OWN_CODEX_AUTH_KEY,
     OWN_GEMINI_KEY,
@@ -106,9 +107,6 @@ def codex_image(auth: CodexAuth, auth_json: str | None = None, dotenv: str | Non
     return lay
 
 
-ADC_FILE = "home/.config/gcloud/application_default_credentials.json"
-
-
 def gemini_image(dotenv: str | None = None, vertex_adc: bool = False):
     """With ``vertex_adc``: settings that select Vertex AI, and the platform's
     service account in gcloud's application default credentials file."""
@@ -116,7 +114,7 @@ def gemini_image(dotenv: str | None = None, vertex_adc: bool = False):
     def lay(tmp_path: Path, stub: LoopbackStub) -> None:
         write_gemini_home(tmp_path / "home" / ".gemini", "vertex-ai" if vertex_adc else "gemini-api-key")
         if vertex_adc:
-            adc = tmp_path / ADC_FILE
+            adc = tmp_path / "home" / ADC_FILE
             adc.parent.mkdir(parents=True, exist_ok=True)
             adc.write_text(service_account_json(PLATFORM_SERVICE_ACCOUNT), encoding="utf-8")
         if dotenv is not None:
@@ -220,14 +218,14 @@ GEMINI_ROWS = [
         image=gemini_image(vertex_adc=True),
         args=("--provider", "gemini"),
         refused="FOREIGN_AGENT_CREDENTIAL",
-        names=(f"{ADC_FILE}: private_key",),
+        names=(f"home/{ADC_FILE}: private_key",),
     ),
     Row(
         "gemini byok: the same ADC file declared the workspace's own; own Vertex AI mode and key",
         "byok",
         own=OWN_VERTEX,
         image=gemini_image(vertex_adc=True),
-        args=("--provider", "gemini", "--own-agent-file", f"{{tmp}}/{ADC_FILE}"),
+        args=("--provider", "gemini", "--own-agent-file", f"{{tmp}}/home/{ADC_FILE}"),
         upstream=["x-goog-api-key: own GOOGLE_API_KEY"],
     ),
     Row(

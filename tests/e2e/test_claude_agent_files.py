@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from agent_clis import append_evidence, claude_command, label, launch, other_secrets_seen
+from agent_clis import ADC_FILE, append_evidence, claude_command, label, launch, other_secrets_seen
 from anthropic_stub import AnthropicStub
 from support import (
     GITHUB_TOKEN,
@@ -90,7 +90,6 @@ class Row(NamedTuple):
         return f"Row({self.case})"
 
 
-ADC_FILE = ".config/gcloud/application_default_credentials.json"
 # Never used to sign: the launcher refuses before claude starts.
 PLATFORM_SA_KEY = f"-----BEGIN PRIVATE KEY-----\nplatform-sa-{MARKER}\n-----END PRIVATE KEY-----\n"
 SETTINGS_KEY = {".claude/settings.json": {"env": {"ANTHROPIC_API_KEY": PLATFORM_KEY}}}

@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import pytest
 from agent_clis import (
+    ADC_FILE,
     PLATFORM_SERVICE_ACCOUNT,
     assert_claude_answered,
     assert_no_leak,
@@ -119,7 +120,7 @@ def test_vertex_mode_goes_for_a_token_with_the_image_s_application_default_crede
         METADATA_SERVER_DETECTION="none",  # google-auth never probes a GCE metadata server
     )
     if adc:
-        path = Path(env["HOME"]) / ".config/gcloud/application_default_credentials.json"
+        path = Path(env["HOME"]) / ADC_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(service_account_json(PLATFORM_SERVICE_ACCOUNT), encoding="utf-8")
     proc = run_claude(claude_bin, env, tmp_path / "work")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from agent_clis import (
+    ADC_FILE,
     AGENT_SECRETS,
     OTHER_SERVICE_ACCOUNT,
     OWN_GEMINI_KEY,
@@ -138,9 +139,6 @@ def test_gemini_cli_home_relocates_settings_and_the_home_dotenv(gemini_bin, gemi
     assert not (tmp_path / "home" / ".gemini").exists()
 
 
-ADC_FILE = "home/.config/gcloud/application_default_credentials.json"
-
-
 @pytest.mark.parametrize("named", [False, True], ids=["gcloud-well-known-file", "GOOGLE_APPLICATION_CREDENTIALS"])
 def test_vertex_mode_without_a_key_signs_in_with_application_default_credentials(
     gemini_bin, gemini_stub, tmp_path, named
@@ -151,7 +149,7 @@ def test_vertex_mode_without_a_key_signs_in_with_application_default_credentials
     signs a token request for it. Here the egress trap refuses that request,
     so no model call follows; on a network the platform's account pays."""
     write_gemini_home(tmp_path / "home" / ".gemini", selected_type="vertex-ai")
-    adc = tmp_path / ADC_FILE
+    adc = tmp_path / "home" / ADC_FILE
     adc.parent.mkdir(parents=True)
     adc.write_text(service_account_json(PLATFORM_SERVICE_ACCOUNT), encoding="utf-8")
     env = {
