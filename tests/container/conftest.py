@@ -14,6 +14,8 @@ Without an engine the tests are skipped with the reason, except under
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,8 +36,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "container: builds and runs the agent image on a real Docker engine")
 
 
+def forward_policy() -> str | None:
+    """The host's iptables FORWARD policy (None without iptables): the suite
+    must leave it as it found it (test_container_compose.py says why)."""
+    iptables = shutil.which("iptables") or shutil.which("iptables", path="/usr/sbin:/sbin")
+    if iptables is None:
+        return None
+    listed = subprocess.run([iptables, "-S", "FORWARD"], capture_output=True, text=True, timeout=30, check=False)
+    return next((line.split()[2] for line in listed.stdout.splitlines() if line.startswith("-P ")), None)
+
+
 @pytest.fixture(scope="session")
 def engine() -> Iterator[Engine]:
+    policy = forward_policy()
     try:
         eng = get_engine()
     except EngineUnavailableError as exc:
@@ -47,6 +60,8 @@ def engine() -> Iterator[Engine]:
         if eng.started is not None:
             eng.run("image", "prune", "--force", timeout=120)
         eng.stop()
+    after = forward_policy()
+    assert after == policy, f"the container tests changed the host's iptables FORWARD policy ({policy} -> {after})"
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,21 @@
 """examples/compose.yaml comes up with Debian's docker-compose on a real
 engine: the platform stand-in becomes healthy on the private network, and the
 agent service (read-only, no capabilities, token as a compose secret) gets
-the workspace's own key and not the platform's. An override file only points
-the services at the images under test and replaces `claude` (which would go
-to its default host) by a stand-in agent that prints what it was given."""
+the workspace's own key and not the platform's. The test runs a copy of the
+example that differs in three places only: the services use the images under
+test, `claude` (which would go to its default host) is replaced by a stand-in
+agent that prints what it was given, and the agent joins the platform's
+network namespace (``network_mode: service:platform``, the platform at
+127.0.0.1) instead of the example's bridge networks.
+
+Why the last: traffic between two containers on a bridge crosses the host's
+iptables FORWARD chain (br_netfilter). A default dockerd that ever ran on the
+host leaves that chain's policy at DROP, and the private engine here runs with
+``--iptables=false`` (it must not touch the host's firewall), so nothing would
+let the example's traffic through and the agent would time out reaching its
+platform. Loopback inside one namespace never crosses FORWARD: the test passes
+whatever the host's firewall says, and changes none of it. ``.ci/run`` runs
+the suite with the FORWARD policy at DROP to prove it."""
 
 from __future__ import annotations
 
@@ -11,8 +23,10 @@ import shutil
 import subprocess
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from engine import Engine
 from harness import REPO, Image
 from support import unavailable
@@ -46,18 +60,26 @@ def compose_cli(engine: Engine) -> list[str]:
     unavailable("no docker-compose (Debian: apt-get install docker-compose) and no compose plugin")
 
 
+def example_for_test(image: Image) -> dict[str, Any]:
+    """The example with the three changes the module docstring names, and
+    nothing else (compose 1.x cannot take a service's ``networks`` away in an
+    override file, so the copy is written whole)."""
+    doc: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
+    platform, agent = doc["services"]["platform"], doc["services"]["agent"]
+    platform["image"], agent["image"] = image.demo_tag, image.tag
+    agent.update(tty=False, stdin_open=False, command=["sh", "-c", AGENT])
+    del agent["networks"]
+    agent["network_mode"] = "service:platform"
+    port = platform["entrypoint"][platform["entrypoint"].index("--port") + 1]
+    assert agent["environment"]["PLATFORM_URL"] == f"http://platform:{port}", "the example moved its platform"
+    agent["environment"]["PLATFORM_URL"] = f"http://127.0.0.1:{port}"
+    return doc
+
+
 def test_compose_example_comes_up_and_the_agent_runs(engine: Engine, image: Image, tmp_path: Path) -> None:
-    override = tmp_path / "compose.override.yaml"
-    override.write_text(
-        "services:\n"
-        "  platform:\n"
-        f"    image: {image.demo_tag}\n"
-        "  agent:\n"
-        f"    image: {image.tag}\n"
-        "    tty: false\n"
-        "    stdin_open: false\n"
-        f"    command: [sh, -c, {AGENT!r}]\n"
-    )
+    # Its relative paths (secrets, volumes) resolve against --project-directory, the example's folder.
+    example = tmp_path / "compose.yaml"
+    example.write_text(yaml.safe_dump(example_for_test(image), sort_keys=False))
     project = f"agentlaunchertest{uuid.uuid4().hex[:8]}"
     compose = [
         *compose_cli(engine),
@@ -66,9 +88,7 @@ def test_compose_example_comes_up_and_the_agent_runs(engine: Engine, image: Imag
         "--project-directory",
         str(COMPOSE_FILE.parent),
         "-f",
-        str(COMPOSE_FILE),
-        "-f",
-        str(override),
+        str(example),
     ]
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
