@@ -1,5 +1,5 @@
-"""Refresh pieces for ``supervise``: when to pull again, pulling off the
-main thread, and what changed between two environments.
+"""Refresh pieces for ``supervise``: when to pull again, and what changed
+between two environments.
 
 Pure and small so that the supervisor's loop only wires them together.
 """
@@ -7,11 +7,8 @@ Pure and small so that the supervisor's loop only wires them together.
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Callable, Mapping
-from typing import Generic, NamedTuple, TypeVar
-
-T = TypeVar("T")
+from typing import NamedTuple
 
 # Failed pulls wait longer each time, up to this many intervals: a platform
 # that is down should not be hammered by every supervised agent at once.
@@ -37,33 +34,6 @@ class Schedule:
         ceiling = self.interval * min(2.0**self.failures, MAX_BACKOFF_FACTOR)
         # Half fixed, half random: never sooner than half the ceiling.
         return ceiling * (0.5 + 0.5 * self._random())
-
-
-class Job(Generic[T]):
-    """One call on a daemon thread; the loop polls ``done``.
-
-    A pull can take the whole platform deadline (retries included); on the
-    main thread it would hold every forwarded signal for that long.
-    """
-
-    def __init__(self, call: Callable[[], T]) -> None:
-        self._call = call
-        self.result: T | None = None
-        self.error: BaseException | None = None
-        self._done = threading.Event()
-        threading.Thread(target=self._run, name="refresh", daemon=True).start()
-
-    def _run(self) -> None:
-        try:
-            self.result = self._call()
-        except BaseException as exc:  # handed to the loop, never re-raised here
-            self.error = exc
-        finally:
-            self._done.set()
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
 
 
 class Change(NamedTuple):

@@ -32,12 +32,21 @@ memory. With ``--user`` every child runs as that user while the parent
 keeps root for refreshes (the token file can stay root-only).
 
 Each refresh is a short-lived helper process (``HelperPull`` here, its other
-end ``commands.supervise.pull_helper``): configuration and the original
-environment in on its stdin, the next child's environment out on its
-stdout; its imports and buffers leave with it. A refresh never trades a
-working child for one that cannot start: the helper answers a candidate
-only after the checks the first start went through (``pipeline.startable``);
-anything that fails there is a failed refresh, and the running child is kept.
+end ``commands.supervise.pull_helper``): a ``fork`` of the resident, which
+imports the launcher's full pipeline, pulls, writes the next child's
+environment into a memfd and exits; its imports and buffers leave with it,
+and its exit (a SIGCHLD, like any other) tells the loop to read the answer.
+A fork, not a fresh interpreter: ``execve`` makes a process dumpable again,
+and a helper that started dumpable could be read by the agent (same uid)
+through ``/proc/PID/{fd/0,mem}`` before it made itself unreadable, the
+request (the original environment, the token) included. A fork inherits the
+resident's non-dumpable flag, its empty ``environ`` and its argv, and the
+request never crosses a pipe: no moment of the helper's life is readable.
+The fork is made on this loop's one thread, so no lock can be held across
+it. A refresh never trades a working child for one that cannot start: the
+helper answers a candidate only after the checks the first start went
+through (``pipeline.startable``); anything that fails there is a failed
+refresh, and the running child is kept.
 
 Module-level imports are the resident's: keep them to the standard
 library's lightest (no ``dataclasses``, ``argparse``, ``traceback``).
@@ -53,13 +62,13 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .errors import LauncherError, by_code, unexpected
 from .log import Log
 from .privileges import Identity, make_undumpable
-from .reaper import RESET_IN_CHILD, Tree, become_subreaper, exit_code, reap, signal_group, spawn
-from .refresh import Job, Schedule, compare
+from .reaper import Tree, become_subreaper, exit_code, reap, signal_group, spawn
+from .refresh import Schedule, compare
 
 if TYPE_CHECKING:
     from .config import Config
@@ -69,7 +78,6 @@ FORWARDED = tuple(
 )
 SHUTDOWN = frozenset({signal.SIGTERM, signal.SIGINT})
 WAITED = frozenset({*FORWARDED, signal.SIGCHLD})
-POLL = 0.05  # while a pull is in flight: a thread cannot wake sigtimedwait cleanly
 DRAIN_POLL = 0.1  # while a stopped tree drains: each look scans /proc
 KILL_GRACE = 5.0  # after SIGKILL, how long to wait for the kernel before giving up
 
@@ -94,6 +102,18 @@ class Candidate(NamedTuple):
 
     def __repr__(self) -> str:  # values: a count only
         return f"Candidate({self.path!r}, {len(self.env)} variables)"
+
+
+class Pull(Protocol):
+    """A refresh in a helper process: ``start`` returns its pid; once the
+    loop has reaped that pid, ``finish`` returns the helper's candidate or
+    raises its error; ``cancel`` kills a helper in flight."""
+
+    def start(self) -> int: ...
+
+    def finish(self) -> Candidate: ...
+
+    def cancel(self) -> None: ...
 
 
 class Then(enum.Enum):
@@ -124,8 +144,7 @@ class Supervisor:
         options: Options,
         log: Log,
         *,
-        pull: Callable[[], Candidate] | None = None,
-        cancel_pull: Callable[[], None] | None = None,
+        pull: Pull | None = None,
         _spawn: Callable[[str, Sequence[str], Mapping[str, str]], int] = spawn,
         _wait: Callable[[float | None], int | None] = wait_for_signal,
         _reap: Callable[[], list[tuple[int, int]]] = reap,
@@ -138,7 +157,6 @@ class Supervisor:
         self.options = options
         self.log = log
         self._pull = pull if options.refresh else None
-        self._cancel_pull = cancel_pull
         self._spawn = _spawn
         self._wait = _wait
         self._reap_children = _reap
@@ -154,7 +172,7 @@ class Supervisor:
         self.pending: Candidate | None = None
         self.shutting_down = False
         self.refresh_at: float | None = None
-        self.job: Job[Candidate] | None = None
+        self.helper: int | None = None  # a refresh helper's pid while it runs
         self.exit_code: int | None = None
 
     # -- the loop ---------------------------------------------------------
@@ -179,26 +197,24 @@ class Supervisor:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
     def _timeout(self) -> float | None:
-        if self.job is not None:
-            return POLL
         if self.stopping is not None:
             return DRAIN_POLL
-        if self.refresh_at is None:
-            return None
+        if self.refresh_at is None or self.helper is not None:
+            return None  # a helper in flight ends in a SIGCHLD
         return max(0.0, self.refresh_at - self._clock())
 
     def _advance(self) -> None:
         now = self._clock()
-        if self.job is not None and self.job.done:
-            job, self.job = self.job, None
-            self._refreshed(job, now)
         if self.stopping is None and self.child is None:
             self.log.info(f"child exited with status {exit_code(self.status or 0)}; stopping what it left behind")
             self._begin_stop(Then.EXIT, self.options.stop_signal, now)
         due = self.refresh_at is not None and now >= self.refresh_at
-        if due and self.stopping is None and self.job is None and self._pull is not None:
+        if due and self.stopping is None and self.helper is None and self._pull is not None:
             self.refresh_at = None
-            self.job = Job(self._pull)
+            try:
+                self.helper = self._pull.start()
+            except OSError as exc:  # fork failed: out of memory or processes
+                self._refresh_failed(LauncherError(f"cannot start the refresh helper ({exc.strerror})"), now)
         if self.stopping is not None:
             self._drain(now)
 
@@ -209,6 +225,9 @@ class Supervisor:
             if pid == self.child:
                 self.child, self.status = None, status
                 self.log.debug(f"child {pid} exited with status {exit_code(status)}")
+            elif pid == self.helper and self._pull is not None:
+                self.helper = None
+                self._refreshed(self._pull, self._clock())
             else:
                 self.log.debug(f"reaped orphan {pid}")
 
@@ -219,21 +238,26 @@ class Supervisor:
         if signum not in SHUTDOWN or self.shutting_down:
             return
         self.shutting_down = True
-        if self.job is not None and self._cancel_pull is not None:
-            self._cancel_pull()  # its answer no longer matters, and the stop must not wait for it
+        if self.helper is not None and self._pull is not None:
+            self._pull.cancel()  # its answer no longer matters, and the stop must not wait for it
         self.log.info(f"{name}: stopping the child (grace {self.options.stop_timeout:g}s)")
         if self.stopping is None:
             self._begin_stop(Then.EXIT, None, self._clock())  # the signal itself was the stop request
         else:
             self.stopping.then = Then.EXIT  # a restart in progress becomes the last stop
 
-    def _refreshed(self, job: Job[Candidate], now: float) -> None:
+    def _refreshed(self, pull: Pull, now: float) -> None:
+        error: Exception | None = None
+        try:
+            candidate: Candidate | None = pull.finish()  # always: it also frees the answer
+        except Exception as exc:  # reported by code, or by type and place only
+            candidate, error = None, exc
         if self.stopping is not None or self.shutting_down or self.child is None:
             return  # too late to matter
-        if job.error is not None or job.result is None:
-            self._refresh_failed(job.error, now)
+        if candidate is None:
+            self._refresh_failed(error, now)
             return
-        change = compare(self.current.env, job.result.env)
+        change = compare(self.current.env, candidate.env)
         if not change:
             self.refresh_at = now + self.schedule.after_success()
             self.log.debug("refresh: environment unchanged")
@@ -241,7 +265,7 @@ class Supervisor:
         self.log.warning(
             f"refresh: environment changed ({change.describe()}); restarting the child", code="ENVIRONMENT_CHANGED"
         )
-        self.pending = job.result
+        self.pending = candidate
         self._begin_stop(Then.RESTART, self.options.stop_signal, now)
 
     def _refresh_failed(self, error: BaseException | None, now: float) -> None:
@@ -354,7 +378,6 @@ def resident(fd: str) -> int:
             options,
             log,
             pull=pull,
-            cancel_pull=pull.cancel if pull else None,
             _spawn=lambda path, argv, env: spawn(path, argv, env, user),
         )
         status = supervisor.run()
@@ -377,39 +400,45 @@ def resident(fd: str) -> int:
 
 
 class HelperPull:
-    """A refresh as a short-lived helper process (``pull_helper``): the
-    request (configuration flags and the original environment, token
-    included) goes in on its stdin, the answer comes back on its stdout.
-    Called on the refresh thread; the helper's exit is reaped by the loop
-    like any other child's."""
+    """A refresh as a short-lived helper: a ``fork`` of this resident (the
+    module docstring says why not a fresh interpreter) that runs
+    ``commands.supervise.pull_helper`` on the request it inherited
+    (configuration flags, the original environment, token included) and
+    leaves its answer in a memfd, close-on-exec, that only the two of them
+    hold. The loop reaps the helper like any other child, then calls
+    ``finish``."""
 
     def __init__(self, request: dict[str, Any]) -> None:
-        self._request = json.dumps(request).encode()
+        self._request = request
         self.pid: int | None = None
+        self._answer: int | None = None
 
-    def __call__(self) -> Candidate:
-        to_helper, helper_in = os.pipe()
-        helper_out, from_helper = os.pipe()
+    def start(self) -> int:
+        answer = os.memfd_create("agent-launcher-refresh", os.MFD_CLOEXEC)
+        sys.stdout.flush()  # or the child would write what is buffered a second time
+        sys.stderr.flush()
         try:
-            self.pid = os.posix_spawn(
-                this_interpreter(),
-                interpreter("launcher.commands.supervise", "pull_helper", site=True),
-                {},
-                file_actions=[(os.POSIX_SPAWN_DUP2, to_helper, 0), (os.POSIX_SPAWN_DUP2, from_helper, 1)],
-                setsigmask=(),
-                setsigdef=RESET_IN_CHILD,
-            )
+            pid = os.fork()
+        except OSError:
+            os.close(answer)
+            raise
+        if pid == 0:  # pragma: no cover - the helper; the tests observe what it answers
+            code = 70
+            try:
+                code = _helper(self._request, answer)
+            finally:
+                os._exit(code)
+        self.pid, self._answer = pid, answer
+        return pid
+
+    def finish(self) -> Candidate:
+        fd, self._answer, self.pid = self._answer, None, None
+        if fd is None:
+            raise LauncherError("the refresh helper gave no answer (never started)")
+        try:
+            raw = _read_from_start(fd)
         finally:
-            os.close(to_helper)
-            os.close(from_helper)
-        try:
-            with os.fdopen(helper_in, "wb") as stdin:
-                stdin.write(self._request)
-        except BrokenPipeError:
-            pass  # it died early: the empty answer below says so
-        with os.fdopen(helper_out, "rb") as stdout:
-            raw = stdout.read()
-        self.pid = None
+            os.close(fd)
         try:
             answer = json.loads(raw)
         except ValueError:
@@ -424,3 +453,27 @@ class HelperPull:
                 os.kill(self.pid, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def _read_from_start(fd: int) -> bytes:
+    chunks, offset = [], 0
+    while chunk := os.pread(fd, 1 << 16, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
+
+
+def _helper(request: dict[str, Any], answer: int) -> int:
+    """The refresh helper's whole life, after the fork: the launcher's full
+    import path (the resident runs without site-packages), one pull, the
+    answer written, stderr flushed (``os._exit`` would drop it)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, WAITED)  # an operator's SIGTERM ends it, as any process
+    sys.path[:] = request["path"]
+    from .commands.supervise import pull_helper
+
+    data = json.dumps(pull_helper(request)).encode()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(answer, view) :]
+    sys.stderr.flush()
+    return 0

@@ -322,6 +322,83 @@ def test_refresh_still_works_in_a_hardened_parent(shared: Path, platform, backgr
     assert "rotated ANTHROPIC_API_KEY" in run.stderr
 
 
+# The agent stand-in as a fast attacker on the refresh helpers: for argv[2]
+# seconds it scans /proc as quickly as it can for its parent (the resident)
+# and every other child of it (a refresh helper in flight) and tries
+# /proc/PID/{environ,cmdline,mem,fd/*} on each. Anything it reads goes to
+# argv[1].stolen; argv[1] gets one JSON line of counts.
+POLLER = r"""
+import json, os, sys, time
+out, seconds = sys.argv[1], float(sys.argv[2])
+me, resident = os.getpid(), os.getppid()
+stolen = open(out + ".stolen", "ab")
+helpers, opened, reads, looks = set(), {}, 0, 0
+def grab(label, path):
+    global reads
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return
+    opened[label] = opened.get(label, 0) + 1
+    try:
+        stolen.write(os.read(fd, 1 << 20)); reads += 1
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    pids = [resident]
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) not in (me, resident):
+            try:
+                stat = open(f"/proc/{name}/stat", "rb").read()
+            except OSError:
+                continue
+            if int(stat[stat.rfind(b")") + 2 :].split()[1]) == resident:
+                pids.append(int(name)); helpers.add(int(name))
+    for pid in pids:
+        looks += 1
+        grab("environ", f"/proc/{pid}/environ")
+        grab("cmdline", f"/proc/{pid}/cmdline")
+        grab("mem", f"/proc/{pid}/mem")
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        opened["fd_list"] = opened.get("fd_list", 0) + 1
+        for fd in fds:
+            grab("fd", f"/proc/{pid}/fd/{fd}")
+stolen.close()
+with open(out, "a") as f:
+    f.write(json.dumps(dict(helpers=len(helpers), opened=opened, reads=reads, looks=looks)) + "\n")
+"""
+
+
+def test_no_refresh_helper_is_readable_by_a_same_uid_child_at_any_moment(shared: Path, platform, background) -> None:  # type: ignore[no-untyped-def]
+    """Issue 19.1: the agent polls every launcher process's environ, cmdline,
+    mem and fds as fast as it can through dozens of refreshes. A helper
+    started as a fresh interpreter was dumpable until its first line ran,
+    and its stdin pipe (the request: the original environment, the token)
+    could be opened through /proc/PID/fd/0. Only cmdline may be read, and
+    nothing secret in it."""
+    with platform.state.lock:
+        platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
+    script = world_file(shared, "poller.py", POLLER)
+    out = shared / "poller.jsonl"
+    run = background(
+        [*AS_AGENT, launcher_path(), "supervise", *platform_args(platform),
+         "--refresh", "0.05", "--", agent_python(), str(script), str(out), "8"],
+        planted_env(),
+    )  # fmt: skip
+    wait_until(lambda: records(out), "the poller's report", timeout=40)
+    (record,) = records(out)
+    assert record["helpers"] >= 20, f"too few refresh helpers watched to prove anything: {record}"
+    assert set(record["opened"]) <= {"cmdline"}, f"a launcher process was readable: {record['opened']}"
+    assert_nothing_stolen(out)
+    assert run.stop() in (0, 128 + signal.SIGTERM)
+
+
 # -- 2. --user: the agent runs as another user ------------------------------------------------
 
 

@@ -435,7 +435,7 @@ def test_the_resident_parent_holds_no_value_in_its_environment_or_argv(tmp_path:
         helpers = []
         for child in psutil.Process(pid).children():
             try:
-                if "pull_helper" in " ".join(child.cmdline()):
+                if "launcher.resident" in " ".join(child.cmdline()):  # a fork of the resident
                     helpers.append(child.pid)
             except psutil.Error:
                 continue  # a helper that has just finished
@@ -608,6 +608,7 @@ class World:
     def supervisor(
         self, pull: Callable[[], object] | None = None, refresh: float | None = None, stop_timeout: float = 5
     ):  # type: ignore[no-untyped-def]
+        """``pull``: what each refresh helper answers (or raises)."""
         from launcher.log import Log
         from launcher.resident import Candidate, Options, Supervisor
 
@@ -616,7 +617,7 @@ class World:
             Candidate({"ANTHROPIC_API_KEY": OWN_API_KEY}, "/bin/agent"),
             Options(refresh=refresh, stop_signal=signal.SIGTERM, stop_timeout=stop_timeout, subreaper=False),
             Log("text", 0),
-            pull=pull,  # type: ignore[arg-type]
+            pull=None if pull is None else FakePull(self, pull),  # type: ignore[arg-type]
             _spawn=self.spawn,  # type: ignore[arg-type]
             _wait=self.wait,
             _reap=self.reap,
@@ -625,6 +626,26 @@ class World:
             _clock=lambda: self.now,
             _random=lambda: 0.5,
         )
+
+
+class FakePull:
+    """Refresh helpers that exit as soon as they start (pids from 900, apart
+    from the children's), answering what ``answer`` returns or raises."""
+
+    def __init__(self, world: World, answer: Callable[[], object]) -> None:
+        self.world, self.answer, self.started = world, answer, 0
+
+    def start(self) -> int:
+        self.started += 1
+        pid = 900 + self.started
+        self.world.exits.append((pid, 0))
+        return pid
+
+    def finish(self) -> object:
+        return self.answer()
+
+    def cancel(self) -> None:
+        pass
 
 
 def always() -> bool:
@@ -667,7 +688,7 @@ def test_loop_failed_refreshes_keep_the_child_and_back_off() -> None:
         raise PlatformUnavailableError("down")
 
     sup = world.supervisor(pull=failing, refresh=10.0)
-    world.script = [(lambda: len(pulls) >= 5 and sup.job is None, signal.SIGTERM)]
+    world.script = [(lambda: len(pulls) >= 5 and sup.helper is None, signal.SIGTERM)]
     assert sup.run() == 128 + signal.SIGTERM
     assert len(world.spawned) == 1 and world.sent == [(101, signal.SIGTERM)]
     # _random = 0.5: the interval, then 3/4 of 2x, 4x, 8x (the cap), 8x the interval.

@@ -3,7 +3,8 @@
 This is the command's heavy half, run in the launcher's full interpreter:
 gate (``candidate_for``), hand the plan over and re-execute this PID as the
 lean resident (``become_resident``; the loop is ``launcher.resident``), and
-the refresh helper the resident starts for each pull (``pull_helper``).
+the pull the resident's refresh helper makes (``pull_helper``, run in a
+fork of the resident: ``resident.HelperPull``).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
             "environ": dict(environ),
             "log": log_settings,
             "alarm": math.ceil(config.deadline) + HELPER_GRACE,
+            # The resident runs without site-packages; its helper imports this pipeline.
+            "path": list(sys.path),
         }
     options = Options.from_config(config)
     become_resident(
@@ -86,19 +89,17 @@ def become_resident(handover: dict[str, Any]) -> NoReturn:
     os.execve(this_interpreter(), interpreter("launcher.resident", "resident", str(fd), site=False), {})  # noqa: S606
 
 
-def pull_helper() -> int:
-    """One pull, in its own process: request on stdin, answer on stdout."""
-    make_undumpable()  # it holds the token and the bundle while it works
-    request = json.loads(sys.stdin.buffer.read())
+def pull_helper(request: Mapping[str, Any]) -> dict[str, object]:
+    """One pull, in the refresh helper: the request it inherited in, the
+    answer out (the next child's environment, or an error by code)."""
+    make_undumpable()  # inherited from the resident over fork; checked, as in every launcher process
     signal.alarm(request["alarm"])  # SIGALRM's default action ends a pull that hangs
     log = Log(**request["log"])
     try:
         config = resolve(request["flags"], request["environ"])
         env, path = candidate_for(config, request["environ"], log, first=False)
-        answer: dict[str, object] = {"env": env, "path": path}
+        return {"env": env, "path": path}
     except LauncherError as exc:
-        answer = {"error": {"code": exc.code, "message": exc.message}}
+        return {"error": {"code": exc.code, "message": exc.message}}
     except Exception as exc:  # reported by the resident, by type and place only
-        answer = {"error": {"code": "INTERNAL_ERROR", "message": unexpected(exc)}}
-    sys.stdout.buffer.write(json.dumps(answer).encode())
-    return 0
+        return {"error": {"code": "INTERNAL_ERROR", "message": unexpected(exc)}}
