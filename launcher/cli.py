@@ -255,6 +255,18 @@ def console() -> None:
     # installed, so `docker stop` during a slow platform read would wait for
     # SIGKILL. exec resets handled signals, so the agent never inherits this.
     signal.signal(signal.SIGTERM, _exit_on)
+    # Before anything reads a secret: a dumpable launcher's memory and fds
+    # (and /proc/PID/environ, the token variable) are open to every process
+    # of its uid. What cannot be closed from here: the moments between the
+    # kernel's execve and this line, when environ holds only what our own
+    # parent passed, and so already exposed in the parent (README, security).
+    from .privileges import make_undumpable
+
+    try:
+        make_undumpable()
+    except LauncherError as exc:
+        Log().error(exc.code, exc.message)
+        raise SystemExit(exc.exit_code) from None
     raise SystemExit(main(sys.argv[1:], os.environ))
 
 

@@ -36,6 +36,7 @@ from support import (
     MARKER,
     OWN_API_KEY,
     PLATFORM_OAUTH,
+    WORKSPACE_ID,
     WORKSPACE_TOKEN,
     assert_no_secret,
     base_env,
@@ -397,6 +398,66 @@ def test_no_refresh_helper_is_readable_by_a_same_uid_child_at_any_moment(shared:
     assert set(record["opened"]) <= {"cmdline"}, f"a launcher process was readable: {record['opened']}"
     assert_nothing_stolen(out)
     assert run.stop() in (0, 128 + signal.SIGTERM)
+
+
+@pytest.mark.parametrize("command", ["exec", "check", "supervise"])
+def test_every_launcher_command_is_unreadable_by_its_uid_while_it_reads_the_platform(
+    shared: Path,
+    background,
+    command: str,  # type: ignore[no-untyped-def]
+) -> None:
+    """Issue 19: not only supervise's resident. A launcher that waits for a
+    slow platform holds the token (in its environ, as started, and in
+    memory): another process of its uid reads neither."""
+    import socket
+
+    with socket.socket() as silent:  # accepts into its backlog, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        run = background(
+            [*AS_AGENT, launcher_path(), command, "--platform-url", url, "--workspace-id", WORKSPACE_ID,
+             "--billing-mode", "byok", "--deadline", "20", "--", "true"],
+            planted_env(LAUNCHER_ALLOW_HTTP="1"),
+        )  # fmt: skip
+        wait_until(lambda: _connected(run.proc.pid), "the launcher to wait on the platform")
+        found = subprocess.run(
+            [*AS_AGENT, agent_python(), "-c", READ_PROC, str(run.proc.pid)],
+            capture_output=True, text=True, timeout=TIMEOUT, check=False,
+        )  # fmt: skip
+        assert found.returncode == 0, found.stderr[-2000:]
+        assert MARKER not in found.stdout, "a planted secret was read back"
+        verdicts = json.loads(found.stdout)
+        assert verdicts["uid"] == AGENT_UID
+        for what in ("environ", "mem", "fd"):
+            assert verdicts[what] in DENIED, f"{command}: /proc/PID/{what}: {verdicts[what]}"
+        run.proc.kill()
+
+
+def _connected(pid: int) -> bool:
+    try:
+        return any(c.status == psutil.CONN_ESTABLISHED for c in psutil.Process(pid).net_connections("tcp"))
+    except psutil.Error:
+        return False
+
+
+# Another process of the launcher's uid: what it can open of /proc/argv[1].
+READ_PROC = r"""
+import errno, json, os, sys
+pid = sys.argv[1]
+out = {"uid": os.getuid()}
+for what in ("environ", "mem", "fd"):
+    path = f"/proc/{pid}/{what}"
+    try:
+        if what == "fd":
+            out[what] = "listed " + str(len(os.listdir(path)))
+        else:
+            with open(path, "rb") as f:
+                out[what] = "read" if f.read(1 << 16) else "empty"
+    except OSError as exc:
+        out[what] = errno.errorcode.get(exc.errno, str(exc.errno))
+print(json.dumps(out))
+"""
 
 
 # -- 2. --user: the agent runs as another user ------------------------------------------------
