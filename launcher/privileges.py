@@ -34,8 +34,6 @@ Only the standard library; ``pwd``, ``grp`` and ``ctypes`` are imported
 when the feature is used.
 """
 
-from __future__ import annotations
-
 import functools
 import os
 import re
