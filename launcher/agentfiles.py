@@ -24,6 +24,9 @@ from .bundle import fingerprint
 from .files import Cap
 
 MAX_FILE_BYTES = int(Cap.AGENT_FILE)
+# A stripped value is looked for in a file from this length on: shorter ones
+# occur by chance (the gate's own rule for values inside longer ones).
+COPY_INSIDE = 16
 
 
 class Verdict(enum.StrEnum):
@@ -251,6 +254,7 @@ def scan_file(
     own: OwnFiles,
     is_llm_key: Callable[[str], bool],
     env: Mapping[str, str] | None = None,
+    stripped: Mapping[str, str] | None = None,
 ) -> list[AgentFinding]:
     try:
         read = read_bounded(path)
@@ -268,8 +272,21 @@ def scan_file(
         )
     except UnreadableError as exc:
         return [AgentFinding(path, None, verdict, None, problem=str(exc), identity=identity)]
-    return [
+    findings = [
         AgentFinding(path, m.field, verdict, m.fingerprint, m.counts_as, m.helper, identity=identity) for m in found
+    ]
+    return findings + copies_in(data, path, identity, stripped or {})
+
+
+def copies_in(data: bytes, path: str, identity: tuple[int, int], stripped: Mapping[str, str]) -> list[AgentFinding]:
+    """A file that holds the value of a credential the gate stripped, under
+    any field: foreign even when declared own, since that value is provably
+    not the workspace's (``stripped``: value -> the variable it came from;
+    only values long enough not to occur by chance are looked for)."""
+    return [
+        AgentFinding(path, f"(the value of the stripped {key})", Verdict.FOREIGN, fingerprint(value), identity=identity)
+        for value, key in stripped.items()
+        if len(value) >= COPY_INSIDE and value.encode("utf-8", "surrogateescape") in data
     ]
 
 
@@ -303,6 +320,7 @@ def scan(
     own: OwnFiles,
     is_llm_key: Callable[[str], bool],
     argv: tuple[str, ...] = (),
+    stripped: Mapping[str, str] | None = None,
 ) -> tuple[AgentFinding, ...]:
     """Every credential in the files ``agent`` reads, as the child would see
     them, including files (or documents) its command line names."""
@@ -320,5 +338,5 @@ def scan(
             if path in seen:
                 continue
             seen.add(path)
-            findings.extend(scan_file(entry, path, own, is_llm_key, env))
+            findings.extend(scan_file(entry, path, own, is_llm_key, env, stripped))
     return tuple(findings)

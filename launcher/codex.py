@@ -85,9 +85,11 @@ class Materialised(NamedTuple):
 
 
 class PendingAuth(NamedTuple):
-    """What the plan decided: this content goes to ``codex_home/auth.json``
-    (written by ``write``, just before the agent starts; ``check`` never
-    writes). ``image_home`` is the CODEX_HOME codex would have used."""
+    """What the plan decided: this content goes to ``auth.json`` in a new
+    private CODEX_HOME (made by ``write``, just before the agent starts;
+    ``check`` never writes). ``codex_home`` is the planned directory (the
+    parent and the name's prefix; ``materialise`` completes the name),
+    ``image_home`` the CODEX_HOME codex would have used."""
 
     value: str
     codex_home: Path
@@ -98,15 +100,18 @@ class PendingAuth(NamedTuple):
     def __repr__(self) -> str:  # the value is a credential
         return f"PendingAuth(codex_home={str(self.codex_home)!r}, owner={self.owner!r})"
 
-    def write(self, keeper: int | None = None) -> Materialised:
-        return materialise(self.value, self.codex_home, self.image_home, self.owner, keeper)
+    def write(self, keeper: int | None = None, reuse: Path | None = None) -> Materialised:
+        return materialise(self.value, self.codex_home, self.image_home, self.owner, keeper, reuse)
 
 
 def prepare(value: str, env: Mapping[str, str], owner: tuple[int, int] | None = None) -> PendingAuth:
-    """Validate the variable and name the private CODEX_HOME, in the child's
-    environment ``env`` (before the launcher relocates it)."""
+    """Validate the variable and plan the private CODEX_HOME, in the child's
+    environment ``env`` (before the launcher relocates it). The directory's
+    parent is checked here, so that ``check`` refuses what ``exec`` would."""
     uid = os.getuid() if owner is None else owner[0]
-    return PendingAuth(validate_auth_json(value), private_home(value, env, uid), codex_home(env), owner)
+    planned = private_home(env, uid)
+    usable_parent(planned.parent)
+    return PendingAuth(validate_auth_json(value), planned, codex_home(env), owner)
 
 
 def take_auth_json(
@@ -127,17 +132,22 @@ def take_auth_json(
 
 _PREFIX = "agent-launcher-codex-"
 _USER_MARK = ".pid-"  # one empty file per process that started an agent on the directory
+# mkdtemp completes the name with 8 random characters: the planned name (what
+# check shows, what exec's size checks count) is as long as the made one.
+_UNMADE = "XXXXXXXX"
 
 
-def private_home(value: str, env: Mapping[str, str], uid: int | None = None) -> Path:
-    """Where ``value`` goes: one directory per (user, content), so that the same
-    bundle gives the same child environment in every process that computes
-    it (``supervise`` compares environments; ``audit`` recognises the
-    agent's CODEX_HOME as the one it would have been given)."""
-    from .bundle import fingerprint
-
+def private_home(env: Mapping[str, str], uid: int | None = None) -> Path:
+    """The planned private CODEX_HOME: its parent, and a name whose random
+    part ``materialise`` chooses when it makes the directory."""
     uid = os.getuid() if uid is None else uid
-    return private_home_parent(env, uid) / f"{_PREFIX}{uid}-{fingerprint(value)}"
+    return private_home_parent(env, uid) / f"{_PREFIX}{uid}-{_UNMADE}"
+
+
+def usable_parent(parent: Path) -> None:
+    """A directory this process can make the private CODEX_HOME in."""
+    if not (parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)):
+        raise ConfigError(f"cannot create the private CODEX_HOME in {parent}: not a directory this user can write")
 
 
 def materialise(
@@ -146,54 +156,102 @@ def materialise(
     image_home: Path | None = None,
     owner: tuple[int, int] | None = None,
     keeper: int | None = None,
+    reuse: Path | None = None,
 ) -> Materialised:
-    """Write ``value`` (already validated) to ``auth.json`` in the launcher's
-    private CODEX_HOME (``private_home``): a 0700 directory of this user's,
-    not a symlink, the file replaced atomically, 0600. ``image_home``'s
-    ``config.toml`` (the CODEX_HOME codex would have used, already scanned)
-    is copied beside it, so that the agent keeps its configuration; its
-    ``auth.json`` and ``.env`` are not.
+    """Write ``value`` (already validated) to ``auth.json`` in a private
+    CODEX_HOME that this call makes (``home`` is the planned one: its parent
+    and prefix). ``image_home``'s ``config.toml`` (the CODEX_HOME codex
+    would have used, already scanned) is copied beside it, so that the agent
+    keeps its configuration; its ``auth.json`` and ``.env`` are not.
+
+    The directory is always new: ``mkdtemp`` (an unpredictable name, made
+    with ``O_EXCL`` semantics, never through a link), so nothing another
+    user made in advance under a shared temp directory is ever adopted, and
+    nobody can block a launch by squatting a name. Its files are written
+    while root (or this user) still owns it, and only then is it given to
+    ``owner`` (--user). The one exception is ``reuse``: the directory this
+    launcher made for the agent it supervises now (a refresh), kept when it
+    still holds exactly what would be written, so that an unchanged bundle
+    gives an unchanged environment (``same_content``).
 
     The directory records the PID of its keeper (an empty ``.pid-N`` file):
     the process whose life the agent's is bound to, by default this one.
     ``exec`` keeps its PID, so the directory belongs to the agent that runs
     under it and outlives the launcher; ``supervise``'s resident is the
-    keeper of every directory its refresh helpers write (a helper's own PID
-    is gone a moment later, while the child it prepared runs on). A later
-    launcher run removes those whose recorded PIDs are all gone
-    (``remove_stale``), and a container's temp directory goes with the
-    container.
+    keeper of every directory its refresh helpers write. A later launcher
+    run removes those whose recorded PIDs are all gone (``remove_stale``),
+    and a container's temp directory goes with the container.
     """
-    remove_stale(home.parent, keep=home, uid=owner[0] if owner is not None else None)
-    try:
-        os.mkdir(home, 0o700)
-        os.chmod(home, 0o700)  # whatever the umask
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise ConfigError(f"cannot create the private CODEX_HOME {home}: {type(exc).__name__}") from None
+    import tempfile
+
     uid, gid = owner if owner is not None else (os.getuid(), os.getgid())
-    if owner is not None:  # a root launcher writing for its --user: the agent must own what it reads
-        with contextlib.suppress(OSError):
-            os.chown(home, uid, gid, follow_symlinks=False)
-    st = os.lstat(home)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or stat.S_IMODE(st.st_mode) != 0o700:
-        raise ConfigError(f"{home} exists and is not a private directory of this user's: remove it")
-    text = None
-    if image_home is not None:
-        config = image_home / "config.toml"
-        try:
-            text = config.read_text(encoding="utf-8") if config.is_file() else None
-        except (OSError, UnicodeError):
-            text = None  # the scan has already refused an unreadable one outside platform_managed
+    parent = home.parent
+    remove_stale(parent, keep=reuse, uid=uid)
+    text = image_config(image_home)
+    if reuse is not None and same_content(reuse, parent, uid, value, text):
+        return Materialised(reuse, reuse / "auth.json")
     try:
-        (home / f"{_USER_MARK}{os.getpid() if keeper is None else keeper}").touch(mode=0o600)
-        _write_private(home / "auth.json", value, owner)
-        if text is not None:
-            _write_private(home / "config.toml", text, owner)
+        made = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{uid}-", dir=parent))
     except OSError as exc:
-        raise ConfigError(f"cannot write auth.json in the private CODEX_HOME {home}: {type(exc).__name__}") from None
-    return Materialised(home, home / "auth.json")
+        raise ConfigError(f"cannot create the private CODEX_HOME in {parent}: {type(exc).__name__}") from None
+    try:
+        _mark(made, os.getpid() if keeper is None else keeper)
+        _write_private(made / "auth.json", value, owner)
+        if text is not None:
+            _write_private(made / "config.toml", text, owner)
+        if owner is not None:  # last: the agent gets the directory only once it is complete
+            os.chown(made, uid, gid, follow_symlinks=False)
+    except OSError as exc:
+        import shutil
+
+        shutil.rmtree(made, ignore_errors=True)
+        raise ConfigError(f"cannot write auth.json in the private CODEX_HOME {made}: {type(exc).__name__}") from None
+    return Materialised(made, made / "auth.json")
+
+
+def image_config(image_home: Path | None) -> str | None:
+    if image_home is None:
+        return None
+    config = image_home / "config.toml"
+    try:
+        return config.read_text(encoding="utf-8") if config.is_file() else None
+    except (OSError, UnicodeError):
+        return None  # the scan has already refused an unreadable one outside platform_managed
+
+
+def _mark(home: Path, pid: int) -> None:
+    fd = os.open(home / f"{_USER_MARK}{pid}", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    os.close(fd)
+
+
+def same_content(home: Path, parent: Path, uid: int, value: str, config: str | None) -> bool:
+    """``home`` is one of this launcher's private CODEX_HOMEs for ``uid``
+    under ``parent`` (a real 0700 directory of that uid's, by its name) and
+    holds exactly ``value`` as auth.json and ``config`` as config.toml, with
+    nothing else but keeper marks. Files are read without following links."""
+    expected = {"auth.json": value} if config is None else {"auth.json": value, "config.toml": config}
+    try:
+        st = os.lstat(home)
+        if not (
+            home.parent == parent
+            and home.name.startswith(f"{_PREFIX}{uid}-")
+            and stat.S_ISDIR(st.st_mode)
+            and st.st_uid == uid
+            and stat.S_IMODE(st.st_mode) == 0o700
+        ):
+            return False
+        names = set(os.listdir(home))
+        if {n for n in names if not n.startswith(_USER_MARK)} != expected.keys():
+            return False
+        for name, text in expected.items():
+            fd = os.open(home / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            data = text.encode()
+            with os.fdopen(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(fd).st_mode) or f.read(len(data) + 1) != data:
+                    return False
+    except OSError:
+        return False
+    return True
 
 
 def _write_private(path: Path, text: str, owner: tuple[int, int] | None = None) -> None:

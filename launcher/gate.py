@@ -132,8 +132,8 @@ class GatePlan(NamedTuple):
     catalog: KeyCatalog  # the LLM keys this plan was gated with (audit judges by them too)
     stripped: dict[str, str]
     layers: list[Source]
-    gated: list[str]  # the keys decided one by one: LLM keys, the launcher's own, copies of its token
-    token_copies: frozenset[str]
+    gated: list[str]  # the keys decided one by one: LLM keys, the launcher's own, copies of stripped values
+    copies: dict[str, str]  # key -> the stripped key (or the token variable) whose value it holds
     # CODEX_AUTH_JSON, when the launcher writes it to auth.json instead of
     # passing it on (see ``codex``): what to write, and the variable it moved.
     codex_auth: PendingAuth | None
@@ -163,8 +163,14 @@ class GatePlan(NamedTuple):
         source = winner(self.layers, key)
         scope = source.scope_of(key)
         d = decide(key, scope, self.billing_mode, self.catalog)
-        if key in self.token_copies:
-            d = Decision(d.kind, STRIP, "holds the launcher's own platform token")
+        if key in self.copies:
+            original = self.copies[key]
+            why = (
+                "holds the launcher's own platform token"
+                if is_launcher_var(original)
+                else f"holds the value of the stripped {original}"
+            )
+            d = Decision(d.kind, STRIP, why)
         if source.name == _CODEX_SOURCE:
             d = Decision(d.kind, d.action, f"the launcher's private CODEX_HOME: auth.json from {codex.AUTH_JSON_VAR}")
         if key in self.moved:
@@ -213,19 +219,39 @@ def decide(key: str, scope: Scope, mode: BillingMode, catalog: KeyCatalog) -> De
     return Decision(kind, STRIP, f"{scope.value}-origin LLM key ({kind.value}) in {mode.value} mode")
 
 
-def _token_values(config: Config, env: Mapping[str, str]) -> frozenset[str]:
-    """The launcher's token, as configured and as any launcher variable holds it."""
-    values = {env[k].strip() for k in env if normalise(k) == TOKEN_VAR}
+# A stripped credential's value is recognised under another name when it is
+# at least this long (shorter values, "1" or "none", occur by chance), and
+# inside a longer value (``Bearer <value>``) from COPY_INSIDE characters on.
+# The launcher's token counts at any length, as it always has.
+COPY_EQUAL = 8
+COPY_INSIDE = 16
+
+
+def stripped_values(config: Config, stripped: Mapping[str, str], catalog: KeyCatalog) -> dict[str, str]:
+    """value -> the variable it was stripped from: the launcher's token (as
+    configured and as any launcher variable held it) and every stripped
+    credential long enough to recognise."""
+    values: dict[str, str] = {}
+    for key, value in stripped.items():
+        text = value.strip()
+        if catalog.kind_of(key) is KeyKind.CREDENTIAL and len(text) >= COPY_EQUAL:
+            values.setdefault(text, key)
+    for key, value in stripped.items():
+        if normalise(key) == TOKEN_VAR and value.strip():
+            values[value.strip()] = key
     if config.token:
-        values.add(config.token)
-    return frozenset(v for v in values if v)
+        values[config.token] = TOKEN_VAR
+    return values
 
 
-def _holds_token(value: str, tokens: frozenset[str]) -> bool:
-    """Equal to the token, or (for a token long enough not to occur by
-    chance) containing it, as in ``Bearer <token>``."""
+def copy_of(value: str, values: Mapping[str, str]) -> str | None:
+    """The variable whose stripped value ``value`` is or contains, if any."""
     text = value.strip()
-    return any(text == token or (len(token) >= 16 and token in text) for token in tokens)
+    if text in values:
+        return values[text]
+    if len(text) > COPY_INSIDE:
+        return next((key for secret, key in values.items() if len(secret) >= COPY_INSIDE and secret in text), None)
+    return None
 
 
 class AgentContext(NamedTuple):
@@ -265,12 +291,18 @@ def plan(
     for key in gated:
         if decide(key, winner(layers, key).scope_of(key), config.billing_mode, catalog).action is STRIP:
             stripped[key] = env.pop(key)
-    # Whatever it is called, a copy of the token is the token.
-    tokens = _token_values(config, stripped)
-    copies = frozenset(k for k, v in env.items() if _holds_token(v, tokens)) if tokens else frozenset()
-    for key in copies:
-        stripped[key] = env.pop(key)
-    gated.extend(k for k in copies if k not in gated)
+    # Whatever it is called, a copy of a stripped credential (or of the
+    # token) is that credential: CLAUDE_TOKEN_BACKUP=<the platform's token>.
+    values = stripped_values(config, stripped, catalog)
+    copies: dict[str, str] = {}
+    if values:
+        for key in list(env):
+            original = copy_of(env[key], values)
+            # A kept LLM key is the workspace's own by scope; the token is never anyone's.
+            if original is not None and (key not in gated or is_launcher_var(original)):
+                copies[key] = original
+                stripped[key] = env.pop(key)
+    gated.extend(copies)
 
     # The agent's files are read where the agent would have read them: for
     # codex with a materialised auth.json, the CODEX_HOME it replaces too;
@@ -290,7 +322,7 @@ def plan(
         scan_env = child_environment(scan_env, config.user, None if config.pristine else inherited)
     findings: tuple[AgentFinding, ...] = ()
     if agent is not None:
-        findings = scan(agent.profile, scan_env, agent.cwd, agent.own, catalog.is_llm_key, agent.command)
+        findings = scan(agent.profile, scan_env, agent.cwd, agent.own, catalog.is_llm_key, agent.command, values)
     from_files = {f.counts_as: "own agent file" for f in findings if f.verdict is Verdict.OWN and f.counts_as}
     usable = tuple(dict.fromkeys(provider.satisfied_by({**env, **moved, **from_files})))
     outcome = Outcome(env, stripped, lambda key: winner(layers, key).scope_of(key), catalog)
@@ -309,7 +341,7 @@ def plan(
         stripped=stripped,
         layers=layers,
         gated=gated,
-        token_copies=copies,
+        copies=copies,
         codex_auth=codex_auth,
         moved=moved,
     )

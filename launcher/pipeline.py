@@ -19,6 +19,7 @@ from typing import NamedTuple
 from .agentfiles import OwnFiles
 from .agents import profile
 from .bundle import Scope, read_dotenv
+from .codex import CODEX_HOME_VAR
 from .config import BillingMode, Config
 from .gate import STRIP, AgentContext, GatePlan, Source, plan
 from .log import LEVELS, Log
@@ -76,13 +77,16 @@ def _warn_unused_own_files(config: Config, result: GatePlan, log: Log) -> None:
             log.warning(f"--own-agent-file {path}: no credential of it is among the files {result.agent} reads")
 
 
-def write_agent_files(plan: GatePlan, keeper: int | None = None) -> None:
+def write_agent_files(plan: GatePlan, env: dict[str, str], keeper: int | None = None, reuse: str | None = None) -> None:
     """What the plan says the launcher writes for the agent, just before it
-    starts (never for ``check``): codex's auth.json from CODEX_AUTH_JSON.
-    ``keeper``: the process the files live as long as (default this one;
-    see ``codex.materialise``)."""
+    starts (never for ``check``): codex's auth.json from CODEX_AUTH_JSON, in
+    a directory made now, which ``env`` (the child's) is pointed at.
+    ``keeper``: the process the files live as long as (default this one);
+    ``reuse``: the CODEX_HOME of the child a refresh would replace (see
+    ``codex.materialise``)."""
     if plan.codex_auth is not None:
-        plan.codex_auth.write(keeper)
+        written = plan.codex_auth.write(keeper, Path(reuse) if reuse else None)
+        env[CODEX_HOME_VAR] = str(written.codex_home)
 
 
 def log_plan(plan: GatePlan, log: Log) -> None:

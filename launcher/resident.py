@@ -105,11 +105,12 @@ class Candidate(NamedTuple):
 
 
 class Pull(Protocol):
-    """A refresh in a helper process: ``start`` returns its pid; once the
+    """A refresh in a helper process: ``start`` (given the running child's
+    candidate) returns its pid; once the
     loop has reaped that pid, ``finish`` returns the helper's candidate or
     raises its error; ``cancel`` kills a helper in flight."""
 
-    def start(self) -> int: ...
+    def start(self, current: Candidate) -> int: ...
 
     def finish(self) -> Candidate: ...
 
@@ -212,7 +213,7 @@ class Supervisor:
         if due and self.stopping is None and self.helper is None and self._pull is not None:
             self.refresh_at = None
             try:
-                self.helper = self._pull.start()
+                self.helper = self._pull.start(self.current)
             except OSError as exc:  # fork failed: out of memory or processes
                 self._refresh_failed(LauncherError(f"cannot start the refresh helper ({exc.strerror})"), now)
         if self.stopping is not None:
@@ -413,7 +414,7 @@ class HelperPull:
         self.pid: int | None = None
         self._answer: int | None = None
 
-    def start(self) -> int:
+    def start(self, current: Candidate) -> int:
         answer = os.memfd_create("agent-launcher-refresh", os.MFD_CLOEXEC)
         sys.stdout.flush()  # or the child would write what is buffered a second time
         sys.stderr.flush()
@@ -425,7 +426,7 @@ class HelperPull:
         if pid == 0:  # pragma: no cover - the helper; the tests observe what it answers
             code = 70
             try:
-                code = _helper(self._request, answer)
+                code = _helper(self._request, current.env, answer)
             finally:
                 os._exit(code)
         self.pid, self._answer = pid, answer
@@ -463,7 +464,7 @@ def _read_from_start(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _helper(request: dict[str, Any], answer: int) -> int:
+def _helper(request: dict[str, Any], current: dict[str, str], answer: int) -> int:
     """The refresh helper's whole life, after the fork: the launcher's full
     import path (the resident runs without site-packages), one pull, the
     answer written, stderr flushed (``os._exit`` would drop it)."""
@@ -471,7 +472,7 @@ def _helper(request: dict[str, Any], answer: int) -> int:
     sys.path[:] = request["path"]
     from .commands.supervise import pull_helper
 
-    data = json.dumps(pull_helper(request)).encode()
+    data = json.dumps(pull_helper(request, current)).encode()
     view = memoryview(data)
     while view:
         view = view[os.write(answer, view) :]

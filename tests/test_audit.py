@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +25,10 @@ from support import (
     require_unshare,
     run_launcher,
     token_env,
+    unavailable,
 )
 
-from launcher.commands.audit import FOREIGN, OWN, TOKEN, judge
+from launcher.commands.audit import FOREIGN, OWN, TOKEN, Judge, judge
 from launcher.gate import fingerprint
 from launcher.registry import load_catalog
 
@@ -225,18 +228,75 @@ def test_unreadable_environments_are_counted(user_namespace, holder) -> None:  #
 def test_judge_verdicts_and_escaped_names() -> None:
     catalog = load_catalog()
     own = {"ANTHROPIC_API_KEY": fingerprint(OWN_API_KEY)}
+    by = Judge(catalog, own, {PLATFORM_OAUTH: "CLAUDE_CODE_OAUTH_TOKEN", WORKSPACE_TOKEN: "MOLECULE_WORKSPACE_TOKEN"},
+               lambda _path: False)  # fmt: skip
     env = {
         "anthropic_api_key": OWN_API_KEY,  # same value, other spelling: still the workspace's own
         "OPENAI_API_KEY": "",  # empty authenticates nothing
         "PATH": "/bin",
         "MOLECULE_WORKSPACE_TOKEN": WORKSPACE_TOKEN,
+        # Issue 19.5: the token in lower case or under any name, a stripped value renamed.
+        "molecule_workspace_token": "not even the token",
+        "TOKEN_BACKUP": f"Bearer {WORKSPACE_TOKEN}",
+        "CLAUDE_TOKEN_BACKUP": PLATFORM_OAUTH,
     }
-    assert [(f.key, f.verdict) for f in judge(7, "x", env, catalog, own)] == [
+    assert [(f.key, f.verdict) for f in judge(7, "x", env, by)] == [
+        ("CLAUDE_TOKEN_BACKUP", FOREIGN),
         ("MOLECULE_WORKSPACE_TOKEN", TOKEN),
+        ("TOKEN_BACKUP", TOKEN),
         ("anthropic_api_key", OWN),
+        ("molecule_workspace_token", TOKEN),
     ]
-    hostile = judge(7, "a\udcff\x1b[2J", {"\tANTHROPIC_API_KEY": OWN_OAUTH}, catalog, own)
+    hostile = judge(7, "a\udcff\x1b[2J", {"\tANTHROPIC_API_KEY": OWN_OAUTH}, by)
     assert [(f.name, f.key, f.verdict) for f in hostile] == [("a\\xff\\x1b[2J", "\\x09ANTHROPIC_API_KEY", FOREIGN)]
+
+
+def test_a_renamed_copy_of_a_stripped_platform_key_is_foreign(holder, platform) -> None:  # type: ignore[no-untyped-def]
+    """Issue 19.5: the platform's global OAuth token (stripped in byok) held
+    as CLAUDE_TOKEN_BACKUP, and the launcher's token in lower case."""
+    with platform.state.lock:
+        platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
+    agent = holder(
+        ANTHROPIC_API_KEY=OWN_API_KEY, CLAUDE_TOKEN_BACKUP=PLATFORM_OAUTH, molecule_workspace_token=WORKSPACE_TOKEN
+    )
+    code, report = audit_json(*platform_args(platform), "--pid", str(agent), env=token_env())
+    assert code == 1
+    found = by_pid(report, agent)
+    assert found["CLAUDE_TOKEN_BACKUP"] == (FOREIGN, fingerprint(PLATFORM_OAUTH))
+    assert found["molecule_workspace_token"] == (TOKEN, fingerprint(WORKSPACE_TOKEN))
+    assert found["ANTHROPIC_API_KEY"] == (OWN, fingerprint(OWN_API_KEY))
+
+
+NON_DUMPABLE = "import ctypes, time\nctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\ntime.sleep(60)\n"  # PR_SET_DUMPABLE 0
+
+
+def test_a_process_that_hides_is_not_proven_clean(holder) -> None:  # type: ignore[no-untyped-def]
+    """Issue 19.5: an agent that makes itself non-dumpable cannot be read by
+    an audit of its own uid. That is no clean bill: exit 2, listed by pid."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        unavailable("needs root and setpriv to run both as another uid")
+    as_user = ["setpriv", "--reuid", "10001", "--regid", "10001", "--clear-groups"]
+    hidden = holder([*as_user, sys.executable, "-c", NON_DUMPABLE], CLAUDE_CODE_OAUTH_TOKEN=PLATFORM_OAUTH)
+    time.sleep(0.5)  # let it hide
+    shared = Path(tempfile.mkdtemp(prefix="launcher-audit-"))  # pytest's tmp_path is root-only
+    shared.chmod(0o755)
+    own_env_file = shared / "ws.env"
+    own_env_file.write_text(f"ANTHROPIC_API_KEY={OWN_API_KEY}\n")
+    own_env_file.chmod(0o644)
+    for extra in (["--json"], []):
+        proc = subprocess.run(
+            [*as_user, launcher_path(), "audit", "--billing-mode", "byok", "--env-file", str(own_env_file),
+             *extra, "--pid", str(hidden)],
+            env=base_env(), capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert_no_secret(proc.stdout + proc.stderr)
+        assert proc.returncode == 2, proc.stderr[-1000:]
+        if extra:
+            report = json.loads(proc.stdout)
+            assert report["unreadable_pids"] == [hidden] and report["findings"] == []
+        else:
+            assert f"not proven clean: the environment of 1 process(es) could not be read ({hidden})" in proc.stdout
+    shutil.rmtree(shared)
 
 
 @pytest.mark.parametrize("pid", ["-1", "0", "x"])

@@ -635,7 +635,7 @@ class FakePull:
     def __init__(self, world: World, answer: Callable[[], object]) -> None:
         self.world, self.answer, self.started = world, answer, 0
 
-    def start(self) -> int:
+    def start(self, current: object) -> int:
         self.started += 1
         pid = 900 + self.started
         self.world.exits.append((pid, 0))

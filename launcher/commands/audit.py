@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 import psutil
 
+from ..codex import CODEX_HOME_VAR
 from ..config import TOKEN_VAR, BillingMode, Config
-from ..gate import fingerprint
+from ..gate import GatePlan, copy_of, fingerprint, stripped_values
 from ..log import Log, escape
 from ..registry import KeyCatalog, normalise
 
@@ -44,6 +46,8 @@ class Verdict(enum.StrEnum):
 
 
 OWN, FOREIGN, TOKEN = Verdict.OWN, Verdict.FOREIGN, Verdict.TOKEN
+FOUND_FOREIGN = 1  # a non-platform workspace: some process holds a foreign value
+UNPROVEN = 2  # nothing foreign among what could be read, but some processes could not be
 
 
 class Finding(NamedTuple):
@@ -57,7 +61,11 @@ class Finding(NamedTuple):
 class Report(NamedTuple):
     findings: list[Finding]
     scanned: int
-    unreadable: int
+    unreadable_pids: list[int]
+
+    @property
+    def unreadable(self) -> int:
+        return len(self.unreadable_pids)
 
     def tally(self, verdict: Verdict) -> int:
         return sum(1 for f in self.findings if f.verdict == verdict)
@@ -67,34 +75,66 @@ class Report(NamedTuple):
             "findings": [f._asdict() for f in self.findings],
             "foreign": self.tally(FOREIGN),
             "unreadable": self.unreadable,
+            "unreadable_pids": self.unreadable_pids,
             "token": self.tally(TOKEN),
             "scanned": self.scanned,
         }
 
 
-def judge(
-    pid: int, name: str, environ: Mapping[str, str], catalog: KeyCatalog, own: Mapping[str, str]
-) -> list[Finding]:
-    """Findings for one process; ``own`` maps normalised key → fingerprint."""
+class Judge(NamedTuple):
+    """What the plan says a held value is."""
+
+    catalog: KeyCatalog
+    own: Mapping[str, str]  # normalised LLM key -> the kept value's fingerprint
+    stripped: Mapping[str, str]  # stripped value -> the variable it came from
+    own_home: Callable[[str], bool]  # is this CODEX_HOME the launcher's own, as planned?
+
+    @classmethod
+    def of(cls, plan: GatePlan, config: Config) -> Judge:
+        own = {normalise(k): fp for k, fp in plan.kept_fingerprints().items()}
+        return cls(plan.catalog, own, stripped_values(config, plan.stripped, plan.catalog), _own_home(plan))
+
+    def verdict(self, key: str, value: str) -> Verdict | None:
+        original = copy_of(value, self.stripped)
+        if normalise(key) == TOKEN_VAR or (original is not None and normalise(original) == TOKEN_VAR):
+            return TOKEN
+        if original is not None:
+            return FOREIGN
+        if not self.catalog.is_llm_key(key):
+            return None
+        if normalise(key) == CODEX_HOME_VAR and self.own_home(value):
+            return OWN
+        return OWN if self.own.get(normalise(key)) == fingerprint(value) else FOREIGN
+
+
+def _own_home(plan: GatePlan) -> Callable[[str], bool]:
+    pending = plan.codex_auth
+    if pending is None:
+        return lambda _path: False
+    from ..codex import image_config, same_content
+
+    uid = pending.owner[0] if pending.owner else os.getuid()
+    config = image_config(pending.image_home)
+    return lambda path: same_content(Path(path), pending.codex_home.parent, uid, pending.value, config)
+
+
+def judge(pid: int, name: str, environ: Mapping[str, str], judge: Judge) -> list[Finding]:
+    """Findings for one process."""
     findings = []
     for key, value in environ.items():
         if not value.strip():
             continue  # an empty variable authenticates nothing
-        fp = fingerprint(value)
-        if catalog.is_llm_key(key):
-            verdict = OWN if own.get(normalise(key)) == fp else FOREIGN
-        elif key == TOKEN_VAR:
-            verdict = TOKEN
-        else:
-            continue
-        findings.append(Finding(pid, escape(name), escape(key), verdict, fp))
+        verdict = judge.verdict(key, value)
+        if verdict is not None:
+            findings.append(Finding(pid, escape(name), escape(key), verdict, fingerprint(value)))
     return sorted(findings, key=lambda f: f.key)
 
 
-def scan(pids: Sequence[int] | None, catalog: KeyCatalog, own: Mapping[str, str], log: Log) -> Report:
+def scan(pids: Sequence[int] | None, by: Judge, log: Log) -> Report:
     me = os.getpid()
     findings: list[Finding] = []
-    scanned = unreadable = 0
+    scanned = 0
+    unreadable: list[int] = []
     for pid in psutil.pids() if pids is None else pids:
         if pid == me:
             continue
@@ -107,13 +147,13 @@ def scan(pids: Sequence[int] | None, catalog: KeyCatalog, own: Mapping[str, str]
         except psutil.NoSuchProcess:
             if pids is not None:  # asked for by name: say so
                 log.warning(f"no process {pid}")
-                unreadable += 1
+                unreadable.append(pid)
             continue
         except psutil.AccessDenied:
-            unreadable += 1
+            unreadable.append(pid)
             continue
         scanned += 1
-        findings += judge(pid, name, environ, catalog, own)
+        findings += judge(pid, name, environ, by)
     return Report(findings, scanned, unreadable)
 
 
@@ -123,6 +163,13 @@ def table(report: Report, mode: BillingMode, status: int) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
     lines.append("")
+    if report.unreadable_pids:
+        shown = ", ".join(str(p) for p in report.unreadable_pids[:20])
+        more = f" and {report.unreadable - 20} more" if report.unreadable > 20 else ""
+        lines.append(
+            f"not proven clean: the environment of {report.unreadable} process(es) could not be read ({shown}{more}); "
+            "run audit as root with CAP_SYS_PTRACE, or as their uid"
+        )
     lines.append(
         f"{len(report.findings)} finding(s) in {report.scanned} process(es): {report.tally(FOREIGN)} foreign, "
         f"{report.tally(OWN)} own, {report.tally(TOKEN)} token; {report.unreadable} unreadable "
@@ -138,9 +185,18 @@ def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
     plan = build_plan(config, environ, log)
     if plan.refusal is not None:  # audit still judges: nothing is own, everything found is foreign
         log.info(f"the plan would refuse ({plan.refusal.code}); every LLM key found counts as foreign")
-    own = {normalise(k): fp for k, fp in plan.kept_fingerprints().items()}
-    report = scan(config.pids, plan.catalog, own, log)
-    # platform_managed: the platform routes LLM traffic, a found key is news, not a breach.
-    status = 1 if plan.billing_mode is not BillingMode.PLATFORM_MANAGED and report.tally(FOREIGN) else 0
+    report = scan(config.pids, Judge.of(plan, config), log)
+    status = exit_status(report, plan.billing_mode)
     print(dumps(report.as_json()) if config.json else table(report, plan.billing_mode, status))
     return status
+
+
+def exit_status(report: Report, mode: BillingMode) -> int:
+    """1 on a foreign value, else 2 when a process could not be read, else 0.
+    platform_managed: the platform routes LLM traffic, a found key is news,
+    not a breach (0)."""
+    if mode is BillingMode.PLATFORM_MANAGED:
+        return 0
+    if report.tally(FOREIGN):
+        return FOUND_FOREIGN
+    return UNPROVEN if report.unreadable else 0

@@ -19,7 +19,7 @@ def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
     plan = build_plan(config, environ, log)
     log_plan(plan, log)
     argv, env, path = startable(plan, config, environ)
-    write_agent_files(plan)  # e.g. codex's auth.json, as the --user's own; never for check
+    write_agent_files(plan, env)  # e.g. codex's auth.json, as the --user's own; never for check
     if config.user is not None:
         from ..privileges import drop
 

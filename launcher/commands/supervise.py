@@ -17,6 +17,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
+from ..codex import CODEX_HOME_VAR
 from ..config import Config, resolve
 from ..errors import LauncherError, unexpected
 from ..log import Log
@@ -29,16 +30,21 @@ from ..resident import WAITED, Candidate, Options, interpreter, this_interpreter
 HELPER_GRACE = 5
 
 
-def candidate_for(config: Config, environ: Mapping[str, str], log: Log, *, first: bool) -> Candidate:
+def candidate_for(
+    config: Config, environ: Mapping[str, str], log: Log, *, first: bool, current: Mapping[str, str] | None = None
+) -> Candidate:
     """The pipeline, up to a child that can be started: what every pull runs
-    (the first in this process, each refresh in ``pull_helper``)."""
+    (the first in this process, each refresh in ``pull_helper``, where
+    ``current`` is the running child's environment)."""
     plan = build_plan(config, environ, log)
     if first:
         log_plan(plan, log)
     launch = startable(plan, config, environ)  # refusals raise: no child is started or stopped
-    # e.g. codex's auth.json: the same content names the same directory. A
-    # refresh helper writes on behalf of its parent, the resident.
-    write_agent_files(plan, keeper=None if first else os.getppid())
+    # e.g. codex's auth.json. A refresh helper writes on behalf of its
+    # parent, the resident, and keeps the running child's directory when
+    # nothing in it would change.
+    reuse = (current or {}).get(CODEX_HOME_VAR)
+    write_agent_files(plan, launch.env, keeper=None if first else os.getppid(), reuse=reuse)
     return Candidate(launch.env, launch.path)
 
 
@@ -89,15 +95,16 @@ def become_resident(handover: dict[str, Any]) -> NoReturn:
     os.execve(this_interpreter(), interpreter("launcher.resident", "resident", str(fd), site=False), {})  # noqa: S606
 
 
-def pull_helper(request: Mapping[str, Any]) -> dict[str, object]:
-    """One pull, in the refresh helper: the request it inherited in, the
-    answer out (the next child's environment, or an error by code)."""
+def pull_helper(request: Mapping[str, Any], current: Mapping[str, str]) -> dict[str, object]:
+    """One pull, in the refresh helper: the request it inherited and the
+    running child's environment in, the answer out (the next child's
+    environment, or an error by code)."""
     make_undumpable()  # inherited from the resident over fork; checked, as in every launcher process
     signal.alarm(request["alarm"])  # SIGALRM's default action ends a pull that hangs
     log = Log(**request["log"])
     try:
         config = resolve(request["flags"], request["environ"])
-        env, path = candidate_for(config, request["environ"], log, first=False)
+        env, path = candidate_for(config, request["environ"], log, first=False, current=current)
         return {"env": env, "path": path}
     except LauncherError as exc:
         return {"error": {"code": exc.code, "message": exc.message}}

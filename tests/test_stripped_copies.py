@@ -1,0 +1,130 @@
+"""Issue 19.4: a stripped credential copied under a name the gate does not
+know is that credential. In every scope (inherited, global, even the
+workspace's own file), equal or inside a longer value, the copy is stripped
+and reported by name; an agent file that holds one refuses the launch, even
+when declared own. Black-box runs of the installed launcher against the
+pre-fix platform stand-in, all output grepped for the fake values."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from support import (
+    GITHUB_TOKEN,
+    OWN_API_KEY,
+    PLATFORM_OAUTH,
+    WORKSPACE_TOKEN,
+    Result,
+    assert_no_secret,
+    base_env,
+    child_env_dump,
+    parse_env_dump,
+    platform_args,
+    run_launcher,
+    token_env,
+)
+
+from launcher.gate import fingerprint
+
+
+def dumped(*args: str, env: dict[str, str]) -> Result:
+    """exec with a child that prints its environment (values on purpose:
+    only the launcher's stderr must hold none)."""
+    ran = run_launcher("exec", *args, "--", *child_env_dump(), env=env, check_secrets=False)
+    assert_no_secret(ran.stderr)
+    return ran
+
+
+def own_env(tmp_path: Path, **values: str) -> str:
+    path = tmp_path / "own.env"
+    path.write_text("".join(f"{k}='{v}'\n" for k, v in values.items()))
+    return str(path)
+
+
+def test_copies_of_the_stripped_platform_token_are_stripped_in_every_scope(tmp_path: Path, platform) -> None:  # type: ignore[no-untyped-def]
+    workspace = own_env(tmp_path, ANTHROPIC_API_KEY=OWN_API_KEY, WS_COPY=f"Bearer {PLATFORM_OAUTH}")
+    globals_file = tmp_path / "global.env"
+    globals_file.write_text(f"GLOBAL_COPY={PLATFORM_OAUTH}\n")
+    env = token_env(CLAUDE_TOKEN_BACKUP=PLATFORM_OAUTH, lower_copy=f"  {PLATFORM_OAUTH}\n", SHORT="1")
+    args = (*platform_args(platform), "--global-env-file", str(globals_file), "--env-file", workspace)
+
+    checked = run_launcher("check", "--json", *args, "--", "true", env=env)
+    assert checked.returncode == 0, checked.stderr
+    keys = {k["key"]: k for k in json.loads(checked.stdout)["keys"]}
+    copies = {
+        "CLAUDE_TOKEN_BACKUP": "inherited",
+        "lower_copy": "inherited",
+        "GLOBAL_COPY": "global",
+        "WS_COPY": "workspace",
+    }
+    for key, scope in copies.items():
+        assert keys[key]["action"] == "strip" and keys[key]["scope"] == scope, key
+        assert keys[key]["reason"] == "holds the value of the stripped CLAUDE_CODE_OAUTH_TOKEN", key
+    assert keys["ANTHROPIC_API_KEY"]["action"] == "keep"
+
+    ran = dumped(*args, env=env)
+    assert ran.returncode == 0, ran.stderr
+    child = parse_env_dump(ran.stdout)
+    assert not set(copies) & child.keys(), "a copy of the stripped platform token reached the agent"
+    assert child["ANTHROPIC_API_KEY"] == OWN_API_KEY
+    assert child["SHORT"] == "1" and child["GITHUB_TOKEN"] == GITHUB_TOKEN, "values that copy nothing stay"
+    assert PLATFORM_OAUTH not in "".join(child.values())
+
+
+def test_the_tokens_copies_are_stripped_as_before(tmp_path: Path, platform) -> None:  # type: ignore[no-untyped-def]
+    with platform.state.lock:
+        platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
+    ran = dumped(*platform_args(platform), env=token_env(AUTH_HEADER=f"Bearer {WORKSPACE_TOKEN}"))
+    assert ran.returncode == 0, ran.stderr
+    assert "AUTH_HEADER" not in parse_env_dump(ran.stdout)
+
+
+def test_an_agent_file_holding_a_stripped_value_refuses_even_declared_own(tmp_path: Path, platform) -> None:  # type: ignore[no-untyped-def]
+    """Under any field: the settings env block's unknown name, a free-text
+    field. Declaring it own does not make the platform's value the
+    workspace's: check says which value it holds, by name."""
+    home = tmp_path / "home"
+    settings = home / ".claude" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text(json.dumps({"env": {"CLAUDE_TOKEN_BACKUP": PLATFORM_OAUTH}, "note": "x"}))
+    workspace = own_env(tmp_path, ANTHROPIC_API_KEY=OWN_API_KEY)
+    env = token_env(HOME=str(home))
+    ran_marker = tmp_path / "ran"
+    child = [sys.executable, "-c", f"open({str(ran_marker)!r}, 'w').close()"]
+    for declared in ((), ("--own-agent-file", str(settings))):
+        args = (*platform_args(platform), "--env-file", workspace, "--agent", "claude-code", *declared)
+        checked = run_launcher("check", "--json", *args, "--", *child, env=env)
+        ran = run_launcher("exec", *args, "--", *child, env=env)
+        assert checked.returncode == ran.returncode == 78, (checked.stderr, ran.stderr)
+        assert "FOREIGN_AGENT_CREDENTIAL" in ran.stderr
+        found = [
+            (f["path"], f["field"], f["verdict"], f["fingerprint"]) for f in json.loads(checked.stdout)["agent_files"]
+        ]
+        assert (
+            str(settings),
+            "(the value of the stripped CLAUDE_CODE_OAUTH_TOKEN)",
+            "foreign",
+            fingerprint(PLATFORM_OAUTH),
+        ) in found
+        assert not ran_marker.exists(), "the agent ran"
+
+
+def test_platform_managed_strips_no_copy(tmp_path: Path, platform) -> None:  # type: ignore[no-untyped-def]
+    ran = dumped(*platform_args(platform, "platform_managed"), env=token_env(CLAUDE_TOKEN_BACKUP=PLATFORM_OAUTH))
+    assert ran.returncode == 0, ran.stderr
+    assert parse_env_dump(ran.stdout)["CLAUDE_TOKEN_BACKUP"] == PLATFORM_OAUTH
+
+
+def test_local_mode_without_a_platform(tmp_path: Path) -> None:
+    """A global env file's stripped key, copied in the inherited environment."""
+    globals_file = tmp_path / "global.env"
+    globals_file.write_text(f"CLAUDE_CODE_OAUTH_TOKEN={PLATFORM_OAUTH}\n")
+    workspace = own_env(tmp_path, ANTHROPIC_API_KEY=OWN_API_KEY)
+    ran = dumped(
+        "--billing-mode", "byok", "--global-env-file", str(globals_file), "--env-file", workspace,
+        env=base_env(BACKUP=PLATFORM_OAUTH),
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert "BACKUP" not in parse_env_dump(ran.stdout)
