@@ -109,7 +109,8 @@ def read_key_list(path: Path) -> set[str]:
         if not name:
             continue
         if not _is_name(name):
-            raise ConfigError(f"{path}:{number}: {name[:64]!r} is not a variable name")
+            # File and line only: an operator who pasted KEY=value here must not see the value echoed.
+            raise ConfigError(f"{path}:{number}: not a variable name (one name per line, # comments)")
         keys.add(name)
     return keys
 

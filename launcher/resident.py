@@ -359,20 +359,23 @@ def interpreter(module: str, function: str, *args: str, site: bool) -> list[str]
 
 
 def resident(fd: str) -> int:
-    """The resident parent: read the handover, supervise, exit with the status."""
+    """The resident parent: read the handover, supervise, exit with the status.
+    Nothing escapes as a traceback: a bug is reported by type and place."""
     make_undumpable()  # before the plan is read: exec made this process dumpable again
-    with os.fdopen(int(fd), "rb") as handover:
-        data = json.loads(handover.read())
-    log = Log(**data["log"])
-    refresh, signum, stop_timeout, subreaper = data["options"]
-    options = Options(refresh, signal.Signals(signum), stop_timeout, subreaper)
-    pull = HelperPull(data["request"]) if data["request"] else None
-    user = Identity(*data["user"]) if data["user"] else None
-    if user is not None:
-        user = user._replace(groups=tuple(user.groups))
-    if options.subreaper and os.getpid() != 1 and not become_subreaper():
-        log.warning("--subreaper: prctl(PR_SET_CHILD_SUBREAPER) failed; orphans will not be reaped here")
+    log = Log()
+    pull: HelperPull | None = None
     try:
+        with os.fdopen(int(fd), "rb") as handover:
+            data = json.loads(handover.read())
+        log = Log(**data["log"])
+        refresh, signum, stop_timeout, subreaper = data["options"]
+        options = Options(refresh, signal.Signals(signum), stop_timeout, subreaper)
+        pull = HelperPull(data["request"]) if data["request"] else None
+        user = Identity(*data["user"]) if data["user"] else None
+        if user is not None:
+            user = user._replace(groups=tuple(user.groups))
+        if options.subreaper and os.getpid() != 1 and not become_subreaper():
+            log.warning("--subreaper: prctl(PR_SET_CHILD_SUBREAPER) failed; orphans will not be reaped here")
         supervisor = Supervisor(
             data["argv"],
             Candidate(*data["first"]),

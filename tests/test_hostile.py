@@ -419,3 +419,15 @@ def test_an_inherited_key_name_with_controls_is_escaped_in_check(tmp_path):
         assert "\\x09ANTHROPIC_API_KEY\\x0b" in (
             json.loads(result.stdout)["keys"][0]["key"] if extra else result.stdout
         )
+
+
+def test_a_bad_bypass_keys_line_names_file_and_line_not_its_text(tmp_path: Path) -> None:
+    """Issue 19.6: an operator who pasted KEY=value into the key list gets
+    the file and line number, never the line (the value) echoed."""
+    keys = tmp_path / "keys.txt"
+    keys.write_text(f"# extra LLM keys\nMY_PROXY_KEY\nMY_OTHER_KEY={PLANTED}\n")
+    for command in ("check", "exec"):
+        result = run_launcher(command, "--bypass-keys-file", str(keys), "--", "true")
+        assert result.returncode == 64 and "CONFIG_INVALID" in result.stderr, result.stderr
+        assert f"{keys}:3: not a variable name" in result.stderr
+        assert "MY_OTHER_KEY" not in result.stderr

@@ -718,3 +718,28 @@ def test_loop_child_exit_is_not_restarted() -> None:
     sup._wait = wait
     assert sup.run() == 9
     assert len(world.spawned) == 1
+
+
+@pytest.mark.parametrize("handover", [None, b"", b"{not json", b'{"log": {"fmt": "text", "verbosity": 1}}'])
+def test_the_resident_reports_a_bad_handover_by_type_and_place(handover: bytes | None) -> None:
+    """Issue 19.6: every launcher program reports errors by type and place,
+    the resident too (a handover it cannot read, or no handover at all)."""
+    from launcher.resident import interpreter, this_interpreter
+
+    fd = os.memfd_create("test-handover", 0) if handover is not None else 999
+    try:
+        if handover is not None:
+            os.write(fd, handover)
+            os.lseek(fd, 0, os.SEEK_SET)
+        proc = subprocess.run(
+            interpreter("launcher.resident", "resident", str(fd), site=False),
+            executable=this_interpreter(), pass_fds=() if handover is None else (fd,),
+            env={}, capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    finally:
+        if handover is not None:
+            os.close(fd)
+    assert proc.returncode == 70, proc.stderr
+    assert "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("agent-launcher: error: INTERNAL_ERROR: ")
