@@ -21,7 +21,7 @@ from typing import Any, NamedTuple, Self
 from .agentpaths import ABSENT, candidates
 from .agents import AgentProfile, FieldSpec, FileEntry, Format
 from .bundle import fingerprint
-from .files import Cap
+from .files import Cap, Stamp, stamp, stamp_of
 
 MAX_FILE_BYTES = int(Cap.AGENT_FILE)
 # A stripped value is looked for in a file from this length on: shorter ones
@@ -59,8 +59,8 @@ class UnreadableError(Exception):
 # -- reading ------------------------------------------------------------------
 
 
-def read_bounded(path: str) -> tuple[bytes, tuple[int, int]] | None:
-    """The bytes of a regular file and its (device, inode); None if absent.
+def read_bounded(path: str) -> tuple[bytes, os.stat_result] | None:
+    """The bytes of a regular file and its ``fstat``; None if absent.
 
     Opened non-blocking so that a FIFO never waits for a writer; anything
     but a regular file, or a file over the bound, is ``UnreadableError``.
@@ -80,7 +80,7 @@ def read_bounded(path: str) -> tuple[bytes, tuple[int, int]] | None:
         data = _read_all(fd, MAX_FILE_BYTES + 1)
         if len(data) > MAX_FILE_BYTES:
             raise UnreadableError(f"larger than {MAX_FILE_BYTES} bytes")
-        return data, (info.st_dev, info.st_ino)
+        return data, info
     except OSError as exc:
         raise UnreadableError(_reason(exc)) from None
     finally:
@@ -255,14 +255,22 @@ def scan_file(
     is_llm_key: Callable[[str], bool],
     env: Mapping[str, str] | None = None,
     stripped: Mapping[str, str] | None = None,
+    watch: dict[str, Stamp | None] | None = None,
 ) -> list[AgentFinding]:
+    """``watch`` records what was judged: the read file's stamp, or None for
+    an absent one (``files.changed`` later says whether it is still so)."""
+    watch = {} if watch is None else watch
     try:
         read = read_bounded(path)
     except UnreadableError as exc:
+        watch[path] = stamp(path)
         return [AgentFinding(path, None, Verdict.FOREIGN, None, problem=str(exc))]
     if read is None:
+        watch[path] = None
         return []
-    data, identity = read
+    data, info = read
+    watch[path] = stamp_of(info)
+    identity = (info.st_dev, info.st_ino)
     verdict = Verdict.OWN if identity in own.ids else Verdict.FOREIGN
     try:
         found = (
@@ -321,6 +329,7 @@ def scan(
     is_llm_key: Callable[[str], bool],
     argv: tuple[str, ...] = (),
     stripped: Mapping[str, str] | None = None,
+    watch: dict[str, Stamp | None] | None = None,
 ) -> tuple[AgentFinding, ...]:
     """Every credential in the files ``agent`` reads, as the child would see
     them, including files (or documents) its command line names."""
@@ -338,5 +347,5 @@ def scan(
             if path in seen:
                 continue
             seen.add(path)
-            findings.extend(scan_file(entry, path, own, is_llm_key, env, stripped))
+            findings.extend(scan_file(entry, path, own, is_llm_key, env, stripped, watch))
     return tuple(findings)

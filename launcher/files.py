@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 import os
 import stat
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .errors import ConfigError
@@ -66,6 +67,34 @@ def _kind(mode: int) -> str:
         if test(mode):
             return name
     return "not a plain file"
+
+
+# -- stamps: has a file changed since it was read? -------------------------------
+
+# (device, inode, size, mtime_ns, ctime_ns): any write, rename over, chmod or
+# relink changes one of them (ctime is set by the kernel, not by utime).
+Stamp = tuple[int, int, int, int, int]
+UNREADABLE: Stamp = (-1, -1, -1, -1, -1)  # exists, but stat failed: equal only to itself
+
+
+def stamp_of(info: os.stat_result) -> Stamp:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def stamp(path: str) -> Stamp | None:
+    """The file at ``path`` as the agent would open it (links followed); None: absent."""
+    try:
+        return stamp_of(os.stat(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        return UNREADABLE
+
+
+def changed(watched: Iterable[tuple[str, Sequence[int] | None]]) -> list[str]:
+    """The paths whose file is not the one stamped (a stamp that crossed a
+    process boundary as a JSON list compares as the tuple it was)."""
+    return [path for path, was in watched if stamp(path) != (None if was is None else tuple(was))]
 
 
 def check_regular(path: Path, what: str, cap: int) -> None:

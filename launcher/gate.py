@@ -23,6 +23,7 @@ from .bundle import Scope, fingerprint
 from .codex import PendingAuth
 from .config import ENV_VARS, TOKEN_VAR, BillingMode, Config
 from .errors import LauncherError
+from .files import Stamp
 from .refusal import NEEDS_CREDENTIAL, Outcome, refusal_for
 from .registry import KeyCatalog, KeyKind, normalise
 
@@ -138,6 +139,10 @@ class GatePlan(NamedTuple):
     # passing it on (see ``codex``): what to write, and the variable it moved.
     codex_auth: PendingAuth | None
     moved: dict[str, str]
+    # The agent files judged, as they were (a stamp, or None: absent), when
+    # this mode refuses on what they hold: the last check before the agent
+    # starts is that none of them has changed since (``files.changed``).
+    watched: tuple[tuple[str, Stamp | None], ...] = ()
 
     def __repr__(self) -> str:  # values: names and counts only
         return (
@@ -321,8 +326,9 @@ def plan(
 
         scan_env = child_environment(scan_env, config.user, None if config.pristine else inherited)
     findings: tuple[AgentFinding, ...] = ()
+    watch: dict[str, Stamp | None] = {}
     if agent is not None:
-        findings = scan(agent.profile, scan_env, agent.cwd, agent.own, catalog.is_llm_key, agent.command, values)
+        findings = scan(agent.profile, scan_env, agent.cwd, agent.own, catalog.is_llm_key, agent.command, values, watch)
     from_files = {f.counts_as: "own agent file" for f in findings if f.verdict is Verdict.OWN and f.counts_as}
     usable = tuple(dict.fromkeys(provider.satisfied_by({**env, **moved, **from_files})))
     outcome = Outcome(env, stripped, lambda key: winner(layers, key).scope_of(key), catalog)
@@ -344,4 +350,5 @@ def plan(
         copies=copies,
         codex_auth=codex_auth,
         moved=moved,
+        watched=() if config.billing_mode is BillingMode.PLATFORM_MANAGED else tuple(watch.items()),
     )

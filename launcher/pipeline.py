@@ -21,6 +21,8 @@ from .agents import profile
 from .bundle import Scope, read_dotenv
 from .codex import CODEX_HOME_VAR
 from .config import BillingMode, Config
+from .errors import ForeignAgentCredentialError
+from .files import Stamp, changed
 from .gate import STRIP, AgentContext, GatePlan, Source, plan
 from .log import LEVELS, Log
 from .registry import KeyCatalog, load_catalog
@@ -105,11 +107,13 @@ def log_plan(plan: GatePlan, log: Log) -> None:
 
 
 class Startable(NamedTuple):
-    """What exec and supervise start: argv, environment, executable."""
+    """What exec and supervise start: argv, environment, executable, and
+    the agent files judged (``GatePlan.watched``)."""
 
     argv: tuple[str, ...]
     env: dict[str, str]
     path: str
+    watched: tuple[tuple[str, Stamp | None], ...] = ()
 
     def __repr__(self) -> str:  # the agent's arguments can hold a credential (--settings '{...}')
         return f"Startable({self.path!r}, {len(self.argv)} arguments, {len(self.env)} variables)"
@@ -125,5 +129,23 @@ def startable(plan: GatePlan, config: Config, environ: Mapping[str, str]) -> Sta
         raise plan.refusal
     env = prepare(config.command, plan.env, config, environ)
     return Startable(
-        config.command, env, resolve(config.command[0], search_path_for(env, environ), as_user=config.user)
+        config.command,
+        env,
+        resolve(config.command[0], search_path_for(env, environ), as_user=config.user),
+        plan.watched,
     )
+
+
+def still_as_checked(watched: tuple[tuple[str, Stamp | None], ...]) -> None:
+    """The last check before the agent starts: every agent file the gate
+    judged is the file it read (or still absent). A file replaced or
+    written since could hold anything: refuse rather than judge it again
+    here, half-way through a start. What remains is the moment between
+    this check and the agent's own open (README, security model)."""
+    moved = changed(watched)
+    if moved:
+        raise ForeignAgentCredentialError(
+            f"{moved[0]} changed after the launcher checked it (and {len(moved) - 1} more); nothing was started"
+            if len(moved) > 1
+            else f"{moved[0]} changed after the launcher checked it; nothing was started"
+        )

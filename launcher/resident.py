@@ -64,7 +64,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from .errors import LauncherError, by_code, unexpected
+from .errors import ForeignAgentCredentialError, LauncherError, by_code, unexpected
 from .log import Log
 from .privileges import Identity, make_undumpable
 from .reaper import Tree, become_subreaper, exit_code, reap, signal_group, spawn
@@ -95,10 +95,12 @@ class Options(NamedTuple):
 
 
 class Candidate(NamedTuple):
-    """What a pull produced: the next child's environment and executable."""
+    """What a pull produced: the next child's environment and executable,
+    and the agent files the pull judged (path, stamp; ``files.changed``)."""
 
     env: dict[str, str]
     path: str
+    watched: Sequence[tuple[str, Sequence[int] | None]] = ()
 
     def __repr__(self) -> str:  # values: a count only
         return f"Candidate({self.path!r}, {len(self.env)} variables)"
@@ -153,6 +155,7 @@ class Supervisor:
         _tree: Callable[[int], Tree] = Tree,
         _clock: Callable[[], float] = time.monotonic,
         _random: Callable[[], float] = random.random,
+        _moved: Callable[[Candidate], list[str]] = lambda c: moved_files(c.watched),
     ) -> None:
         self.argv = list(argv)
         self.options = options
@@ -165,6 +168,7 @@ class Supervisor:
         self._tree = _tree
         self._clock = _clock
         self.schedule = Schedule(options.refresh or 1.0, _random=_random)
+        self._moved = _moved
         self.current = first
         self.pgid = 0  # the child's pid: leader of its own session and group
         self.child: int | None = None  # None once reaped
@@ -174,6 +178,9 @@ class Supervisor:
         self.shutting_down = False
         self.refresh_at: float | None = None
         self.helper: int | None = None  # a refresh helper's pid while it runs
+        # A restart whose agent files changed while the old child stopped:
+        # its helper pulls (and judges the files) again before anything starts.
+        self.rechecking = False
         self.exit_code: int | None = None
 
     # -- the loop ---------------------------------------------------------
@@ -205,8 +212,10 @@ class Supervisor:
         return max(0.0, self.refresh_at - self._clock())
 
     def _advance(self) -> None:
+        if self.exit_code is not None:
+            return  # decided (a refused restart): nothing more to start or stop
         now = self._clock()
-        if self.stopping is None and self.child is None:
+        if self.stopping is None and self.child is None and not self.rechecking:
             self.log.info(f"child exited with status {exit_code(self.status or 0)}; stopping what it left behind")
             self._begin_stop(Then.EXIT, self.options.stop_signal, now)
         due = self.refresh_at is not None and now >= self.refresh_at
@@ -253,6 +262,9 @@ class Supervisor:
             candidate: Candidate | None = pull.finish()  # always: it also frees the answer
         except Exception as exc:  # reported by code, or by type and place only
             candidate, error = None, exc
+        if self.rechecking:
+            self._rechecked(candidate, error)
+            return
         if self.stopping is not None or self.shutting_down or self.child is None:
             return  # too late to matter
         if candidate is None:
@@ -286,12 +298,32 @@ class Supervisor:
     # -- starting and stopping -------------------------------------------
 
     def _start(self, candidate: Candidate) -> None:
+        moved = self._moved(candidate)
+        if moved:  # the last check before a start: the agent files are the ones judged
+            raise ForeignAgentCredentialError(f"{moved[0]} changed after the launcher checked it; nothing was started")
         pid = self._spawn(candidate.path, self.argv, candidate.env)
         self.current = candidate
         self.child, self.pgid, self.status = pid, pid, None
         self.log.info(f"started {candidate.path} as pid {pid} with {len(candidate.env)} variables")
         if self._pull is not None:
             self.refresh_at = self._clock() + self.schedule.after_success()
+
+    def _rechecked(self, candidate: Candidate | None, error: Exception | None) -> None:
+        """The restart's second pull is in: start it, or exit with why not
+        (the old child is gone; a refusal must not leave a half-started agent)."""
+        self.rechecking = False
+        if self.shutting_down:
+            return  # the stop request already ended the loop's work
+        if candidate is None:
+            failure = error if isinstance(error, LauncherError) else LauncherError(unexpected(error) if error else "")
+            self.log.error(failure.code, f"the restart was refused: {failure.message}")
+            self.exit_code = failure.exit_code
+            return
+        try:
+            self._start(candidate)
+        except LauncherError as exc:
+            self.log.error(exc.code, f"the restart was refused: {exc.message}")
+            self.exit_code = exc.exit_code
 
     def _begin_stop(self, then: Then, signum: int | None, now: float) -> None:
         if signum is not None:
@@ -323,7 +355,18 @@ class Supervisor:
         assert stop is not None
         if stop.then is Then.RESTART and self.pending is not None:
             candidate, self.pending = self.pending, None
-            self._start(candidate)
+            if not self._moved(candidate) or self._pull is None:
+                self._start(candidate)
+                return
+            # The old child (or anyone) wrote an agent file after the pull
+            # judged it: claude rewrites ~/.claude.json as it runs. Judge
+            # again now that nothing of ours runs; that pull's answer starts.
+            self.log.warning(
+                "agent files changed since the refresh checked them: checking again before the restart",
+                code="AGENT_FILES_CHANGED",
+            )
+            self.rechecking = True
+            self.helper = self._pull.start(candidate)
             return
         if self.status is None:  # the child would not die even to SIGKILL
             self.exit_code = 128 + signal.SIGKILL
@@ -449,7 +492,7 @@ class HelperPull:
             raise LauncherError("the refresh helper gave no answer (killed or crashed)") from None
         if "error" in answer:
             raise by_code(answer["error"]["code"], answer["error"]["message"])
-        return Candidate(answer["env"], answer["path"])
+        return Candidate(answer["env"], answer["path"], answer.get("watched", ()))
 
     def cancel(self) -> None:
         if self.pid is not None:
@@ -457,6 +500,15 @@ class HelperPull:
                 os.kill(self.pid, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def moved_files(watched: Sequence[tuple[str, Sequence[int] | None]]) -> list[str]:
+    """``files.changed``, imported only when there are agent files to look at."""
+    if not watched:
+        return []
+    from .files import changed
+
+    return changed(watched)
 
 
 def _read_from_start(fd: int) -> bytes:

@@ -9,6 +9,7 @@ loaded machine makes a test slower, not flaky.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -743,3 +744,91 @@ def test_the_resident_reports_a_bad_handover_by_type_and_place(handover: bytes |
     assert "Traceback" not in proc.stderr
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("agent-launcher: error: INTERNAL_ERROR: ")
+
+
+# -- issue 19.7: agent files that change between the check and the start ---------------------------
+
+# A claude stand-in (--agent claude-code) that reports each start, and on
+# SIGTERM writes argv[2] (JSON) to its user settings, as claude rewrites its
+# own files while it runs, then exits.
+SETTINGS_WRITER = """
+import hashlib, json, os, signal, sys, time
+starts, payload = sys.argv[1], sys.argv[2]
+settings = os.path.join(os.environ["HOME"], ".claude", "settings.json")
+def stop(*_):
+    os.makedirs(os.path.dirname(settings), exist_ok=True)
+    with open(settings + ".tmp", "w") as f:
+        f.write(payload)
+    os.replace(settings + ".tmp", settings)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+value = os.environ.get("ANTHROPIC_API_KEY", "")
+with open(starts, "a") as f:
+    f.write(f"{os.getpid()} {hashlib.sha256(value.encode()).hexdigest()[:8]}\\n")
+while True:
+    time.sleep(1)
+"""
+
+
+@pytest.mark.parametrize(
+    ("payload", "restarts"),
+    [
+        pytest.param({"theme": "dark"}, True, id="harmless-change-restarts-after-a-second-check"),
+        pytest.param({"env": {"ANTHROPIC_API_KEY": "sk-ant-api03-planted-FAKESECRET-0"}}, False, id="foreign-refuses"),
+    ],
+)
+def test_agent_files_changed_while_the_old_child_stopped_are_judged_again(
+    tmp_path: Path,
+    platform,
+    supervise,
+    payload: dict[str, object],
+    restarts: bool,  # type: ignore[no-untyped-def]
+) -> None:
+    """The refresh judged ~/.claude/settings.json while the old child ran;
+    the old child rewrites it as it stops. The restart does not start on
+    that stale verdict: it pulls and judges again. A harmless change
+    restarts with the rotated key; a planted foreign key refuses (78), and
+    nothing is started."""
+    home = tmp_path / "home"
+    home.mkdir()
+    _with_own_key(platform)
+    starts = tmp_path / "starts"
+    child = script(tmp_path, "writer.py", SETTINGS_WRITER)
+    run = supervise(
+        *platform_args(platform), "--agent", "claude-code", "--refresh", "0.3", "--stop-timeout", "3",
+        "--", *child, str(starts), json.dumps(payload),
+        env=token_env(HOME=str(home)),
+    )  # fmt: skip
+    wait_until(lambda: len(lines(starts)) == 1, "the first start")
+    with platform.state.lock:
+        platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = ROTATED_API_KEY
+    if restarts:
+        wait_until(lambda: len(lines(starts)) == 2, "the restart after the second check")
+        assert lines(starts)[1].split()[1] == fingerprint(ROTATED_API_KEY)
+        assert "checking again before the restart" in run.stderr
+        run.proc.send_signal(signal.SIGTERM)
+        assert run.finish() == 0
+    else:
+        assert run.finish() == 78
+        assert len(lines(starts)) == 1, "a child started on a file that now holds a foreign key"
+        assert "FOREIGN_AGENT_CREDENTIAL" in run.stderr and "the restart was refused" in run.stderr
+
+
+def test_the_last_check_refuses_a_file_changed_since_it_was_judged(tmp_path: Path) -> None:
+    """exec's last step before execve (pipeline.still_as_checked), on the
+    stamps the gate took: a rewrite, a new file where none was, a removal."""
+    from launcher.errors import ForeignAgentCredentialError
+    from launcher.files import stamp
+    from launcher.pipeline import still_as_checked
+
+    there, absent = tmp_path / "settings.json", tmp_path / "none.json"
+    there.write_text("{}")
+    watched = ((str(there), stamp(str(there))), (str(absent), None))
+    still_as_checked(watched)  # unchanged: nothing to say
+    for change in (lambda: there.write_text('{"a": 1}'), lambda: absent.write_text("{}"), there.unlink):
+        change()
+        with pytest.raises(ForeignAgentCredentialError):
+            still_as_checked(watched)
+        there.write_text("{}")
+        absent.unlink(missing_ok=True)
+        watched = ((str(there), stamp(str(there))), (str(absent), None))

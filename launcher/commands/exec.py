@@ -12,14 +12,15 @@ from collections.abc import Mapping
 from ..config import Config
 from ..launch import exec_command
 from ..log import Log
-from ..pipeline import build_plan, log_plan, startable, write_agent_files
+from ..pipeline import build_plan, log_plan, startable, still_as_checked, write_agent_files
 
 
 def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
     plan = build_plan(config, environ, log)
     log_plan(plan, log)
-    argv, env, path = startable(plan, config, environ)
+    argv, env, path, watched = startable(plan, config, environ)
     write_agent_files(plan, env)  # e.g. codex's auth.json, as the --user's own; never for check
+    still_as_checked(watched)  # last: the agent files are the ones judged
     if config.user is not None:
         from ..privileges import drop
 

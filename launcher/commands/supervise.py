@@ -45,7 +45,7 @@ def candidate_for(
     # nothing in it would change.
     reuse = (current or {}).get(CODEX_HOME_VAR)
     write_agent_files(plan, launch.env, keeper=None if first else os.getppid(), reuse=reuse)
-    return Candidate(launch.env, launch.path)
+    return Candidate(launch.env, launch.path, launch.watched)
 
 
 def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
@@ -104,8 +104,8 @@ def pull_helper(request: Mapping[str, Any], current: Mapping[str, str]) -> dict[
     log = Log(**request["log"])
     try:
         config = resolve(request["flags"], request["environ"])
-        env, path = candidate_for(config, request["environ"], log, first=False, current=current)
-        return {"env": env, "path": path}
+        env, path, watched = candidate_for(config, request["environ"], log, first=False, current=current)
+        return {"env": env, "path": path, "watched": watched}
     except LauncherError as exc:
         return {"error": {"code": exc.code, "message": exc.message}}
     except Exception as exc:  # reported by the resident, by type and place only
