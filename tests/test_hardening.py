@@ -839,3 +839,55 @@ def test_spawn_as_user_starts_a_clean_child_even_with_signals_blocked(as_root: N
             spawn(str(root_only), ["root-only.sh"], {}, user=user)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+# -- issue 19.7: TIOCSTI into the launcher's terminal ---------------------------------------------
+
+# Pushes one byte into the input queue of the terminal on fd 0 (TIOCSTI) and
+# records whether the kernel let it: what an agent would use to type
+# commands into the shell that started the launcher.
+TIOCSTI = r"""
+import errno, fcntl, json, os, sys, termios
+try:
+    fcntl.ioctl(0, termios.TIOCSTI, b"#")
+    result = "injected"
+except OSError as exc:
+    result = errno.errorcode.get(exc.errno, str(exc.errno))
+with open(sys.argv[1], "a") as f:
+    f.write(json.dumps({"uid": os.getuid(), "tty": os.isatty(0), "result": result}) + "\n")
+"""
+
+
+@pytest.mark.parametrize("how", ["control-same-session", "supervise-same-uid", "supervise-user"])
+def test_a_supervised_agent_cannot_type_into_the_launchers_terminal(shared: Path, how: str) -> None:
+    """The launcher runs with a pty as its controlling terminal, and the
+    agent inherits that terminal as fd 0. supervise starts the agent in a
+    session of its own, so TIOCSTI (which needs the terminal to be the
+    caller's controlling one, or CAP_SYS_ADMIN) is refused. The control, the
+    same program in the launcher's own session, shows the kernel here still
+    allows the injection. (exec keeps the launcher's session on purpose: an
+    interactive agent owns its terminal; README, security model.)"""
+    if shutil.which("setsid") is None:
+        unavailable("needs setsid (util-linux)")
+    script = world_file(shared, "tiocsti.py", TIOCSTI)
+    out = shared / "tiocsti.jsonl"
+    agent = [agent_python(), str(script), str(out)]
+    command = {
+        "control-same-session": [*AS_AGENT, *agent],
+        "supervise-same-uid": [*AS_AGENT, launcher_path(), "supervise", "--", *agent],
+        "supervise-user": [launcher_path(), "supervise", "--user", f"{AGENT_UID}:{AGENT_UID}", "--", *agent],
+    }[how]
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.run(
+            ["setsid", "--ctty", *command], stdin=slave, stdout=slave, stderr=subprocess.PIPE,
+            env=base_env(), timeout=TIMEOUT, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (record,) = records(out)
+    assert record["uid"] == AGENT_UID and record["tty"] is True
+    expected = "injected" if how.startswith("control") else "EPERM"
+    assert record["result"] == expected, record
