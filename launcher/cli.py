@@ -259,7 +259,7 @@ def console() -> None:
     # (and /proc/PID/environ, the token variable) are open to every process
     # of its uid. What cannot be closed from here: the moments between the
     # kernel's execve and this line, when environ holds only what our own
-    # parent passed, and so already exposed in the parent (README, security).
+    # parent passed, and so already exposed in the parent (docs/security.md).
     from .privileges import make_undumpable
 
     try:

@@ -1,6 +1,6 @@
-"""README's "How it decides" tables, computed from the gate and the data.
+"""docs/agent-channels.md's "How it decides" tables, computed from the gate and the data.
 
-README's decision table, LLM-key catalogue and agent-file channels are this
+docs/agent-channels.md's decision table, LLM-key catalogue and agent-file channels are this
 module's output (tests keep them equal), so the documentation cannot drift
 from the code.
 

@@ -141,7 +141,7 @@ def still_as_checked(watched: tuple[tuple[str, Stamp | None], ...]) -> None:
     judged is the file it read (or still absent). A file replaced or
     written since could hold anything: refuse rather than judge it again
     here, half-way through a start. What remains is the moment between
-    this check and the agent's own open (README, security model)."""
+    this check and the agent's own open (docs/security.md)."""
     moved = changed(watched)
     if moved:
         raise ForeignAgentCredentialError(

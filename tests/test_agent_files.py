@@ -681,12 +681,12 @@ def test_profiles_are_valid_data():
     assert not catalog.is_server_key("GOOGLE_API_KEY")
 
 
-def test_readme_catalogue_and_file_channels_are_the_data_s_own():
+def test_docs_catalogue_and_file_channels_are_the_data_s_own():
     from launcher.decisions import catalogue_markdown, file_channels_markdown
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    assert catalogue_markdown() in readme, "paste `python -m launcher.decisions` into README"
-    assert file_channels_markdown() in readme, "paste `python -m launcher.decisions` into README"
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "agent-channels.md").read_text(encoding="utf-8")
+    assert catalogue_markdown() in doc, "paste `python -m launcher.decisions` into docs/agent-channels.md"
+    assert file_channels_markdown() in doc, "paste `python -m launcher.decisions` into docs/agent-channels.md"
 
 
 def test_pattern_characters_in_a_variable_cannot_hide_a_file(tmp_path):

@@ -866,7 +866,7 @@ def test_a_supervised_agent_cannot_type_into_the_launchers_terminal(shared: Path
     caller's controlling one, or CAP_SYS_ADMIN) is refused. The control, the
     same program in the launcher's own session, shows the kernel here still
     allows the injection. (exec keeps the launcher's session on purpose: an
-    interactive agent owns its terminal; README, security model.)"""
+    interactive agent owns its terminal; docs/security.md.)"""
     if shutil.which("setsid") is None:
         unavailable("needs setsid (util-linux)")
     script = world_file(shared, "tiocsti.py", TIOCSTI)

@@ -28,11 +28,11 @@ def test_ruff_check_is_clean():
     assert proc.returncode == 0, proc.stdout[-4000:]
 
 
-def test_readme_decision_table_is_the_gate_s_own():
+def test_the_documented_decision_table_is_the_gate_s_own():
     from launcher.decisions import markdown
 
-    assert markdown() in (REPO / "README.md").read_text(encoding="utf-8"), (
-        "README's decision table is stale: paste `python -m launcher.decisions` into it"
+    assert markdown() in (REPO / "docs" / "agent-channels.md").read_text(encoding="utf-8"), (
+        "docs/agent-channels.md's decision table is stale: paste `python -m launcher.decisions` into it"
     )
 
 
