@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import signal
 import sys
@@ -11,15 +10,13 @@ from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 from . import __version__
+from .commands import REGISTRY, load
 from .config import DEFAULTS, ENV_VARS, LOG_FORMATS, Config, pid, resolve
 from .errors import ConfigError, LauncherError, unexpected
 from .log import Log
 
 PROG = "agent-launcher"
-# Each command is a module of launcher.commands with ``run(config, environ,
-# log) -> int``, imported only when it runs: local exec never loads what
-# supervise or audit need (psutil among them).
-COMMANDS = ("exec", "check", "supervise", "audit")
+COMMANDS = tuple(REGISTRY)  # launcher.commands: one module per command
 
 
 class _Parser(argparse.ArgumentParser):
@@ -308,6 +305,4 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
 
 
 def dispatch(command: str, config: Config, environ: Mapping[str, str], log: Log) -> int:
-    module = importlib.import_module(f"{__package__}.commands.{command}")
-    status: int = module.run(config, environ, log)
-    return status
+    return load(command).run(config, environ, log)

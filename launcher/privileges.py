@@ -168,7 +168,8 @@ def _prctl() -> Callable[..., int]:
     return function
 
 
-def _call(option: int, arg: int = 0) -> int:
+def prctl(option: int, arg: int = 0) -> int:
+    """``prctl(option, arg)``: the launcher's one way to call it; OSError on failure."""
     result = _prctl()(option, arg, 0, 0, 0)
     if result < 0:
         import ctypes  # already loaded by _prctl: a lookup, not a file read
@@ -189,8 +190,8 @@ def make_undumpable() -> None:
     """PR_SET_DUMPABLE 0: /proc/self/{environ,mem} unreadable by same-uid
     processes, and no core dump full of secrets."""
     try:
-        _call(PR_SET_DUMPABLE, 0)
-        dumpable = _call(PR_GET_DUMPABLE)
+        prctl(PR_SET_DUMPABLE, 0)
+        dumpable = prctl(PR_GET_DUMPABLE)
     except OSError as exc:
         raise LauncherError(
             f"cannot make the launcher unreadable to its child: prctl failed ({exc.strerror})"
@@ -213,7 +214,7 @@ def drop(identity: Identity) -> None:
         raise PrivilegeError(f"cannot switch to --user {identity.spec[:64]}: {exc.strerror}") from None
     _verify(identity)
     try:
-        _call(PR_SET_NO_NEW_PRIVS, 1)
+        prctl(PR_SET_NO_NEW_PRIVS, 1)
     except OSError as exc:
         raise PrivilegeError(f"cannot set no_new_privs: {exc.strerror}") from None
 

@@ -133,10 +133,13 @@ def reap() -> list[tuple[int, int]]:
 def become_subreaper() -> bool:
     """PR_SET_CHILD_SUBREAPER: orphans of our descendants are re-parented to
     us, not to the container's PID 1, so we can reap and kill them."""
-    import ctypes  # only with --subreaper
+    from .privileges import prctl
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    try:
+        prctl(PR_SET_CHILD_SUBREAPER, 1)
+    except OSError:
+        return False
+    return True
 
 
 def signal_group(pgid: int, signum: int) -> bool:

@@ -1,6 +1,6 @@
-"""Which third-party packages each mode loads: README's performance claims
-rest on local mode never importing httpx, tenacity or psutil, and one
-"hoist the imports" tidy-up would break them silently. Measured on the
+"""The import rules of docs/architecture.md ("Import rules"), which the
+launch-time and supervisor-memory figures of docs/benchmarks.md rest on:
+one "hoist the imports" tidy-up would break them silently. Measured on the
 installed command with ``python -X importtime``, which lists every module
 the process really imported before it exec'd the child."""
 
@@ -78,6 +78,8 @@ def test_records_on_the_launch_path_are_built_from_evaluated_annotations(platfor
     deferred = []
     for name in sorted(m for m in loaded if m.startswith("launcher.")):
         path = package.joinpath(*name.split(".")[1:]).with_suffix(".py")
+        if not path.exists():  # a package
+            path = package.joinpath(*name.split(".")[1:], "__init__.py")
         tree = ast.parse(path.read_text(encoding="utf-8"))
         future = any(
             isinstance(node, ast.ImportFrom) and node.module == "__future__" and node.names[0].name == "annotations"
