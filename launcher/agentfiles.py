@@ -13,15 +13,14 @@ field, a fingerprint and the variable it stands for, never the value.
 import enum
 import json
 import os
-import stat
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, Self
 
-from .agentpaths import ABSENT, candidates
+from .agentpaths import candidates
 from .agents import AgentProfile, FieldSpec, FileEntry, Format
 from .bundle import fingerprint
-from .files import Cap, Stamp, stamp, stamp_of
+from .files import Cap, Stamp, UnreadableFileError, read_regular, stamp, stamp_of
 
 MAX_FILE_BYTES = int(Cap.AGENT_FILE)
 # A stripped value is looked for in a file from this length on: shorter ones
@@ -52,63 +51,14 @@ class AgentFinding(NamedTuple):
         return f"{self.path}: {self.field}" + (" (a helper command)" if self.helper else "")
 
 
-class UnreadableError(Exception):
-    """A profile file that exists but cannot be read or parsed."""
-
-
 # -- reading ------------------------------------------------------------------
-
-
-def read_bounded(path: str) -> tuple[bytes, os.stat_result] | None:
-    """The bytes of a regular file and its ``fstat``; None if absent.
-
-    Opened non-blocking so that a FIFO never waits for a writer; anything
-    but a regular file, or a file over the bound, is ``UnreadableError``.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno in ABSENT:
-            return None
-        raise UnreadableError(_reason(exc)) from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise UnreadableError("a directory, not a file" if stat.S_ISDIR(info.st_mode) else "not a regular file")
-        if info.st_size > MAX_FILE_BYTES:
-            raise UnreadableError(f"larger than {MAX_FILE_BYTES} bytes")
-        data = _read_all(fd, MAX_FILE_BYTES + 1)
-        if len(data) > MAX_FILE_BYTES:
-            raise UnreadableError(f"larger than {MAX_FILE_BYTES} bytes")
-        return data, info
-    except OSError as exc:
-        raise UnreadableError(_reason(exc)) from None
-    finally:
-        os.close(fd)
-
-
-def _read_all(fd: int, limit: int) -> bytes:
-    """Up to ``limit`` bytes: a read may return less than asked (procfs, FUSE)."""
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = os.read(fd, limit - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
-def _reason(exc: OSError) -> str:
-    return f"cannot read ({os.strerror(exc.errno or 0).lower()})"
 
 
 def _text(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise UnreadableError("not UTF-8 text") from None
+        raise UnreadableFileError("not UTF-8 text") from None
 
 
 def _parse_json(data: bytes) -> Any:
@@ -118,7 +68,7 @@ def _parse_json(data: bytes) -> Any:
     try:
         return json.loads(text)
     except (ValueError, RecursionError):
-        raise UnreadableError("not valid JSON") from None
+        raise UnreadableFileError("not valid JSON") from None
 
 
 def _parse_jsonc(data: bytes) -> Any:
@@ -127,7 +77,7 @@ def _parse_jsonc(data: bytes) -> Any:
     try:
         stripped = strip_comments(_text(data))
     except ValueError:
-        raise UnreadableError("not valid JSON") from None
+        raise UnreadableFileError("not valid JSON") from None
     return _parse_json(stripped.encode("utf-8"))
 
 
@@ -137,7 +87,7 @@ def _parse_toml(data: bytes) -> Any:
     try:
         return tomllib.loads(_text(data))
     except (tomllib.TOMLDecodeError, RecursionError):
-        raise UnreadableError("not valid TOML") from None
+        raise UnreadableFileError("not valid TOML") from None
 
 
 def _parse_dotenv(data: bytes) -> Any:
@@ -147,7 +97,7 @@ def _parse_dotenv(data: bytes) -> Any:
     try:
         return parse_dotenv(_text(data), "file")
     except BundleInvalidError:
-        raise UnreadableError("a line cannot be parsed as dotenv") from None
+        raise UnreadableFileError("a line cannot be parsed as dotenv") from None
 
 
 PARSERS: dict[Format, Callable[[bytes], Any]] = {
@@ -261,8 +211,8 @@ def scan_file(
     an absent one (``files.changed`` later says whether it is still so)."""
     watch = {} if watch is None else watch
     try:
-        read = read_bounded(path)
-    except UnreadableError as exc:
+        read = read_regular(path, MAX_FILE_BYTES, missing_ok=True)
+    except UnreadableFileError as exc:
         watch[path] = stamp(path)
         return [AgentFinding(path, None, Verdict.FOREIGN, None, problem=str(exc))]
     if read is None:
@@ -278,7 +228,7 @@ def scan_file(
             if entry.format is Format.RAW
             else matches(PARSERS[entry.format](data), entry.fields, is_llm_key, env)
         )
-    except UnreadableError as exc:
+    except UnreadableFileError as exc:
         return [AgentFinding(path, None, verdict, None, problem=str(exc), identity=identity)]
     findings = [
         AgentFinding(path, m.field, verdict, m.fingerprint, m.counts_as, m.helper, identity=identity) for m in found
@@ -315,7 +265,7 @@ def scan_inline(entry: FileEntry, flag: str, text: str, is_llm_key: Callable[[st
     where = f"(command line {flag})"
     try:
         doc = PARSERS[entry.format](text.encode("utf-8", "surrogateescape"))
-    except (UnreadableError, KeyError):
+    except (UnreadableFileError, KeyError):
         return [AgentFinding(where, None, Verdict.FOREIGN, None, problem=f"not valid {entry.format.value}")]
     found = matches(doc, entry.fields, is_llm_key)
     return [AgentFinding(where, m.field, Verdict.FOREIGN, m.fingerprint, m.counts_as, m.helper) for m in found]

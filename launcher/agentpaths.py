@@ -7,7 +7,6 @@ directory; templates, relocation (``first_set``), searches
 ``data/agents/README.md``.
 """
 
-import errno
 import glob
 import os
 import pwd
@@ -17,9 +16,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .agents import FileEntry, Pick
+from .files import MISSING
 
 _VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR})  # the agent finds nothing there either
 
 
 def _expand(
@@ -111,7 +110,7 @@ def _glob(pattern: str, parent: str) -> list[str]:
     try:
         os.listdir(parent)
     except OSError as exc:
-        if exc.errno in ABSENT:
+        if exc.errno in MISSING:  # the agent finds nothing there either
             return []
         return [parent]  # reading it reports why the directory cannot be listed
     return sorted(glob.glob(pattern, include_hidden=True))  # an agent listing a directory sees dotfiles too

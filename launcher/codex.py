@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .errors import BundleInvalidError, ConfigError
+from .files import UnreadableFileError, read_regular
 
 AUTH_JSON_VAR = "CODEX_AUTH_JSON"
 CODEX_HOME_VAR = "CODEX_HOME"
@@ -244,12 +245,11 @@ def same_content(home: Path, parent: Path, uid: int, value: str, config: str | N
         if {n for n in names if not n.startswith(_USER_MARK)} != expected.keys():
             return False
         for name, text in expected.items():
-            fd = os.open(home / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
             data = text.encode()
-            with os.fdopen(fd, "rb") as f:
-                if not stat.S_ISREG(os.fstat(fd).st_mode) or f.read(len(data) + 1) != data:
-                    return False
-    except OSError:
+            read = read_regular(home / name, len(data), follow=False)
+            if read is None or read[0] != data:
+                return False
+    except (OSError, UnreadableFileError):
         return False
     return True
 

@@ -16,6 +16,7 @@ network traffic.
 from __future__ import annotations
 
 import enum
+import errno
 import os
 import stat
 from collections.abc import Iterable, Sequence
@@ -37,23 +38,58 @@ class Cap(enum.IntEnum):
     AGENT_FILE = 1 * MIB  # an agent's settings or credential file (agentfiles.py)
 
 
-def _open_regular(path: Path, what: str, cap: int) -> int:
-    """An open descriptor on ``path``, known to be a regular file within ``cap``."""
+class UnreadableFileError(Exception):
+    """Why a file cannot be read (or parsed), as a reason without its path:
+    each caller names the file in its own error (``ConfigError`` for a file
+    the operator named, a finding for an agent's file)."""
+
+
+MISSING = frozenset({errno.ENOENT, errno.ENOTDIR})
+
+
+def read_regular(
+    path: str | Path, cap: int, *, missing_ok: bool = False, content: bool = True, follow: bool = True
+) -> tuple[bytes, os.stat_result] | None:
+    """The bytes of the regular file at ``path`` (at most ``cap``) and the
+    ``fstat`` of the descriptor they were read from; None for a missing file
+    when ``missing_ok``; ``content=False`` checks without reading;
+    ``follow=False`` refuses a symlink (``O_NOFOLLOW``). Anything else that is not a readable regular file
+    within ``cap`` (a FIFO, a device, a directory, a file that grows past
+    the cap while it is read) raises ``UnreadableFileError``, at once: the file is
+    opened non-blocking, so a FIFO never waits for a writer."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+        fd = os.open(path, flags)
     except OSError as exc:
-        reason = "no such file" if isinstance(exc, FileNotFoundError) else type(exc).__name__
-        raise ConfigError(f"cannot read {what} {path}: {reason}") from None
+        if missing_ok and exc.errno in MISSING:
+            return None
+        raise UnreadableFileError(_reason(exc)) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"cannot read {what} {path}: not a regular file ({_kind(info.st_mode)})")
+            raise UnreadableFileError(f"not a regular file ({_kind(info.st_mode)})")
         if info.st_size > cap:
-            raise ConfigError(f"cannot read {what} {path}: {info.st_size} bytes, over the {cap}-byte limit")
-    except BaseException:
+            raise UnreadableFileError(f"{info.st_size} bytes, over the {cap}-byte limit")
+        if not content:
+            return b"", info
+        chunks, size = [], 0
+        while size <= cap:  # a read may return less than asked (procfs, FUSE)
+            chunk = os.read(fd, cap + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > cap:
+            raise UnreadableFileError(f"over the {cap}-byte limit")
+        return b"".join(chunks), info
+    except OSError as exc:
+        raise UnreadableFileError(_reason(exc)) from None
+    finally:
         os.close(fd)
-        raise
-    return fd
+
+
+def _reason(exc: OSError) -> str:
+    return "no such file" if exc.errno in MISSING else os.strerror(exc.errno or 0).lower()
 
 
 def _kind(mode: int) -> str:
@@ -67,6 +103,33 @@ def _kind(mode: int) -> str:
         if test(mode):
             return name
     return "not a plain file"
+
+
+def check_regular(path: Path, what: str, cap: int) -> None:
+    """Fail now, with the reader's own error, if ``path`` could not be read."""
+    try:
+        read_regular(path, cap, content=False)
+    except UnreadableFileError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc}") from None
+
+
+def read_bounded(path: Path, what: str, cap: int) -> bytes:
+    """The bytes of a file the operator named, at most ``cap`` of them; any
+    problem is CONFIG_INVALID naming the file."""
+    try:
+        read = read_regular(path, cap)
+    except UnreadableFileError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc}") from None
+    assert read is not None  # missing_ok is off
+    return read[0]
+
+
+def read_text(path: Path, what: str, cap: int) -> str:
+    """``read_bounded`` as UTF-8; undecodable text is the operator's to fix (64)."""
+    try:
+        return read_bounded(path, what, cap).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read {what} {path}: not UTF-8 text") from None
 
 
 # -- stamps: has a file changed since it was read? -------------------------------
@@ -95,32 +158,3 @@ def changed(watched: Iterable[tuple[str, Sequence[int] | None]]) -> list[str]:
     """The paths whose file is not the one stamped (a stamp that crossed a
     process boundary as a JSON list compares as the tuple it was)."""
     return [path for path, was in watched if stamp(path) != (None if was is None else tuple(was))]
-
-
-def check_regular(path: Path, what: str, cap: int) -> None:
-    """Fail now, with the reader's own error, if ``path`` could not be read."""
-    os.close(_open_regular(path, what, cap))
-
-
-def read_bounded(path: Path, what: str, cap: int) -> bytes:
-    """The bytes of ``path``, at most ``cap`` of them (a file that grows
-    while being read past the cap is refused too)."""
-    fd = _open_regular(path, what, cap)
-    try:
-        with os.fdopen(fd, "rb", closefd=False) as stream:
-            data = stream.read(cap + 1)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {type(exc).__name__}") from None
-    finally:
-        os.close(fd)
-    if len(data) > cap:
-        raise ConfigError(f"cannot read {what} {path}: over the {cap}-byte limit")
-    return data
-
-
-def read_text(path: Path, what: str, cap: int) -> str:
-    """``read_bounded`` as UTF-8; undecodable text is the operator's to fix (64)."""
-    try:
-        return read_bounded(path, what, cap).decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"cannot read {what} {path}: not UTF-8 text") from None

@@ -378,13 +378,13 @@ def _make(path: Path, kind: str) -> str:
         return "not a regular file"
     if kind == "directory":
         path.mkdir()
-        return "a directory, not a file"
+        return "not a regular file (a directory)"
     if kind == "bad-json":
         path.write_text('{"env": {"ANTHROPIC_API_KEY": "' + PLATFORM_KEY)
         return "not valid JSON"
     if kind == "huge":
         path.write_text('{"x": "' + "a" * (1024 * 1024) + '"}')
-        return "larger than"
+        return "over the 1048576-byte limit"
     if kind == "binary":
         path.write_bytes(b'{"x": "\xff"}')
         return "not UTF-8"
@@ -426,7 +426,7 @@ def test_a_file_the_launcher_may_not_read_refuses(tmp_path):
         drop = ("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups")
         result = b.run("check", "--billing-mode", "byok", "--env-file", env_file, prefix=drop)
         assert result.returncode == 78, result
-        assert f"{secret}: cannot read (permission denied)" in result.stderr
+        assert f"{secret}: permission denied" in result.stderr
     finally:
         shutil.rmtree(root)
 

@@ -242,7 +242,7 @@ def test_an_unreadable_env_file_is_config_invalid_like_a_missing_one(tmp_path, m
     missing = run_launcher("check", "--billing-mode", "byok", "--env-file", str(tmp_path / "absent.env"))
     for result in (unreadable, missing):
         assert result.returncode == 64 and "CONFIG_INVALID" in result.stderr, result.stderr[-500:]
-    assert "PermissionError" in unreadable.stderr and "no such file" in missing.stderr
+    assert "permission denied" in unreadable.stderr and "no such file" in missing.stderr
 
 
 def _as_nobody(*args: str) -> Result:
