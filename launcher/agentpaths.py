@@ -40,6 +40,9 @@ def _expand(
         name = match.group(1)
         if name == "cwd":
             found = str(cwd) if cwd is not None else ""
+        elif name in ("git_root", "git_main_root"):
+            root = git_root(cwd)
+            found = str((git_main_root(root) if name == "git_main_root" else root) or "") if root else ""
         elif name == "HOME":
             found = _home(env)
         else:
@@ -63,6 +66,31 @@ def _home(env: Mapping[str, str]) -> str:
         return pwd.getpwuid(os.getuid()).pw_dir
     except KeyError:
         return ""
+
+
+def git_root(cwd: Path | None) -> Path | None:
+    """The nearest directory at or above ``cwd`` holding ``.git`` (a
+    directory, or a file for a linked worktree), as claude-code finds its
+    repository: by walking up, without running git."""
+    if cwd is None:
+        return None
+    return next((d for d in (cwd, *cwd.parents) if os.path.lexists(d / ".git")), None)
+
+
+def git_main_root(root: Path) -> Path:
+    """For a linked worktree (``.git`` is a file, ``gitdir: <main>/.git/worktrees/<name>``),
+    the main worktree, whose settings claude-code reads; else ``root``."""
+    from .files import UnreadableFileError, read_regular
+
+    try:
+        read = read_regular(root / ".git", 4096, missing_ok=True)
+    except UnreadableFileError:
+        return root  # a directory: the ordinary case
+    text = read[0].decode("utf-8", "replace").strip() if read else ""
+    if not text.startswith("gitdir:"):
+        return root
+    gitdir = (root / text[len("gitdir:") :].strip()).resolve()
+    return gitdir.parent.parent.parent if gitdir.parent.name == "worktrees" else root
 
 
 def _upward(names: tuple[str, ...], cwd: Path | None) -> list[str]:

@@ -18,8 +18,9 @@ Anthropic stand-in received. As observed with claude-code 2.1.332:
   store). Without a repository: the working directory only.
 
 The launcher rows run claude through ``agent-launcher exec`` in ``byok``: its
-claude-code profile looks at ``{cwd}/.claude/settings*.json`` only, so the
-repository root's file goes unseen (xfail until the profile learns it).
+claude-code profile reads ``{cwd}/.claude/settings*.json`` and, as claude
+does, ``settings.local.json`` at the repository root (``{git_root}``) and at
+the main worktree's (``{git_main_root}``), so each of those refuses.
 """
 
 from __future__ import annotations
@@ -232,7 +233,6 @@ def test_which_settings_file_claude_reads(row: Row, claude_bin, claude_env, run_
 
 # -- through the launcher ---------------------------------------------------------
 
-ROOT_LOCAL_ONLY_IN_ROOT = "the claude-code profile reads {cwd}/.claude/settings*.json only"
 
 
 class LauncherRow(NamedTuple):
@@ -255,11 +255,6 @@ LAUNCHER_ROWS = [
             f"t/a/{LOCAL}",
         ),
         id="git-root-settings-local-json-from-subdirectory",
-        marks=pytest.mark.xfail(
-            strict=True,
-            raises=AssertionError,
-            reason=f"{ROOT_LOCAL_ONLY_IN_ROOT}: parent directories (the git root) not scanned yet",
-        ),
     ),
     pytest.param(
         LauncherRow(
@@ -267,11 +262,6 @@ LAUNCHER_ROWS = [
             f"t/repo/{LOCAL}",
         ),
         id="main-worktree-settings-local-json-from-linked-worktree",
-        marks=pytest.mark.xfail(
-            strict=True,
-            raises=AssertionError,
-            reason=f"{ROOT_LOCAL_ONLY_IN_ROOT}: parent directories (the main worktree's root) not scanned yet",
-        ),
     ),
 ]
 
@@ -284,9 +274,9 @@ def test_launcher_byok_refuses_a_settings_local_json_claude_would_read(
     claude-code -- claude -p`` from the working directory of the row, where
     claude (see the control rows) would send the key of a
     ``settings.local.json`` that is not the workspace's own. The launcher
-    must refuse before claude starts, naming the file. Today it does so for
-    the working directory's file only: from a subdirectory of the repository
-    (or a linked worktree) the other directory's key reaches the upstream."""
+    must refuse before claude starts, naming the file: the working
+    directory's, the repository root's from a subdirectory, the main
+    worktree's from a linked worktree."""
     _outside_any_repository(tmp_path)
     cwd = _tree(case.row, tmp_path)
     own = tmp_path / "own.env"
