@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from support import (
     parse_env_dump,
     platform_args,
     require_unshare,
+    unavailable,
 )
 
 from launcher.agentfiles import OwnFiles, scan
@@ -786,3 +788,56 @@ def test_no_record_that_can_hold_a_value_shows_it_in_its_repr(tmp_path):
     ]
     leaked = [type(record).__name__ for record in records if MARKER in repr(record)]  # names only, never the repr
     assert not leaked, f"repr shows a value: {leaked}"
+
+
+def test_exec_refuses_an_agent_file_changed_between_its_check_and_execve(box):
+    """Issue 19.7: the last thing exec does before execve is to compare every
+    agent file it judged with what it read. strace holds the launcher in the
+    one system call it makes on the command's path after the scan (the
+    command's lookup), while the test plants a platform key in the settings
+    file the gate judged harmless a moment before: exec refuses (78), nothing
+    starts. Without the hold the same run launches (control)."""
+    strace = shutil.which("strace")
+    if strace is None:
+        unavailable("needs strace (Debian: apt-get install strace)")
+    settings = box.write(".claude/settings.json", {"env": {"EDITOR": "vi"}})
+    own = box.own_env_file(ANTHROPIC_API_KEY=OWN_API_KEY)
+    agent = box.root / "agent-true"
+    shutil.copy("/bin/true", agent)
+    ran = box.root / "ran"
+    args = ["exec", "--billing-mode", "byok", "--env-file", own, "--agent", "claude-code", "--", str(agent)]
+    assert box.run(*args).returncode == 0, "control: the unchanged file launches"
+    log = box.root / "strace.log"
+    hold = [
+        strace,
+        "-qq",
+        "-P",
+        str(agent),
+        "-e",
+        "trace=access",
+        "-e",
+        "inject=access:delay_enter=3000000",
+        "-o",
+        str(log),
+    ]
+    proc = subprocess.Popen(
+        [*hold, launcher_path(), *args], env=box.env(), cwd=box.work,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(200):
+            if log.exists() and f'access("{agent}"' in log.read_text():
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail("the launcher never looked up its command")
+        settings.write_text(json.dumps({"env": {"ANTHROPIC_API_KEY": PLATFORM_KEY}}))
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert_no_secret(out + err, FILE_SECRETS)
+    assert proc.returncode == 78, err
+    assert f"FOREIGN_AGENT_CREDENTIAL: {settings} changed after the launcher checked it" in err
+    assert not ran.exists()

@@ -234,7 +234,6 @@ def test_which_settings_file_claude_reads(row: Row, claude_bin, claude_env, run_
 # -- through the launcher ---------------------------------------------------------
 
 
-
 class LauncherRow(NamedTuple):
     row: Row  # the layout; its key is the foreign one the launcher must catch
     says: str  # the file the refusal names, under tmp_path
