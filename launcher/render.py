@@ -4,6 +4,7 @@ appear: each key is shown by name and fingerprint."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from .agentfiles import AgentFinding
 from .config import Config
@@ -89,14 +90,12 @@ def plan_table(plan: GatePlan) -> str:
         (escape(d.key), d.scope.value, "yes" if d.llm_key else "no", d.action, d.fingerprint, escape(d.reason))
         for d in plan.decisions()
     ]
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
     lines = [
         f"workspace: {plan.workspace_id or '(local)'}   billing mode: {plan.billing_mode.value} "
         f"({plan.billing_mode_source})   provider: {plan.provider}   agent: {plan.agent}",
         "",
+        *columns(header, rows),
     ]
-    for row in [header, *rows]:
-        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
     passthrough = plan.passthrough_inherited  # worked out on each read: read once
     if passthrough:
         lines.append(f"(+ {passthrough} inherited non-LLM variables pass through unchanged)")
@@ -117,7 +116,11 @@ def _agent_files_table(plan: GatePlan) -> list[str]:
         return []
     header = ("AGENT FILE", "FIELD", "VERDICT", "FINGERPRINT")
     rows = [(f.path, f.field or f"({f.problem})", f.verdict.value, f.fingerprint or "-") for f in plan.agent_files]
+    return ["", *columns(header, rows)]
+
+
+def columns(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A plain-text table: each column as wide as its widest cell, two
+    spaces between columns, no trailing space (check's tables, audit's)."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = [""]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
-    return lines
+    return ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]

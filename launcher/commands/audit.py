@@ -158,11 +158,11 @@ def scan(pids: Sequence[int] | None, by: Judge, log: Log) -> Report:
 
 
 def table(report: Report, mode: BillingMode, status: int) -> str:
+    from ..render import columns
+
     header = ("PID", "NAME", "KEY", "FINGERPRINT", "VERDICT")
     rows = [(str(f.pid), f.name, f.key, f.fingerprint, f.verdict.value) for f in report.findings]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
-    lines.append("")
+    lines = [*columns(header, rows), ""]
     if report.unreadable_pids:
         shown = ", ".join(str(p) for p in report.unreadable_pids[:20])
         more = f" and {report.unreadable - 20} more" if report.unreadable > 20 else ""
