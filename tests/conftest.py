@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from support import GITHUB_TOKEN, PLATFORM_OAUTH, WORKSPACE_ID, WORKSPACE_TOKEN
@@ -24,3 +25,9 @@ def platform() -> Iterator[DevPlatform]:
     )
     with DevPlatform(state) as server:
         yield server
+
+
+@pytest.fixture
+def marker(tmp_path: Path) -> Path:
+    """Where the agent stand-in ``touch``es: it exists only if the agent started."""
+    return tmp_path / "launched"

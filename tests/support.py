@@ -4,6 +4,7 @@ test greps output for, and helpers to run the launcher as a subprocess."""
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import subprocess
@@ -157,6 +158,34 @@ def timed_platform_run(
         timeout=timeout,
     )
     return result, time.monotonic() - started
+
+
+# Fault and hostile-server runs (test_faults.py, test_hostile.py): the
+# platform deadline they give, and what interpreter start-up, imports and
+# teardown may add on a loaded CI box.
+FAULT_DEADLINE = 3.0
+FAULT_SLACK = 2.5
+
+
+def assert_clean(result: Result, elapsed: float) -> None:
+    """Within the time bound, never a bug, no raw control character anywhere
+    (run_launcher has already grepped the output for the fake secrets)."""
+    assert elapsed < FAULT_DEADLINE + FAULT_SLACK, f"took {elapsed:.1f}s for a {FAULT_DEADLINE:g}s deadline"
+    assert result.returncode != 70, result.stderr[-500:]
+    assert not any((ord(ch) < 32 and ch != "\n") or 0x7F <= ord(ch) < 0xA0 for ch in result.output), "raw control"
+
+
+def assert_refused(result: Result, elapsed: float, marker: Path, code: str, exit_code: int) -> None:
+    """A clean refusal: the exit status, the code on the last diagnostic line
+    (text or JSON), and the agent never started."""
+    assert_clean(result, elapsed)
+    assert result.returncode == exit_code, f"exit {result.returncode}: {result.stderr[-500:]}"
+    last = result.stderr.strip().splitlines()[-1]
+    if last.startswith("{"):  # --log-format json
+        assert json.loads(last)["code"] == code, last
+    else:
+        assert last.startswith(f"agent-launcher: error: {code}: "), last
+    assert not marker.exists(), "the command was launched"
 
 
 def stop_for_good(proc: subprocess.Popen[str] | subprocess.Popen[bytes], timeout: float = 20.0) -> None:

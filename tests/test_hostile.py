@@ -37,11 +37,14 @@ from faultserver import (
     trickle,
 )
 from support import (
+    FAULT_DEADLINE,
     MARKER,
     OWN_API_KEY,
     WORKSPACE_ID,
     WORKSPACE_TOKEN,
     Result,
+    assert_clean,
+    assert_refused,
     base_env,
     launcher_path,
     run_launcher,
@@ -50,8 +53,7 @@ from support import (
 
 from launcher.bundle import Scope, parse_provenance
 
-DEADLINE = 3.0
-SLACK = 2.5  # interpreter start-up, imports, teardown on a loaded box
+DEADLINE = FAULT_DEADLINE
 PLANTED = f"planted-{MARKER}-5ec7e7"  # what a hostile server slips into its text
 ESCAPE = "\x1b[2J"
 
@@ -62,30 +64,6 @@ def run(
     return timed_platform_run(
         command, url, marker, *extra, mode=mode, deadline=DEADLINE, timeout=DEADLINE + 30, env=env
     )
-
-
-def assert_clean(result: Result, elapsed: float) -> None:
-    """Within the time bound, one escaped line per diagnostic, no raw
-    control character anywhere (run_launcher already grepped for MARKER)."""
-    assert elapsed < DEADLINE + SLACK, f"took {elapsed:.1f}s for a {DEADLINE:g}s deadline"
-    assert result.returncode != 70, result.stderr[-500:]
-    assert not any((ord(ch) < 32 and ch != "\n") or 0x7F <= ord(ch) < 0xA0 for ch in result.output), "raw control"
-
-
-def assert_refused(result: Result, elapsed: float, marker: Path, code: str, exit_code: int) -> None:
-    assert_clean(result, elapsed)
-    assert result.returncode == exit_code, f"exit {result.returncode}: {result.stderr[-500:]}"
-    last = result.stderr.strip().splitlines()[-1]
-    if last.startswith("{"):  # --log-format json
-        assert json.loads(last)["code"] == code, last
-    else:
-        assert last.startswith(f"agent-launcher: error: {code}: "), last
-    assert not marker.exists(), "the command was launched"
-
-
-@pytest.fixture
-def marker(tmp_path: Path) -> Path:
-    return tmp_path / "launched"
 
 
 # --- 1. one deadline for the whole exchange ----------------------------
