@@ -180,14 +180,15 @@ def bench_launch(rounds: int) -> None:
 
 
 def bench_gate(repeats: int) -> None:
-    from launcher.bundle import Scope, parse_values
+    from launcher.catalogue import load_catalogue
     from launcher.config import resolve
     from launcher.gate import Source, plan
-    from launcher.registry import load_catalog
+    from launcher.platform.wire import parse_values
+    from launcher.values import Scope
 
-    catalog = load_catalog()
+    catalogue = load_catalogue()
     config = resolve({"billing_mode": "byok"}, {"CONFIGS_DIR": os.devnull})
-    llm_keys = sorted(catalog.bypass_keys)
+    llm_keys = sorted(catalogue.bypass_keys)
     rows = []
     for n in (1_000, 10_000, 100_000):
         values = {f"APP_SETTING_{i:06d}": f"value-{i:06d}-{'x' * 24}" for i in range(n - len(llm_keys))}
@@ -206,10 +207,10 @@ def bench_gate(repeats: int) -> None:
 
         loads = median_ms(lambda body=body: json.loads(body))
         parse = median_ms(lambda body=body: parse_values(body))
-        gate = median_ms(lambda v=values, s=scopes, e=inherited: plan(config, [Source("platform", v, s)], e, catalog))
+        gate = median_ms(lambda v=values, s=scopes, e=inherited: plan(config, [Source("platform", v, s)], e, catalogue))
         # What check and -vv add: every key's decision and fingerprint.
         explain = median_ms(
-            lambda v=values, s=scopes, e=inherited: plan(config, [Source("platform", v, s)], e, catalog).decisions()
+            lambda v=values, s=scopes, e=inherited: plan(config, [Source("platform", v, s)], e, catalogue).decisions()
         )
         rows.append(
             [

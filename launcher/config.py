@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
-from .agents import command_of, resolve_agent
+from .agents.profiles import command_of, resolve_agent
+from .catalogue import check_provider
 from .errors import ConfigError, InsecureURLError
 from .files import Cap, check_regular, read_text
-from .registry import check_provider
 
 if TYPE_CHECKING:
     from .privileges import Identity

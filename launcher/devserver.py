@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .bundle import read_dotenv
-from .registry import load_catalog
+from .catalogue import load_catalogue
+from .envfiles import read_dotenv
 
 STAMP = "2026-01-01T00:00:00Z"
 
@@ -117,9 +117,9 @@ class PlatformState:
         merged = dict(self.global_secrets)
         merged.update(self.workspace_secrets)
         if self.server_gate and self.billing_mode != "platform_managed":
-            catalog = load_catalog()
+            catalogue = load_catalogue()
             for key in self.global_secrets:
-                if key not in self.workspace_secrets and catalog.is_server_key(key):
+                if key not in self.workspace_secrets and catalogue.is_server_key(key):
                     merged.pop(key, None)
         return merged
 

@@ -35,7 +35,7 @@ class Cap(enum.IntEnum):
     KEY_LIST = 1 * MIB  # variable names, one a line
     ENV_FILE = 1 * MIB  # the default --max-bundle-bytes: no larger than a platform bundle
     CA_FILE = 4 * MIB  # a full public CA bundle is ~300 KiB
-    AGENT_FILE = 1 * MIB  # an agent's settings or credential file (agentfiles.py)
+    AGENT_FILE = 1 * MIB  # an agent's settings or credential file (agents/scan.py)
 
 
 class UnreadableFileError(Exception):

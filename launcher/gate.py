@@ -2,7 +2,7 @@
 
 This re-applies workspace-server's provenance-aware strip on the launcher's
 side of the wire, and extends it to what the container inherited: an LLM
-key (the server's list and the credential catalogue, see ``registry``)
+key (the server's list and the credential catalogue, see ``catalogue``)
 reaches a non-platform agent only when it is provably the workspace's own.
 Then, in the child's final environment, it reads the files the agent will
 read credentials from (``agentfiles``): in a non-platform mode, one that
@@ -16,16 +16,16 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from . import codex
-from .agentfiles import AgentFinding, OwnFiles, Verdict, scan
-from .agents import AgentProfile
-from .bundle import Scope, fingerprint
-from .codex import PendingAuth
+from .agents import codex
+from .agents.codex import PendingAuth
+from .agents.profiles import AgentProfile
+from .agents.scan import AgentFinding, OwnFiles, Verdict, scan
+from .catalogue import KeyCatalogue, KeyKind, normalise
 from .config import ENV_VARS, TOKEN_VAR, BillingMode, Config
 from .errors import LauncherError
 from .files import Stamp
 from .refusal import NEEDS_CREDENTIAL, Outcome, refusal_for
-from .registry import KeyCatalog, KeyKind, normalise
+from .values import Scope, fingerprint
 
 _CODEX_SOURCE = f"launcher: {codex.AUTH_JSON_VAR} -> auth.json"
 
@@ -130,7 +130,7 @@ class GatePlan(NamedTuple):
     usable_credentials: tuple[str, ...]
     agent_files: tuple[AgentFinding, ...]
     refusal: LauncherError | None
-    catalog: KeyCatalog  # the LLM keys this plan was gated with (audit judges by them too)
+    catalogue: KeyCatalogue  # the LLM keys this plan was gated with (audit judges by them too)
     stripped: dict[str, str]
     layers: list[Source]
     gated: list[str]  # the keys decided one by one: LLM keys, the launcher's own, copies of stripped values
@@ -167,7 +167,7 @@ class GatePlan(NamedTuple):
     def _decision(self, key: str) -> KeyDecision:
         source = winner(self.layers, key)
         scope = source.scope_of(key)
-        d = decide(key, scope, self.billing_mode, self.catalog)
+        d = decide(key, scope, self.billing_mode, self.catalogue)
         if key in self.copies:
             original = self.copies[key]
             why = (
@@ -211,8 +211,8 @@ class GatePlan(NamedTuple):
         return {d.key: d.fingerprint for d in self.llm_key_decisions() if d.action is KEEP and d.llm_key}
 
 
-def decide(key: str, scope: Scope, mode: BillingMode, catalog: KeyCatalog) -> Decision:
-    kind = catalog.kind_of(key)
+def decide(key: str, scope: Scope, mode: BillingMode, catalogue: KeyCatalogue) -> Decision:
+    kind = catalogue.kind_of(key)
     if is_launcher_var(key):
         return Decision(kind, STRIP, "the launcher's own platform token never reaches the agent")
     if kind is None:
@@ -232,14 +232,14 @@ COPY_EQUAL = 8
 COPY_INSIDE = 16
 
 
-def stripped_values(config: Config, stripped: Mapping[str, str], catalog: KeyCatalog) -> dict[str, str]:
+def stripped_values(config: Config, stripped: Mapping[str, str], catalogue: KeyCatalogue) -> dict[str, str]:
     """value -> the variable it was stripped from: the launcher's token (as
     configured and as any launcher variable held it) and every stripped
     credential long enough to recognise."""
     values: dict[str, str] = {}
     for key, value in stripped.items():
         text = value.strip()
-        if catalog.kind_of(key) is KeyKind.CREDENTIAL and len(text) >= COPY_EQUAL:
+        if catalogue.kind_of(key) is KeyKind.CREDENTIAL and len(text) >= COPY_EQUAL:
             values.setdefault(text, key)
     for key, value in stripped.items():
         if normalise(key) == TOKEN_VAR and value.strip():
@@ -275,12 +275,12 @@ def plan(
     config: Config,
     sources: Iterable[Source],
     inherited: Mapping[str, str],
-    catalog: KeyCatalog,
+    catalogue: KeyCatalogue,
     agent: AgentContext | None = None,
 ) -> GatePlan:
     """Layer the sources (later wins), strip, read the agent's files in the
     final environment, and check what is left."""
-    provider = catalog.provider(config.provider)
+    provider = catalogue.provider(config.provider)
     layers = list(sources)
     if not config.pristine:
         layers.insert(0, Source("environment", inherited, Scope.INHERITED))
@@ -290,15 +290,15 @@ def plan(
         env.update(source.values)
 
     # The one pass over every key name: only these keys can be stripped.
-    llm_keys = catalog.llm_keys
+    llm_keys = catalogue.llm_keys
     gated = [k for k in env if k.strip().upper() in llm_keys or is_launcher_var(k)]
     stripped: dict[str, str] = {}
     for key in gated:
-        if decide(key, winner(layers, key).scope_of(key), config.billing_mode, catalog).action is STRIP:
+        if decide(key, winner(layers, key).scope_of(key), config.billing_mode, catalogue).action is STRIP:
             stripped[key] = env.pop(key)
     # Whatever it is called, a copy of a stripped credential (or of the
     # token) is that credential: CLAUDE_TOKEN_BACKUP=<the platform's token>.
-    values = stripped_values(config, stripped, catalog)
+    values = stripped_values(config, stripped, catalogue)
     copies: dict[str, str] = {}
     if values:
         for key in list(env):
@@ -328,10 +328,12 @@ def plan(
     findings: tuple[AgentFinding, ...] = ()
     watch: dict[str, Stamp | None] = {}
     if agent is not None:
-        findings = scan(agent.profile, scan_env, agent.cwd, agent.own, catalog.is_llm_key, agent.command, values, watch)
+        findings = scan(
+            agent.profile, scan_env, agent.cwd, agent.own, catalogue.is_llm_key, agent.command, values, watch
+        )
     from_files = {f.counts_as: "own agent file" for f in findings if f.verdict is Verdict.OWN and f.counts_as}
     usable = tuple(dict.fromkeys(provider.satisfied_by({**env, **moved, **from_files})))
-    outcome = Outcome(env, stripped, lambda key: winner(layers, key).scope_of(key), catalog)
+    outcome = Outcome(env, stripped, lambda key: winner(layers, key).scope_of(key), catalogue)
     refusal = refusal_for(config, provider.name, findings, usable, outcome)
     return GatePlan(
         workspace_id=config.workspace_id,
@@ -343,7 +345,7 @@ def plan(
         usable_credentials=usable,
         agent_files=findings,
         refusal=refusal,
-        catalog=catalog,
+        catalogue=catalogue,
         stripped=stripped,
         layers=layers,
         gated=gated,

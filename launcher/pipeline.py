@@ -16,24 +16,25 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from .agentfiles import OwnFiles
-from .agents import profile
-from .bundle import Scope, read_dotenv
-from .codex import CODEX_HOME_VAR
+from .agents.codex import CODEX_HOME_VAR
+from .agents.profiles import profile
+from .agents.scan import OwnFiles
+from .catalogue import KeyCatalogue, load_catalogue
 from .config import BillingMode, Config
+from .envfiles import read_dotenv
 from .errors import ForeignAgentCredentialError
 from .files import Stamp, changed
 from .gate import STRIP, AgentContext, GatePlan, Source, plan
 from .log import LEVELS, Log
-from .registry import KeyCatalog, load_catalog
+from .values import Scope
 
 
 def gather_sources(
-    config: Config, environ: Mapping[str, str], catalog: KeyCatalog, log: Log, *, explain: bool
+    config: Config, environ: Mapping[str, str], catalogue: KeyCatalogue, log: Log, *, explain: bool
 ) -> list[Source]:
     sources = [Source(f"file:{p}", read_dotenv(p), Scope.GLOBAL) for p in config.global_env_files]
     if config.platform_url:
-        from .fetch import PlatformClient  # local mode never imports httpx
+        from .platform.client import PlatformClient  # local mode never imports httpx
 
         # Provenance matters only where something may be stripped. `check`
         # reads it in platform_managed too, to say where each key came from,
@@ -41,7 +42,7 @@ def gather_sources(
         # exactly as exec would, a failed explanation is only a warning.
         need_provenance = config.billing_mode is not BillingMode.PLATFORM_MANAGED
         with PlatformClient(config) as client:
-            fetched = client.fetch(need_provenance, catalog.is_llm_key)
+            fetched = client.fetch(need_provenance, catalogue.is_llm_key)
             scopes = fetched.scopes
             if explain and scopes is None:
                 scopes, warning = client.explain_provenance()
@@ -63,9 +64,9 @@ def agent_context(config: Config) -> AgentContext:
 
 
 def build_plan(config: Config, environ: Mapping[str, str], log: Log, *, explain: bool = False) -> GatePlan:
-    catalog = load_catalog(config.bypass_keys_files)  # the provider was checked by config.resolve
-    sources = gather_sources(config, environ, catalog, log, explain=explain)
-    result = plan(config, sources, environ, catalog, agent_context(config))
+    catalogue = load_catalogue(config.bypass_keys_files)  # the provider was checked by config.resolve
+    sources = gather_sources(config, environ, catalogue, log, explain=explain)
+    result = plan(config, sources, environ, catalogue, agent_context(config))
     _warn_unused_own_files(config, result, log)
     return result
 

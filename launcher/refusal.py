@@ -6,11 +6,11 @@ Messages name keys, files and fields, never a value.
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
-from .agentfiles import AgentFinding, Verdict
-from .bundle import Scope
+from .agents.scan import AgentFinding, Verdict
+from .catalogue import KeyCatalogue, KeyKind
 from .config import BillingMode, Config
 from .errors import ForeignAgentCredentialError, LauncherError, MissingCredentialError
-from .registry import KeyCatalog, KeyKind
+from .values import Scope
 
 NEEDS_CREDENTIAL = frozenset({BillingMode.BYOK, BillingMode.SUBSCRIPTION})
 
@@ -21,7 +21,7 @@ class Outcome(NamedTuple):
     env: Mapping[str, str]
     stripped: Mapping[str, str]
     scope_of: Callable[[str], Scope]  # the scope of the value a key ended with
-    catalog: KeyCatalog
+    catalogue: KeyCatalogue
 
     def __repr__(self) -> str:  # values: names and counts only
         return f"Outcome(kept={len(self.env)}, stripped={len(self.stripped)})"
@@ -50,9 +50,9 @@ def _foreign_message(config: Config, foreign: list[AgentFinding]) -> str:
 
 
 def _missing_message(config: Config, outcome: Outcome, provider: str) -> str:
-    catalog = outcome.catalog
-    gone = [f"{k} ({outcome.scope_of(k).value})" for k in sorted(outcome.stripped) if catalog.is_llm_key(k)]
-    kept = sorted(k for k in outcome.env if catalog.kind_of(k) is KeyKind.CREDENTIAL)
+    catalogue = outcome.catalogue
+    gone = [f"{k} ({outcome.scope_of(k).value})" for k in sorted(outcome.stripped) if catalogue.is_llm_key(k)]
+    kept = sorted(k for k in outcome.env if catalogue.kind_of(k) is KeyKind.CREDENTIAL)
     who = f"workspace {config.workspace_id}" if config.workspace_id else "workspace"
     parts = [f"{config.billing_mode.value} {who} has no usable LLM credential of its own for provider {provider}"]
     if gone:

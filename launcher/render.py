@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from .agentfiles import AgentFinding
+from .agents.scan import AgentFinding
 from .config import Config
 from .errors import LauncherError
 from .gate import GatePlan

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 import pytest
 from support import OWN_API_KEY, PLATFORM_OAUTH, WORKSPACE_ID
 
-from launcher import fetch
 from launcher.config import resolve
 from launcher.devserver import PlatformState, Recorded
 from launcher.errors import PlatformUnavailableError
+from launcher.platform.client import PlatformClient
 
 # No token required: the tests here are about the wire, not authentication.
 PLATFORM = PlatformState(
@@ -298,6 +298,6 @@ def failed_fetch(behaviour: Behaviour, deadline: float) -> tuple[PlatformUnavail
     with FaultServer(default=behaviour) as server:
         config = resolve({"platform_url": server.url, "workspace_id": WORKSPACE_ID, "deadline": str(deadline)}, {})
         started = time.monotonic()
-        with fetch.PlatformClient(config) as client, pytest.raises(PlatformUnavailableError) as caught:
+        with PlatformClient(config) as client, pytest.raises(PlatformUnavailableError) as caught:
             client.fetch(False, lambda key: False)
         return caught.value, time.monotonic() - started

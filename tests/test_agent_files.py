@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,10 +36,10 @@ from support import (
     unavailable,
 )
 
-from launcher.agentfiles import OwnFiles, scan
-from launcher.agentpaths import candidates
-from launcher.agents import FileEntry, Format, Pick, agent_for_command, profile
-from launcher.registry import load_catalog
+from launcher.agents.paths import candidates
+from launcher.agents.profiles import FileEntry, Format, Pick, agent_for_command, profile
+from launcher.agents.scan import OwnFiles, scan
+from launcher.catalogue import load_catalogue
 
 PLATFORM_KEY = f"sk-ant-api03-platform-{MARKER}-9e1f00"
 FILE_SECRETS = (PLATFORM_KEY, PLATFORM_OAUTH, OWN_API_KEY, OWN_OAUTH, WORKSPACE_TOKEN)
@@ -139,7 +140,7 @@ def test_platform_managed_reports_but_launches(box):
 
 
 def _fp(value: str) -> str:
-    from launcher.bundle import fingerprint
+    from launcher.values import fingerprint
 
     return fingerprint(value)
 
@@ -635,7 +636,7 @@ def test_pick_modes_and_upward_search(tmp_path):
 
 
 def test_toml_and_dotenv_selectors(tmp_path):
-    from launcher.agents import AgentProfile, FieldSpec
+    from launcher.agents.profiles import AgentProfile, FieldSpec
 
     (tmp_path / "config.toml").write_text(
         '[model_providers.acme]\nexperimental_bearer_token = "t"\nbase_url = "u"\n[model_providers.b]\nname = "b"\n'
@@ -664,7 +665,7 @@ def test_toml_and_dotenv_selectors(tmp_path):
         ),
         "",
     )
-    found = scan(agent, {"HOME": str(tmp_path)}, tmp_path, OwnFiles(frozenset()), load_catalog().is_llm_key)
+    found = scan(agent, {"HOME": str(tmp_path)}, tmp_path, OwnFiles(frozenset()), load_catalogue().is_llm_key)
     assert [(Path(f.path).name, f.field, f.counts_as) for f in found] == [
         ("config.toml", "model_providers.acme.experimental_bearer_token", "CODEX_API_KEY"),
         (".env", "OPENAI_API_KEY", "OPENAI_API_KEY"),
@@ -674,21 +675,23 @@ def test_toml_and_dotenv_selectors(tmp_path):
 
 
 def test_profiles_are_valid_data():
-    assert {"claude-code", "codex", "gemini-cli", "generic"} <= set(__import__("launcher.agents").agents.known())
+    assert {"claude-code", "codex", "gemini-cli", "generic"} <= set(
+        __import__("launcher.agents.profiles").agents.profiles.known()
+    )
     assert agent_for_command("/usr/local/bin/claude") == "claude-code"
     assert profile("claude-code").files
-    catalog = load_catalog()
+    catalogue = load_catalogue()
     for name in ("GOOGLE_API_KEY", "ANTHROPIC_CUSTOM_HEADERS", "CLAUDE_SECURESTORAGE_CONFIG_DIR"):
-        assert catalog.kind_of(name) is not None and catalog.is_llm_key(name)
-    assert not catalog.is_server_key("GOOGLE_API_KEY")
+        assert catalogue.kind_of(name) is not None and catalogue.is_llm_key(name)
+    assert not catalogue.is_server_key("GOOGLE_API_KEY")
 
 
 def test_docs_catalogue_and_file_channels_are_the_data_s_own():
-    from launcher.decisions import catalogue_markdown, file_channels_markdown
+    from launcher.doctables import catalogue_markdown, file_channels_markdown
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "agent-channels.md").read_text(encoding="utf-8")
-    assert catalogue_markdown() in doc, "paste `python -m launcher.decisions` into docs/agent-channels.md"
-    assert file_channels_markdown() in doc, "paste `python -m launcher.decisions` into docs/agent-channels.md"
+    assert catalogue_markdown() in doc, "paste `python -m launcher.doctables` into docs/agent-channels.md"
+    assert file_channels_markdown() in doc, "paste `python -m launcher.doctables` into docs/agent-channels.md"
 
 
 def test_pattern_characters_in_a_variable_cannot_hide_a_file(tmp_path):
@@ -703,7 +706,7 @@ def test_pattern_characters_in_a_variable_cannot_hide_a_file(tmp_path):
     settings.parent.mkdir()
     settings.write_text(json.dumps({"apiKeyHelper": "x"}))
     found = scan(
-        profile("claude-code"), {"HOME": str(home)}, tmp_path, OwnFiles(frozenset()), load_catalog().is_llm_key
+        profile("claude-code"), {"HOME": str(home)}, tmp_path, OwnFiles(frozenset()), load_catalogue().is_llm_key
     )
     assert [(f.path, f.field) for f in found] == [(str(settings), "apiKeyHelper"), (str(creds), "content")]
 
@@ -744,16 +747,16 @@ def test_settings_named_on_the_command_line(box):
 
 
 def test_the_plan_is_immutable_and_decisions_are_records():
-    from launcher.bundle import Scope
+    from launcher.catalogue import KeyKind
     from launcher.config import BillingMode, resolve
     from launcher.gate import STRIP, Action, Decision, Source, decide, plan
-    from launcher.registry import KeyKind
+    from launcher.values import Scope
 
-    catalog = load_catalog()
-    d = decide("GOOGLE_API_KEY", Scope.GLOBAL, BillingMode.BYOK, catalog)
+    catalogue = load_catalogue()
+    d = decide("GOOGLE_API_KEY", Scope.GLOBAL, BillingMode.BYOK, catalogue)
     assert d == Decision(KeyKind.CREDENTIAL, Action.STRIP, d.reason) and d.action is STRIP and d.llm_key
     config = resolve({"billing_mode": "byok"}, {"CONFIGS_DIR": "/nonexistent"})
-    result = plan(config, [Source("g", {"ANTHROPIC_API_KEY": PLATFORM_KEY}, Scope.GLOBAL)], {}, catalog)
+    result = plan(config, [Source("g", {"ANTHROPIC_API_KEY": PLATFORM_KEY}, Scope.GLOBAL)], {}, catalogue)
     assert result.code == "MISSING_BYOK_CREDENTIAL"
     with pytest.raises(AttributeError):
         result.refusal = None  # type: ignore[misc]
@@ -763,28 +766,36 @@ def test_the_plan_is_immutable_and_decisions_are_records():
 def test_no_record_that_can_hold_a_value_shows_it_in_its_repr(tmp_path):
     """Every record with a field that can hold a value (environments, the
     agent's arguments, the token) prints names and counts only."""
-    from launcher.agentfiles import OwnFiles
-    from launcher.agents import profile
-    from launcher.bundle import Scope
+    from launcher.agents.profiles import profile
+    from launcher.agents.scan import OwnFiles
     from launcher.config import resolve
     from launcher.gate import AgentContext, Source, plan
     from launcher.pipeline import Startable
     from launcher.refusal import Outcome
-    from launcher.resident import Candidate
+    from launcher.supervise.handover import Candidate, Handover, LogSettings, Options
+    from launcher.values import Scope
 
     env = {"ANTHROPIC_API_KEY": PLATFORM_KEY}
     argv = ("claude", "--settings", f'{{"apiKeyHelper": "echo {PLATFORM_KEY}"}}')
     config = resolve({"billing_mode": "byok", "command": argv}, {"CONFIGS_DIR": "/nonexistent"})
     context = AgentContext(profile("claude-code"), tmp_path, OwnFiles(frozenset()), argv)
     source = Source("global", env, Scope.GLOBAL)
-    result = plan(config, [source], {}, load_catalog(), context)
+    result = plan(config, [source], {}, load_catalogue(), context)
     records = [
         source,
         context,
         result,
-        Outcome(env, env, lambda key: Scope.GLOBAL, load_catalog()),
+        Outcome(env, env, lambda key: Scope.GLOBAL, load_catalogue()),
         Startable(argv, env, "/usr/bin/claude"),
         Candidate(env, "/usr/bin/claude"),
+        Handover(
+            argv,
+            Options(None, signal.SIGTERM, 10.0, False),
+            LogSettings("text", 1),
+            Candidate(env, "/usr/bin/claude"),
+            None,
+            {"environ": env},
+        ),
     ]
     leaked = [type(record).__name__ for record in records if MARKER in repr(record)]  # names only, never the repr
     assert not leaked, f"repr shows a value: {leaked}"

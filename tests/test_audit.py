@@ -28,9 +28,9 @@ from support import (
     unavailable,
 )
 
+from launcher.catalogue import load_catalogue
 from launcher.commands.audit import FOREIGN, OWN, TOKEN, Judge, judge
 from launcher.gate import fingerprint
-from launcher.registry import load_catalog
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 
@@ -226,9 +226,9 @@ def test_unreadable_environments_are_counted(user_namespace, holder) -> None:  #
 
 
 def test_judge_verdicts_and_escaped_names() -> None:
-    catalog = load_catalog()
+    catalogue = load_catalogue()
     own = {"ANTHROPIC_API_KEY": fingerprint(OWN_API_KEY)}
-    by = Judge(catalog, own, {PLATFORM_OAUTH: "CLAUDE_CODE_OAUTH_TOKEN", WORKSPACE_TOKEN: "MOLECULE_WORKSPACE_TOKEN"},
+    by = Judge(catalogue, own, {PLATFORM_OAUTH: "CLAUDE_CODE_OAUTH_TOKEN", WORKSPACE_TOKEN: "MOLECULE_WORKSPACE_TOKEN"},
                lambda _path: False)  # fmt: skip
     env = {
         "anthropic_api_key": OWN_API_KEY,  # same value, other spelling: still the workspace's own

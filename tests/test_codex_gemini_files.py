@@ -29,12 +29,12 @@ from support import (
     unavailable,
 )
 
-from launcher import codex
-from launcher.agentfiles import AgentFinding, OwnFiles, scan
-from launcher.agents import profile
-from launcher.bundle import fingerprint
+from launcher.agents import codex
+from launcher.agents.profiles import profile
+from launcher.agents.scan import AgentFinding, OwnFiles, scan
+from launcher.catalogue import load_catalogue
 from launcher.errors import BundleInvalidError
-from launcher.registry import load_catalog
+from launcher.values import fingerprint
 
 KEY = f"sk-proj-{MARKER}-unit"
 TOKEN = f"tok-{MARKER}-unit"
@@ -42,7 +42,7 @@ SECRETS = (KEY, TOKEN)
 
 
 def _scan(agent: str, env: dict[str, str], cwd: Path, own: tuple[Path, ...] = ()) -> list[AgentFinding]:
-    return list(scan(profile(agent), env, cwd, OwnFiles.of(own), load_catalog().is_llm_key))
+    return list(scan(profile(agent), env, cwd, OwnFiles.of(own), load_catalogue().is_llm_key))
 
 
 def _fields(found: list[AgentFinding], root: Path) -> list[tuple[str, str | None]]:

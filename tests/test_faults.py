@@ -37,8 +37,9 @@ from support import (
 )
 from support import assert_refused as refused
 
-from launcher import fetch
 from launcher.config import resolve
+from launcher.platform import client
+from launcher.platform.client import PlatformClient
 
 DEADLINE = FAULT_DEADLINE
 
@@ -93,12 +94,12 @@ def test_fault_then_recovery_launches(marker):
 def test_latency_beyond_per_request_timeout_is_retried(monkeypatch):
     """With a per-request timeout shorter than the deadline, a stalled
     request is abandoned and the next one is answered."""
-    monkeypatch.setattr(fetch, "PER_REQUEST_TIMEOUT", 0.5)
+    monkeypatch.setattr(client, "PER_REQUEST_TIMEOUT", 0.5)
     with FaultServer(script=[stall(10)], default=answer_ok) as server:
         config = resolve({"platform_url": server.url, "workspace_id": WORKSPACE_ID, "deadline": "5"}, {})
         started = time.monotonic()
-        with fetch.PlatformClient(config) as client:
-            bundle = client.fetch(False, lambda key: False)
+        with PlatformClient(config) as platform_client:
+            bundle = platform_client.fetch(False, lambda key: False)
         elapsed = time.monotonic() - started
     assert bundle.values["EDITOR"] == "vi"
     assert bundle.requests == 2

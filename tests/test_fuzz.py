@@ -50,9 +50,12 @@ JSON_TYPES = ("NoneType", "bool", "int", "float", "str", "list", "dict", "JSONDe
 @functools.cache
 def _template() -> str:
     """The text every message is built from: the source of the parsers."""
-    import launcher.bundle
+    import launcher.envfiles
+    import launcher.platform.wire
+    import launcher.values
 
-    return Path(launcher.bundle.__file__).read_text(encoding="utf-8")
+    modules = (launcher.values, launcher.platform.wire, launcher.envfiles)
+    return "\n".join(Path(m.__file__ or "").read_text(encoding="utf-8") for m in modules)
 
 
 def assert_no_echo(message: str, data: str, allowed: Iterable[str] = ()) -> None:
@@ -76,7 +79,7 @@ def assert_no_echo(message: str, data: str, allowed: Iterable[str] = ()) -> None
 def _values_keys(data: bytes) -> set[str]:
     """Valid variable names among the keys of any JSON object in ``data``:
     an error may name one (an invalid entry, or a key given twice)."""
-    from launcher.bundle import KEY_PATTERN
+    from launcher.values import KEY_PATTERN
 
     names: set[str] = set()
 
@@ -92,7 +95,7 @@ def _values_keys(data: bytes) -> set[str]:
 
 
 def _check_bundle(bundle: object) -> None:
-    from launcher.bundle import KEY_PATTERN
+    from launcher.values import KEY_PATTERN
 
     assert isinstance(bundle, dict)
     for key, value in bundle.items():
@@ -104,8 +107,10 @@ def fuzz_one(data: bytes) -> None:
     """One input, fed to every parser; only BundleInvalidError may escape."""
     import atheris
 
-    from launcher.bundle import Scope, parse_dotenv, parse_incomplete, parse_provenance, parse_values
+    from launcher.envfiles import parse_dotenv
     from launcher.errors import BundleInvalidError
+    from launcher.platform.wire import parse_incomplete, parse_provenance, parse_values
+    from launcher.values import Scope
 
     decoded = data.decode("utf-8", "replace")
     try:
@@ -135,7 +140,9 @@ def _fuzz_main() -> None:
     with atheris.instrument_imports():
         import dotenv.parser  # noqa: F401 - instrumented for coverage
 
-        import launcher.bundle  # noqa: F401 - instrumented for coverage
+        import launcher.envfiles
+        import launcher.platform.wire
+        import launcher.values  # noqa: F401
     atheris.Setup(sys.argv, fuzz_one)
     atheris.Fuzz()
 
@@ -197,8 +204,9 @@ PASTED = "sk-ant-oat01-pasted-in-the-wrong-place-0123456789"
 )
 def test_errors_never_echo_the_input(parser: str, data: str) -> None:
     """Deterministic cases for the property the fuzzer checks at random."""
-    from launcher.bundle import parse_dotenv, parse_provenance, parse_values
+    from launcher.envfiles import parse_dotenv
     from launcher.errors import BundleInvalidError
+    from launcher.platform.wire import parse_provenance, parse_values
 
     with pytest.raises(BundleInvalidError) as caught:
         if parser == "dotenv":

@@ -815,7 +815,7 @@ def _status(pid: int) -> dict[str, str]:
 def test_spawn_as_user_starts_a_clean_child_even_with_signals_blocked(as_root: None, shared: Path) -> None:
     from launcher.errors import CommandNotExecutableError
     from launcher.privileges import parse_user
-    from launcher.reaper import spawn
+    from launcher.supervise.children import spawn
 
     user = parse_user(f"{AGENT_UID}:{AGENT_UID}")
     waited = {signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP}

@@ -51,7 +51,8 @@ from support import (
     timed_platform_run,
 )
 
-from launcher.bundle import Scope, parse_provenance
+from launcher.platform.wire import parse_provenance
+from launcher.values import Scope
 
 DEADLINE = FAULT_DEADLINE
 PLANTED = f"planted-{MARKER}-5ec7e7"  # what a hostile server slips into its text

@@ -29,10 +29,10 @@ def test_ruff_check_is_clean():
 
 
 def test_the_documented_decision_table_is_the_gate_s_own():
-    from launcher.decisions import markdown
+    from launcher.doctables import markdown
 
     assert markdown() in (REPO / "docs" / "agent-channels.md").read_text(encoding="utf-8"), (
-        "docs/agent-channels.md's decision table is stale: paste `python -m launcher.decisions` into it"
+        "docs/agent-channels.md's decision table is stale: paste `python -m launcher.doctables` into it"
     )
 
 

@@ -27,8 +27,8 @@ from support import (
     run_launcher,
 )
 
-from launcher.bundle import Scope
 from launcher.devserver import Canned
+from launcher.values import Scope
 
 
 def _exec(platform, *extra: str, mode: str = "byok", env=None):

@@ -15,15 +15,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import MARKER
 
-from launcher.bundle import Scope
+from launcher.catalogue import load_catalogue
 from launcher.config import BillingMode, resolve, trimmed
 from launcher.gate import LAUNCHER_OWN_VARS, GatePlan, Source, is_launcher_var, plan
 from launcher.log import Log
 from launcher.pipeline import log_plan
-from launcher.registry import load_catalog
 from launcher.render import dumps, plan_json, plan_table
+from launcher.values import Scope
 
-CATALOG = load_catalog()
+CATALOG = load_catalogue()
 LLM_KEYS = sorted(CATALOG.llm_keys)  # the server's list and the credential catalogue
 NON_PLATFORM = (BillingMode.BYOK, BillingMode.SUBSCRIPTION, BillingMode.DISABLED)
 NEEDS_CREDENTIAL = (BillingMode.BYOK, BillingMode.SUBSCRIPTION)

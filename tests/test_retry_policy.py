@@ -8,7 +8,7 @@ import pytest
 
 from launcher.config import resolve
 from launcher.errors import PlatformAuthError, PlatformUnavailableError
-from launcher.fetch import PlatformClient
+from launcher.platform.client import PlatformClient
 
 WS = "6b66de8d-9337-4fb4-be8d-6d49dca0d809"
 

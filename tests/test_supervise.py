@@ -39,8 +39,8 @@ from support import (
 from launcher.config import parse_signal
 from launcher.errors import ConfigError
 from launcher.gate import fingerprint
-from launcher.reaper import exit_code
-from launcher.refresh import MAX_BACKOFF_FACTOR, Schedule, compare
+from launcher.supervise.children import exit_code
+from launcher.supervise.refresh import MAX_BACKOFF_FACTOR, Schedule, compare
 
 ROTATED_API_KEY = f"sk-ant-api03-rotated-{MARKER}-9e11a5"
 TIMEOUT = 20.0  # generous: a loaded 2-core runner is slow, not broken
@@ -436,7 +436,7 @@ def test_the_resident_parent_holds_no_value_in_its_environment_or_argv(tmp_path:
         helpers = []
         for child in psutil.Process(pid).children():
             try:
-                if "launcher.resident" in " ".join(child.cmdline()):  # a fork of the resident
+                if "launcher.supervise.resident" in " ".join(child.cmdline()):  # a fork of the resident
                     helpers.append(child.pid)
             except psutil.Error:
                 continue  # a helper that has just finished
@@ -611,7 +611,8 @@ class World:
     ):  # type: ignore[no-untyped-def]
         """``pull``: what each refresh helper answers (or raises)."""
         from launcher.log import Log
-        from launcher.resident import Candidate, Options, Supervisor
+        from launcher.supervise.handover import Candidate, Options
+        from launcher.supervise.loop import Supervisor
 
         return Supervisor(
             ["agent"],
@@ -662,7 +663,7 @@ def test_loop_sigterm_forwards_and_exits_with_the_childs_status() -> None:
 
 
 def test_loop_rotation_stops_then_restarts_with_the_new_environment() -> None:
-    from launcher.resident import Candidate
+    from launcher.supervise.handover import Candidate
 
     world = World(obeys={signal.SIGTERM: 3 << 8})
     rotated = Candidate({"ANTHROPIC_API_KEY": ROTATED_API_KEY}, "/bin/agent")
@@ -725,7 +726,7 @@ def test_loop_child_exit_is_not_restarted() -> None:
 def test_the_resident_reports_a_bad_handover_by_type_and_place(handover: bytes | None) -> None:
     """Issue 19.6: every launcher program reports errors by type and place,
     the resident too (a handover it cannot read, or no handover at all)."""
-    from launcher.resident import interpreter, this_interpreter
+    from launcher.supervise.resident import interpreter, this_interpreter
 
     fd = os.memfd_create("test-handover", 0) if handover is not None else 999
     try:
@@ -733,7 +734,7 @@ def test_the_resident_reports_a_bad_handover_by_type_and_place(handover: bytes |
             os.write(fd, handover)
             os.lseek(fd, 0, os.SEEK_SET)
         proc = subprocess.run(
-            interpreter("launcher.resident", "resident", str(fd), site=False),
+            interpreter("launcher.supervise.resident", "resident", str(fd), site=False),
             executable=this_interpreter(), pass_fds=() if handover is None else (fd,),
             env={}, capture_output=True, text=True, timeout=30, check=False,
         )  # fmt: skip
@@ -832,3 +833,27 @@ def test_the_last_check_refuses_a_file_changed_since_it_was_judged(tmp_path: Pat
         there.write_text("{}")
         absent.unlink(missing_ok=True)
         watched = ((str(there), stamp(str(there))), (str(absent), None))
+
+
+def test_the_handover_crosses_json_as_the_records_it_was() -> None:
+    """The typed handover: what the command builds is what the resident
+    gets back, tuples and nested records included (JSON alone would hand
+    it lists and arrays)."""
+    from launcher.privileges import Identity
+    from launcher.supervise.handover import Candidate, Handover, LogSettings, Options
+
+    first = Candidate(
+        {"ANTHROPIC_API_KEY": OWN_API_KEY}, "/bin/agent", (("/h/.claude.json", (1, 2, 3, 4, 5)), ("/x", None))
+    )
+    sent = Handover(
+        ("agent", "--flag"),
+        Options(30.0, signal.SIGTERM, 10.0, True),
+        LogSettings("json", 2),
+        first,
+        Identity("10001:10001", 10001, 10001, (10001, 20), None, None),
+        {"flags": {"billing_mode": "byok"}, "environ": {}},
+    )
+    received = Handover.loads(sent.dumps())
+    assert received == sent
+    assert isinstance(received.options.stop_signal, signal.Signals) and isinstance(received.user, Identity)
+    assert isinstance(received.first.watched[0][1], tuple)

@@ -13,9 +13,10 @@ import pytest
 from faultserver import FaultServer, documents, status_trickle
 from support import WORKSPACE_ID, WORKSPACE_TOKEN, base_env, run_launcher
 
-from launcher import fetch, transport
 from launcher.config import resolve
 from launcher.errors import PlatformUnavailableError
+from launcher.platform import transport
+from launcher.platform.client import PlatformClient
 
 
 def test_explicit_default_port_is_the_same_origin():
@@ -67,7 +68,7 @@ def test_a_body_after_connection_close_is_read_whole_and_the_next_request_reconn
     big = json.dumps({"BIG": "x" * 300_000}).encode()  # far more than one read's buffer
     with FaultServer(default=documents({"Connection": "close"}, values=big)) as server:
         config = resolve({"platform_url": server.url, "workspace_id": WORKSPACE_ID, "deadline": "5"}, {})
-        with fetch.PlatformClient(config) as client:
+        with PlatformClient(config) as client:
             bundle = client.fetch(True, lambda key: False)
     assert len(bundle.values["BIG"]) == 300_000 and bundle.requests == 3
     assert server.connections == 3

@@ -29,11 +29,11 @@ from typing import NamedTuple
 
 import psutil
 
-from ..codex import CODEX_HOME_VAR
+from ..agents.codex import CODEX_HOME_VAR
+from ..catalogue import KeyCatalogue, normalise
 from ..config import TOKEN_VAR, BillingMode, Config
 from ..gate import GatePlan, copy_of, fingerprint, stripped_values
 from ..log import Log, escape
-from ..registry import KeyCatalog, normalise
 
 
 class Verdict(enum.StrEnum):
@@ -84,7 +84,7 @@ class Report(NamedTuple):
 class Judge(NamedTuple):
     """What the plan says a held value is."""
 
-    catalog: KeyCatalog
+    catalogue: KeyCatalogue
     own: Mapping[str, str]  # normalised LLM key -> the kept value's fingerprint
     stripped: Mapping[str, str]  # stripped value -> the variable it came from
     own_home: Callable[[str], bool]  # is this CODEX_HOME the launcher's own, as planned?
@@ -92,7 +92,7 @@ class Judge(NamedTuple):
     @classmethod
     def of(cls, plan: GatePlan, config: Config) -> Judge:
         own = {normalise(k): fp for k, fp in plan.kept_fingerprints().items()}
-        return cls(plan.catalog, own, stripped_values(config, plan.stripped, plan.catalog), _own_home(plan))
+        return cls(plan.catalogue, own, stripped_values(config, plan.stripped, plan.catalogue), _own_home(plan))
 
     def verdict(self, key: str, value: str) -> Verdict | None:
         original = copy_of(value, self.stripped)
@@ -100,7 +100,7 @@ class Judge(NamedTuple):
             return TOKEN
         if original is not None:
             return FOREIGN
-        if not self.catalog.is_llm_key(key):
+        if not self.catalogue.is_llm_key(key):
             return None
         if normalise(key) == CODEX_HOME_VAR and self.own_home(value):
             return OWN
@@ -111,7 +111,7 @@ def _own_home(plan: GatePlan) -> Callable[[str], bool]:
     pending = plan.codex_auth
     if pending is None:
         return lambda _path: False
-    from ..codex import image_config, same_content
+    from ..agents.codex import image_config, same_content
 
     uid = pending.owner[0] if pending.owner else os.getuid()
     config = image_config(pending.image_home)

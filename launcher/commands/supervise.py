@@ -1,51 +1,32 @@
 """``supervise``: gate as exec does, then stay the agent's parent.
 
 This is the command's heavy half, run in the launcher's full interpreter:
-gate (``candidate_for``), hand the plan over and re-execute this PID as the
-lean resident (``become_resident``; the loop is ``launcher.resident``), and
-the pull the resident's refresh helper makes (``pull_helper``, run in a
-fork of the resident: ``resident.HelperPull``).
+the first pull (``supervise.pull``, which every refresh repeats in a fork
+of the resident), then the handover (``supervise.handover``) and this PID
+re-executed as the lean resident (``become_resident``; the program is
+``supervise.resident``, its loop ``supervise.loop``).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
 import sys
 from collections.abc import Mapping
-from typing import Any, NoReturn
+from typing import NoReturn
 
-from ..codex import CODEX_HOME_VAR
-from ..config import Config, resolve
-from ..errors import LauncherError, unexpected
+from ..config import Config
 from ..log import Log
-from ..pipeline import build_plan, log_plan, startable, write_agent_files
 from ..privileges import make_undumpable
-from ..resident import WAITED, Candidate, Options, interpreter, this_interpreter
+from ..supervise import resident
+from ..supervise.handover import Handover, LogSettings, Options
+from ..supervise.loop import WAITED
+from ..supervise.pull import candidate_for
 
 # The helper's own alarm, past the platform deadline it is given: a pull
 # that hangs anyway is killed, and the refresh counts as failed.
 HELPER_GRACE = 5
-
-
-def candidate_for(
-    config: Config, environ: Mapping[str, str], log: Log, *, first: bool, current: Mapping[str, str] | None = None
-) -> Candidate:
-    """The pipeline, up to a child that can be started: what every pull runs
-    (the first in this process, each refresh in ``pull_helper``, where
-    ``current`` is the running child's environment)."""
-    plan = build_plan(config, environ, log)
-    if first:
-        log_plan(plan, log)
-    launch = startable(plan, config, environ)  # refusals raise: no child is started or stopped
-    # e.g. codex's auth.json. A refresh helper writes on behalf of its
-    # parent, the resident, and keeps the running child's directory when
-    # nothing in it would change.
-    reuse = (current or {}).get(CODEX_HOME_VAR)
-    write_agent_files(plan, launch.env, keeper=None if first else os.getppid(), reuse=reuse)
-    return Candidate(launch.env, launch.path, launch.watched)
 
 
 def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
@@ -53,34 +34,32 @@ def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
     first = candidate_for(config, environ, log, first=True)  # refusals raise here: no child is ever started
     if config.user is not None:
         log.info(f"children run as uid {config.user.uid} gid {config.user.gid}")
-    log_settings = {"fmt": log.fmt, "verbosity": log.verbosity}
     request = None
     if config.refresh:
         request = {
             "flags": config.flags,
             "environ": dict(environ),
-            "log": log_settings,
+            "log": {"fmt": log.fmt, "verbosity": log.verbosity},
             "alarm": math.ceil(config.deadline) + HELPER_GRACE,
             # The resident runs without site-packages; its helper imports this pipeline.
             "path": list(sys.path),
         }
-    options = Options.from_config(config)
     become_resident(
-        {
-            "argv": config.command,
-            "options": [options.refresh, int(options.stop_signal), options.stop_timeout, options.subreaper],
-            "log": log_settings,
-            "first": first,
-            "user": config.user,
-            "request": request,
-        }
+        Handover(
+            tuple(config.command),
+            Options.from_config(config),
+            LogSettings(log.fmt, log.verbosity),
+            first,
+            config.user,
+            request,
+        )
     )
 
 
-def become_resident(handover: dict[str, Any]) -> NoReturn:
+def become_resident(handover: Handover) -> NoReturn:
     """Re-execute this PID as the lean resident, the plan in a memfd."""
     make_undumpable()  # the handover is in this process's memory until exec
-    data = json.dumps(handover).encode()
+    data = handover.dumps()
     fd = os.memfd_create("agent-launcher-handover")
     view = memoryview(data)
     while view:
@@ -92,21 +71,5 @@ def become_resident(handover: dict[str, Any]) -> NoReturn:
     signal.pthread_sigmask(signal.SIG_BLOCK, WAITED)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(this_interpreter(), interpreter("launcher.resident", "resident", str(fd), site=False), {})  # noqa: S606
-
-
-def pull_helper(request: Mapping[str, Any], current: Mapping[str, str]) -> dict[str, object]:
-    """One pull, in the refresh helper: the request it inherited and the
-    running child's environment in, the answer out (the next child's
-    environment, or an error by code)."""
-    make_undumpable()  # inherited from the resident over fork; checked, as in every launcher process
-    signal.alarm(request["alarm"])  # SIGALRM's default action ends a pull that hangs
-    log = Log(**request["log"])
-    try:
-        config = resolve(request["flags"], request["environ"])
-        env, path, watched = candidate_for(config, request["environ"], log, first=False, current=current)
-        return {"env": env, "path": path, "watched": watched}
-    except LauncherError as exc:
-        return {"error": {"code": exc.code, "message": exc.message}}
-    except Exception as exc:  # reported by the resident, by type and place only
-        return {"error": {"code": "INTERNAL_ERROR", "message": unexpected(exc)}}
+    argv = resident.interpreter(resident.__name__, resident.resident.__name__, str(fd), site=False)
+    os.execve(resident.this_interpreter(), argv, {})  # noqa: S606

@@ -1,4 +1,4 @@
-"""LLM keys and the provider registry, loaded from ``data/``.
+"""LLM keys (the credential catalogue and the server's list) and the providers, loaded from ``data/``.
 
 An *LLM key* is any variable the gate treats as carrying, steering or
 enabling an LLM credential. The names come from two lists, both data:
@@ -69,7 +69,7 @@ class Provider(NamedTuple):
         return [name for name in self.credentials if env.get(name, "").strip()]
 
 
-class KeyCatalog(NamedTuple):
+class KeyCatalogue(NamedTuple):
     bypass_keys: frozenset[str]  # the server's list (+ --bypass-keys-file), normalised
     providers: dict[str, Provider]
     entries: Mapping[str, CatalogueEntry] = {}  # normalised name -> entry
@@ -145,7 +145,7 @@ def check_provider(name: str) -> str:
     return name
 
 
-def load_catalog(extra_key_files: tuple[Path, ...] = ()) -> KeyCatalog:
+def load_catalogue(extra_key_files: tuple[Path, ...] = ()) -> KeyCatalogue:
     keys = read_key_list(DATA_DIR / "llm_bypass_keys.txt")
     for path in extra_key_files:
         keys |= read_key_list(path)
@@ -154,7 +154,7 @@ def load_catalog(extra_key_files: tuple[Path, ...] = ()) -> KeyCatalog:
         name: Provider(name, tuple(spec["credentials"]), tuple(spec.get("requires", ())))
         for name, spec in _provider_specs().items()
     }
-    catalog = KeyCatalog(frozenset(keys), providers, entries)
-    credentials = sorted(k for k in catalog.llm_keys if catalog.kind_of(k) is KeyKind.CREDENTIAL)
+    catalogue = KeyCatalogue(frozenset(keys), providers, entries)
+    credentials = sorted(k for k in catalogue.llm_keys if catalogue.kind_of(k) is KeyKind.CREDENTIAL)
     providers["any"] = Provider("any", tuple(credentials))
-    return catalog
+    return catalogue

@@ -1,5 +1,5 @@
 """The wire under the platform client: ``http.client`` behind httpx's API
-(why: ``fetch``'s docstring).
+(why: ``client``'s docstring).
 
 One keep-alive connection to the configured origin, and no request to any
 other. Every wait is given ``left()``: the per-wait timeout or what is
@@ -27,9 +27,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .config import Config
-from .errors import PlatformUnavailableError
-from .files import Cap, read_bounded
+from ..config import Config
+from ..errors import PlatformUnavailableError
+from ..files import Cap, read_bounded
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer

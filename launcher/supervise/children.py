@@ -14,10 +14,10 @@ import signal
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from .launch import exec_failure
+from ..launch import exec_failure
 
 if TYPE_CHECKING:
-    from .privileges import Identity
+    from ..privileges import Identity
 
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 
@@ -64,8 +64,8 @@ def _spawn_as(user: Identity, path: str, argv: Sequence[str], env: Mapping[str, 
     never run this process's Python handlers. A failure comes back as
     ``stage errno`` over a close-on-exec pipe; EOF means the execve happened.
     """
-    from .errors import PrivilegeError
-    from .privileges import drop, preload
+    from ..errors import PrivilegeError
+    from ..privileges import drop, preload
 
     preload()
     args, environment = list(argv), dict(env)
@@ -133,7 +133,7 @@ def reap() -> list[tuple[int, int]]:
 def become_subreaper() -> bool:
     """PR_SET_CHILD_SUBREAPER: orphans of our descendants are re-parented to
     us, not to the container's PID 1, so we can reap and kill them."""
-    from .privileges import prctl
+    from ..privileges import prctl
 
     try:
         prctl(PR_SET_CHILD_SUBREAPER, 1)

@@ -4,17 +4,17 @@ docs/agent-channels.md's decision table, LLM-key catalogue and agent-file channe
 module's output (tests keep them equal), so the documentation cannot drift
 from the code.
 
-    python -m launcher.decisions
+    python -m launcher.doctables
 """
 
 from __future__ import annotations
 
-from .agents import Format, profiles
-from .bundle import Scope
+from .agents.profiles import Format, profiles
+from .catalogue import KeyKind, load_catalogue
 from .config import TOKEN_VAR, BillingMode
 from .gate import decide
 from .refusal import NEEDS_CREDENTIAL
-from .registry import KeyKind, load_catalog
+from .values import Scope
 
 KINDS = (
     ("non-LLM key", "GITHUB_TOKEN"),
@@ -34,7 +34,7 @@ KIND_MEANINGS = {
 
 
 def markdown() -> str:
-    catalog = load_catalog()
+    catalogue = load_catalogue()
     modes = list(BillingMode)
     lines = [
         "| scope | key kind (example) | " + " | ".join(f"`{m.value}`" for m in modes) + " |",
@@ -42,7 +42,7 @@ def markdown() -> str:
     ]
     for scope in Scope:
         for kind, example in KINDS:
-            cells = [decide(example, scope, mode, catalog).action.value for mode in modes]
+            cells = [decide(example, scope, mode, catalogue).action.value for mode in modes]
             lines.append(f"| {scope.value} | {kind} (`{example}`) | " + " | ".join(cells) + " |")
     outcome = ["**refuse (78)**" if m in NEEDS_CREDENTIAL else "launch" for m in modes]
     lines.append("| — | no usable credential left | " + " | ".join(outcome) + " |")
@@ -53,10 +53,10 @@ def markdown() -> str:
 
 def catalogue_markdown() -> str:
     """The LLM keys by kind: the server's list and the catalogue together."""
-    catalog = load_catalog()
+    catalogue = load_catalogue()
     lines = ["| kind | meaning | LLM keys |", "|---|---|---|"]
     for kind in KeyKind:
-        names = sorted(k for k in catalog.llm_keys if catalog.kind_of(k) is kind)
+        names = sorted(k for k in catalogue.llm_keys if catalogue.kind_of(k) is kind)
         lines.append(f"| `{kind.value}` | {KIND_MEANINGS[kind]} | " + ", ".join(f"`{n}`" for n in names) + " |")
     return "\n".join(lines)
 

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from .errors import BundleInvalidError, ConfigError
-from .files import UnreadableFileError, read_regular
+from ..errors import BundleInvalidError, ConfigError
+from ..files import UnreadableFileError, read_regular
 
 AUTH_JSON_VAR = "CODEX_AUTH_JSON"
 CODEX_HOME_VAR = "CODEX_HOME"

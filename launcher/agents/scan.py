@@ -1,6 +1,6 @@
 """Read the files an agent profile names, and find the credentials in them.
 
-Which paths, ``agentpaths`` says (as the agent resolves them, in the
+Which paths, ``paths`` says (as the agent resolves them, in the
 child's final environment). Files are only read, never executed: a
 helper is reported, not run. Each read is bounded, and a FIFO or device is
 opened non-blocking and never read (a regular-file check comes first), so
@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, Self
 
-from .agentpaths import candidates
-from .agents import AgentProfile, FieldSpec, FileEntry, Format
-from .bundle import fingerprint
-from .files import Cap, Stamp, UnreadableFileError, read_regular, stamp, stamp_of
+from ..files import Cap, Stamp, UnreadableFileError, read_regular, stamp, stamp_of
+from ..values import fingerprint
+from .paths import candidates
+from .profiles import AgentProfile, FieldSpec, FileEntry, Format
 
 MAX_FILE_BYTES = int(Cap.AGENT_FILE)
 # A stripped value is looked for in a file from this length on: shorter ones
@@ -91,8 +91,8 @@ def _parse_toml(data: bytes) -> Any:
 
 
 def _parse_dotenv(data: bytes) -> Any:
-    from .bundle import parse_dotenv
-    from .errors import BundleInvalidError
+    from ..envfiles import parse_dotenv
+    from ..errors import BundleInvalidError
 
     try:
         return parse_dotenv(_text(data), "file")

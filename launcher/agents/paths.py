@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from .agents import FileEntry, Pick
-from .files import MISSING
+from ..files import MISSING
+from .profiles import FileEntry, Pick
 
 _VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -80,7 +80,7 @@ def git_root(cwd: Path | None) -> Path | None:
 def git_main_root(root: Path) -> Path:
     """For a linked worktree (``.git`` is a file, ``gitdir: <main>/.git/worktrees/<name>``),
     the main worktree, whose settings claude-code reads; else ``root``."""
-    from .files import UnreadableFileError, read_regular
+    from ..files import UnreadableFileError, read_regular
 
     try:
         read = read_regular(root / ".git", 4096, missing_ok=True)

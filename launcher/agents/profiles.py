@@ -2,7 +2,7 @@
 
 A profile is ``data/agents/<name>.json`` (the format is described in
 ``data/agents/README.md``). This module loads and validates profiles and
-says which agent a command is; ``agentfiles`` reads the files a profile
+says which agent a command is; ``scan`` reads the files a profile
 names. Adding an agent is a data file, not code.
 """
 
@@ -14,12 +14,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 # What exec, check and supervise run when no command is given.
 DEFAULT_COMMAND = ("claude",)
 
-AGENTS_DIR = Path(__file__).with_name("data") / "agents"
+AGENTS_DIR = Path(__file__).parent.parent / "data" / "agents"
 GENERIC = "generic"
 
 

@@ -47,10 +47,9 @@ from urllib.parse import urlsplit
 import httpx
 import tenacity
 
-from . import __version__
-from .bundle import Scope, parse_incomplete, parse_provenance, parse_values
-from .config import Config
-from .errors import (
+from .. import __version__
+from ..config import Config
+from ..errors import (
     BundleIncompleteError,
     BundleInvalidError,
     ConfigError,
@@ -59,7 +58,9 @@ from .errors import (
     PlatformUnavailableError,
     TransientPlatformError,
 )
+from ..values import Scope
 from .transport import StdlibTransport, ssl_context
+from .wire import parse_incomplete, parse_provenance, parse_values
 
 PROVENANCE_ROUNDS = 3
 PER_REQUEST_TIMEOUT = 10.0  # each socket wait; the deadline bounds them all

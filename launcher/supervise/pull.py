@@ -1,0 +1,52 @@
+"""The pull every start of ``supervise`` makes: the first in the command's
+process, each refresh in a helper that is a fork of the resident
+(``resident.HelperPull``). The whole pipeline, up to a child that can be
+started; the answer is a ``handover.Candidate``, or an error by code."""
+
+import os
+import signal
+from collections.abc import Mapping
+from typing import Any
+
+from ..agents.codex import CODEX_HOME_VAR
+from ..config import Config, resolve
+from ..errors import LauncherError, unexpected
+from ..log import Log
+from ..pipeline import build_plan, log_plan, startable, write_agent_files
+from ..privileges import make_undumpable
+from .handover import Candidate
+
+
+def candidate_for(
+    config: Config, environ: Mapping[str, str], log: Log, *, first: bool, current: Mapping[str, str] | None = None
+) -> Candidate:
+    """The pipeline, up to a child that can be started: what every pull runs
+    (the first in this process, each refresh in ``pull_helper``, where
+    ``current`` is the running child's environment)."""
+    plan = build_plan(config, environ, log)
+    if first:
+        log_plan(plan, log)
+    launch = startable(plan, config, environ)  # refusals raise: no child is started or stopped
+    # e.g. codex's auth.json. A refresh helper writes on behalf of its
+    # parent, the resident, and keeps the running child's directory when
+    # nothing in it would change.
+    reuse = (current or {}).get(CODEX_HOME_VAR)
+    write_agent_files(plan, launch.env, keeper=None if first else os.getppid(), reuse=reuse)
+    return Candidate(launch.env, launch.path, launch.watched)
+
+
+def pull_helper(request: Mapping[str, Any], current: Mapping[str, str]) -> dict[str, object]:
+    """One pull, in the refresh helper: the request it inherited and the
+    running child's environment in, the answer out (the next child's
+    environment, or an error by code)."""
+    make_undumpable()  # inherited from the resident over fork; checked, as in every launcher process
+    signal.alarm(request["alarm"])  # SIGALRM's default action ends a pull that hangs
+    log = Log(**request["log"])
+    try:
+        config = resolve(request["flags"], request["environ"])
+        env, path, watched = candidate_for(config, request["environ"], log, first=False, current=current)
+        return {"env": env, "path": path, "watched": watched}
+    except LauncherError as exc:
+        return {"error": {"code": exc.code, "message": exc.message}}
+    except Exception as exc:  # reported by the resident, by type and place only
+        return {"error": {"code": "INTERNAL_ERROR", "message": unexpected(exc)}}

@@ -1,0 +1,196 @@
+"""The resident parent of ``supervise``, as a program: it reads the handover,
+runs the loop (``loop.Supervisor``) and starts each refresh helper.
+
+The ``supervise`` command
+(``commands/supervise.py``) gates in the launcher's full interpreter, then
+re-executes the same PID as ``resident``: ``python -I -S`` with an empty
+environment, importing only this package's ``handover``, ``loop``,
+``children`` and ``refresh``, and ``log``, ``errors`` and ``privileges``, because the parent stays resident for the
+agent's whole life and every byte it holds is multiplied by the fleet. The
+plan crosses the exec in a memfd (anonymous memory: never on disk, never in
+argv or the environment). The resident holds the child's environment in
+memory only (its own ``/proc/PID/environ`` is empty) and is not dumpable
+(``privileges.make_undumpable``, called again after the exec, which resets
+it), so a child of the same uid can read neither its environment nor its
+memory. With ``--user`` every child runs as that user while the parent
+keeps root for refreshes (the token file can stay root-only).
+
+Each refresh is a short-lived helper process (``HelperPull`` here, its other
+end ``supervise.pull.pull_helper``): a ``fork`` of the resident, which
+imports the launcher's full pipeline, pulls, writes the next child's
+environment into a memfd and exits; its imports and buffers leave with it,
+and its exit (a SIGCHLD, like any other) tells the loop to read the answer.
+A fork, not a fresh interpreter: ``execve`` makes a process dumpable again,
+and a helper that started dumpable could be read by the agent (same uid)
+through ``/proc/PID/{fd/0,mem}`` before it made itself unreadable, the
+request (the original environment, the token) included. A fork inherits the
+resident's non-dumpable flag, its empty ``environ`` and its argv, and the
+request never crosses a pipe: no moment of the helper's life is readable.
+The fork is made on this loop's one thread, so no lock can be held across
+it. A refresh never trades a working child for one that cannot start: the
+helper answers a candidate only after the checks the first start went
+through (``pipeline.startable``); anything that fails there is a failed
+refresh, and the running child is kept.
+
+Module-level imports are the resident's: keep them to the standard
+library's lightest (docs/architecture.md, "Import rules").
+"""
+
+import json
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import LauncherError, by_code, unexpected
+from ..log import Log
+from ..privileges import make_undumpable
+from .children import become_subreaper, spawn
+from .handover import Candidate, Handover
+from .loop import WAITED, Supervisor
+
+# How the resident and the pull helper start: an isolated interpreter (-I:
+# no PYTHON* variables, no user site, no script directory) that imports the
+# launcher from where this copy of it lives. The resident also skips the
+# site-packages scan (-S: ~2 MiB): it needs the standard library only.
+_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); import {} as s; sys.exit(s.{}(*sys.argv[2:]))"
+
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def this_interpreter() -> str:
+    """The running interpreter's file, through the kernel's magic link: it
+    needs no search permission on the directories of ``sys.executable``
+    (a venv may live under a 0700 home that a launcher started by a
+    non-root user can no longer walk), and it is the very binary that is
+    running even if the file was replaced since. ``argv[0]`` stays
+    ``sys.executable``, so Python still finds its venv and prefix."""
+    return "/proc/self/exe" if os.path.exists("/proc/self/exe") else sys.executable
+
+
+def interpreter(module: str, function: str, *args: str, site: bool) -> list[str]:
+    """argv that runs ``module.function(*args)`` in a fresh, isolated interpreter."""
+    flags = ["-I"] if site else ["-I", "-S"]
+    return [sys.executable, *flags, "-c", _BOOT.format(module, function), _PACKAGE_ROOT, *args]
+
+
+def resident(fd: str) -> int:
+    """The resident parent: read the handover, supervise, exit with the status.
+    Nothing escapes as a traceback: a bug is reported by type and place."""
+    make_undumpable()  # before the plan is read: exec made this process dumpable again
+    log = Log()
+    pull: HelperPull | None = None
+    try:
+        with os.fdopen(int(fd), "rb") as stream:
+            handover = Handover.loads(stream.read())
+        log = Log(handover.log.fmt, handover.log.verbosity)
+        options, user = handover.options, handover.user
+        pull = HelperPull(handover.request) if handover.request else None
+        if options.subreaper and os.getpid() != 1 and not become_subreaper():
+            log.warning("--subreaper: prctl(PR_SET_CHILD_SUBREAPER) failed; orphans will not be reaped here")
+        supervisor = Supervisor(
+            handover.argv,
+            handover.first,
+            options,
+            log,
+            pull=pull,
+            _spawn=lambda path, argv, env: spawn(path, argv, env, user),
+        )
+        status = supervisor.run()
+    except LauncherError as exc:
+        log.error(exc.code, exc.message)
+        return exc.exit_code
+    except Exception as exc:  # the same last line of defence as the CLI's
+        log.error("INTERNAL_ERROR", f"{unexpected(exc)} (a bug; the message is withheld)")
+        return LauncherError.exit_code
+    finally:
+        if pull is not None:
+            pull.cancel()
+    # The agent is gone (run returns once its tree is): what the launcher
+    # wrote for it goes too. Only codex's private CODEX_HOME so far.
+    if "CODEX_HOME" in supervisor.current.env:
+        from ..agents.codex import release
+
+        release(supervisor.current.env["CODEX_HOME"], user.uid if user else None)
+    return status
+
+
+class HelperPull:
+    """A refresh as a short-lived helper: a ``fork`` of this resident (the
+    module docstring says why not a fresh interpreter) that runs
+    ``supervise.pull.pull_helper`` on the request it inherited
+    (configuration flags, the original environment, token included) and
+    leaves its answer in a memfd, close-on-exec, that only the two of them
+    hold. The loop reaps the helper like any other child, then calls
+    ``finish``."""
+
+    def __init__(self, request: Mapping[str, Any]) -> None:
+        self._request = request
+        self.pid: int | None = None
+        self._answer: int | None = None
+
+    def start(self, current: Candidate) -> int:
+        answer = os.memfd_create("agent-launcher-refresh", os.MFD_CLOEXEC)
+        sys.stdout.flush()  # or the child would write what is buffered a second time
+        sys.stderr.flush()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(answer)
+            raise
+        if pid == 0:  # pragma: no cover - the helper; the tests observe what it answers
+            code = 70
+            try:
+                code = _helper(self._request, current.env, answer)
+            finally:
+                os._exit(code)
+        self.pid, self._answer = pid, answer
+        return pid
+
+    def finish(self) -> Candidate:
+        fd, self._answer, self.pid = self._answer, None, None
+        if fd is None:
+            raise LauncherError("the refresh helper gave no answer (never started)")
+        try:
+            raw = _read_from_start(fd)
+        finally:
+            os.close(fd)
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            raise LauncherError("the refresh helper gave no answer (killed or crashed)") from None
+        if "error" in answer:
+            raise by_code(answer["error"]["code"], answer["error"]["message"])
+        return Candidate.load((answer["env"], answer["path"], answer.get("watched", ())))
+
+    def cancel(self) -> None:
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def _read_from_start(fd: int) -> bytes:
+    chunks, offset = [], 0
+    while chunk := os.pread(fd, 1 << 16, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
+
+
+def _helper(request: Mapping[str, Any], current: dict[str, str], answer: int) -> int:
+    """The refresh helper's whole life, after the fork: the launcher's full
+    import path (the resident runs without site-packages), one pull, the
+    answer written, stderr flushed (``os._exit`` would drop it)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, WAITED)  # an operator's SIGTERM ends it, as any process
+    sys.path[:] = request["path"]
+    from .pull import pull_helper
+
+    data = json.dumps(pull_helper(request, current)).encode()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(answer, view) :]
+    sys.stderr.flush()
+    return 0

@@ -1,0 +1,67 @@
+"""Variables and their values as the launcher holds them: what a valid
+name is, the scope a value came from (as far as the launcher can prove),
+and the fingerprint, the only form in which any value is ever shown."""
+
+import enum
+import re
+from collections.abc import Iterable
+
+from .errors import BundleInvalidError
+
+KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class Scope(enum.StrEnum):
+    """Where a value came from, as far as the launcher can prove."""
+
+    WORKSPACE = "workspace"
+    GLOBAL = "global"
+    INHERITED = "inherited"
+    UNKNOWN = "unknown"
+
+
+def check_entries(pairs: Iterable[tuple[object, object]], origin: str) -> dict[str, str]:
+    bundle: dict[str, str] = {}
+    for key, value in pairs:
+        if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+            raise BundleInvalidError(f"{origin}: a key ({describe_key(key)}) is not a valid variable name")
+        if not isinstance(value, str):
+            raise BundleInvalidError(f"{origin}: value of {key} is {type(value).__name__}, not a string")
+        if "\x00" in value:
+            raise BundleInvalidError(f"{origin}: value of {key} contains a NUL byte")
+        if not _is_unicode(value):
+            # JSON can spell a lone surrogate ("\ud800"); no environment can hold one.
+            raise BundleInvalidError(f"{origin}: value of {key} is not valid Unicode (a lone surrogate)")
+        if key in bundle:
+            raise BundleInvalidError(f"{origin}: key {key} appears more than once")
+        bundle[key] = value
+    return bundle
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def fingerprint(value: str) -> str:
+    """8 hex of SHA-256: enough to tell two values apart, useless to replay.
+    The only form in which any value is ever shown."""
+    import hashlib  # OpenSSL start-up: paid only when something is shown
+
+    try:
+        # An inherited value that was not UTF-8 hashes as its original bytes.
+        data = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate no byte maps to
+        data = value.encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).hexdigest()[:8]
+
+
+def describe_key(key: object) -> str:
+    """An invalid key by fingerprint, not by text: whatever sits where a
+    name should be could be a value pasted in the wrong place."""
+    if not isinstance(key, str):
+        return type(key).__name__
+    return f"{len(key)} characters, fingerprint {fingerprint(key)}"
