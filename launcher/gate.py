@@ -314,17 +314,17 @@ def plan(
     # with --user, under the user's HOME (USER, LOGNAME), as launch.prepare
     # sets them in the child's environment, not the root launcher's.
     scan_env = dict(env)
+    if config.user is not None:
+        from .privileges import child_environment
+
+        scan_env = child_environment(scan_env, config.user, None if config.pristine else inherited)
     owner = None if config.user is None else (config.user.uid, config.user.gid)
-    codex_auth, moved = codex.take_auth_json(agent.profile.name if agent else None, env, owner)
+    codex_auth, moved = codex.take_auth_json(agent.profile.name if agent else None, env, owner, scan_env)
     if codex_auth is not None:  # CODEX_HOME is as scoped as the variable it came from
         scope = winner(layers, codex.AUTH_JSON_VAR).scope_of(codex.AUTH_JSON_VAR)
         layers.append(Source(_CODEX_SOURCE, {codex.CODEX_HOME_VAR: env[codex.CODEX_HOME_VAR]}, scope))
         if codex.CODEX_HOME_VAR not in gated:
             gated.append(codex.CODEX_HOME_VAR)  # the agent's own now (audit, -v)
-    if config.user is not None:
-        from .privileges import child_environment
-
-        scan_env = child_environment(scan_env, config.user, None if config.pristine else inherited)
     findings: tuple[AgentFinding, ...] = ()
     watch: dict[str, Stamp | None] = {}
     if agent is not None:

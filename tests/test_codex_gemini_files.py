@@ -33,7 +33,7 @@ from launcher.agents import codex
 from launcher.agents.profiles import profile
 from launcher.agents.scan import AgentFinding, OwnFiles, scan
 from launcher.catalogue import load_catalogue
-from launcher.errors import BundleInvalidError
+from launcher.errors import BundleInvalidError, ConfigError
 from launcher.values import fingerprint
 
 KEY = f"sk-proj-{MARKER}-unit"
@@ -617,5 +617,79 @@ def test_another_users_premade_codex_home_is_never_adopted(tmp_path):
             assert sorted(p.name for p in squatted.iterdir()) == ["config.toml"]
             assert (squatted / "config.toml").read_text() == hostile
             shutil.rmtree(home)
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_materialise_never_writes_through_a_swapped_name(tmp_path, monkeypatch):
+    """Attack pass on issue 19: the parent can be the agent's own
+    ($XDG_RUNTIME_DIR), so the agent can swap the new directory's name for a
+    link to elsewhere between two calls by path. Everything after mkdtemp
+    goes through one descriptor opened without following links: a swapped
+    name fails the launch, and nothing is written where the link points."""
+    import tempfile
+
+    value = json.dumps({"OPENAI_API_KEY": KEY})
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    real_mkdtemp = tempfile.mkdtemp
+
+    def swapped(*args, **kwargs):  # the agent wins the race right after mkdir
+        made = real_mkdtemp(*args, **kwargs)
+        os.rename(made, made + ".moved")
+        os.symlink(victim, made)
+        return made
+
+    monkeypatch.setattr(tempfile, "mkdtemp", swapped)
+    with pytest.raises(ConfigError):
+        codex.materialise(value, codex.private_home({"XDG_RUNTIME_DIR": str(runtime)}))
+    assert list(victim.iterdir()) == []
+
+
+def test_a_user_never_gets_a_config_it_could_not_read_or_that_was_not_judged(tmp_path):
+    """Attack pass on issue 19: a root launcher with --user copied the image's
+    config.toml from root's own HOME (not the user's, whose files were
+    judged), and followed a link to a root-only file. Now the copy is the
+    judged file, and only one the user could read itself."""
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0:
+        unavailable("needs root")
+    shared = Path(tempfile.mkdtemp(prefix="launcher-codexcfg-"))
+    shared.chmod(0o755)
+    try:
+        root_home = shared / "roothome"
+        _write(root_home / ".codex" / "config.toml", f'[model_providers.p]\nexperimental_bearer_token = "{TOKEN}"\n')
+        secret = shared / "token"
+        secret.write_text(f"{TOKEN}\n")
+        secret.chmod(0o600)
+        agent_codex_home = shared / "agent-codex"
+        agent_codex_home.mkdir()
+        (agent_codex_home / "config.toml").symlink_to(secret)
+        os.chown(agent_codex_home, 10001, 10001)
+        own = _own_env(tmp_path, CODEX_AUTH_JSON=AUTH)
+        flags = ("--provider", "codex", "--agent", "codex", "--env-file", own, "--user", "10001:10001")
+        child = ["sh", "-c", 'ls -A "$CODEX_HOME"; cat "$CODEX_HOME/config.toml" 2>/dev/null; true']
+        path = os.environ.get("PATH", "/usr/bin:/bin")
+        cases = {
+            "byok, the launcher's HOME": ("byok", {"PATH": path, "HOME": str(root_home)}),
+            "platform_managed, a linked config": (
+                "platform_managed",
+                {"PATH": path, "CODEX_HOME": str(agent_codex_home)},
+            ),
+        }
+        for label, (mode, env) in cases.items():
+            runs = {}
+            for command in ("check", "exec"):
+                runs[command] = subprocess.run(
+                    [launcher_path(), command, "--billing-mode", mode, *flags, "--", *child],
+                    env=env, cwd=shared, capture_output=True, text=True, timeout=30, check=False,
+                )  # fmt: skip
+                assert_no_secret(runs[command].stdout + runs[command].stderr, SECRETS)
+            assert runs["check"].returncode == runs["exec"].returncode == 0, (label, runs["exec"].stderr)
+            assert "config.toml" not in runs["exec"].stdout.split(), label
     finally:
         shutil.rmtree(shared, ignore_errors=True)

@@ -7,7 +7,7 @@ the variable itself never reaches the child. Where codex finds credentials
 otherwise (auth.json, .env, config.toml) is data: ``data/agents/codex.json``.
 """
 
-import contextlib
+import errno
 import json
 import os
 import stat
@@ -23,6 +23,7 @@ CODEX_HOME_VAR = "CODEX_HOME"
 AGENT = "codex"
 # codex's own limit is far larger; a real auth.json is a few KiB (three JWTs).
 MAX_AUTH_JSON_BYTES = 64 * 1024
+MAX_CONFIG_BYTES = 1024 * 1024  # as any agent file (files.Cap.AGENT_FILE)
 # auth.json fields that authenticate (the ChatGPT form nests them in "tokens").
 AUTH_JSON_FIELDS = ("OPENAI_API_KEY",)
 AUTH_JSON_TOKEN_FIELDS = ("access_token", "refresh_token", "id_token")
@@ -116,16 +117,19 @@ def prepare(value: str, env: Mapping[str, str], owner: tuple[int, int] | None = 
 
 
 def take_auth_json(
-    agent: str | None, env: dict[str, str], owner: tuple[int, int] | None = None
+    agent: str | None, env: dict[str, str], owner: tuple[int, int] | None = None, seen: Mapping[str, str] | None = None
 ) -> tuple[PendingAuth | None, dict[str, str]]:
     """For codex, a CODEX_AUTH_JSON that survived the gate (in ``env``, the
     child's environment) becomes auth.json in a private CODEX_HOME: ``env``
     gets CODEX_HOME and loses the variable, which is returned as moved. An
     invalid one is BUNDLE_INVALID. Nothing is written here. ``owner`` is the
-    --user the agent runs as: the directory and its files become its own."""
+    --user the agent runs as: the directory and its files become its own.
+    ``seen`` is the environment the agent's files are read in (with --user,
+    the user's HOME): the CODEX_HOME it names is the one whose config.toml
+    was judged, and the one copied."""
     if agent != AGENT or AUTH_JSON_VAR not in env:
         return None, {}
-    pending = prepare(env[AUTH_JSON_VAR], env, owner)
+    pending = prepare(env[AUTH_JSON_VAR], env if seen is None else seen, owner)
     moved = {AUTH_JSON_VAR: env.pop(AUTH_JSON_VAR)}
     env[CODEX_HOME_VAR] = str(pending.codex_home)
     return pending, moved
@@ -188,40 +192,61 @@ def materialise(
     uid, gid = owner if owner is not None else (os.getuid(), os.getgid())
     parent = home.parent
     remove_stale(parent, keep=reuse, uid=uid)
-    text = image_config(image_home)
+    text = image_config(image_home, None if owner is None else uid)
     if reuse is not None and same_content(reuse, parent, uid, value, text):
         return Materialised(reuse, reuse / "auth.json")
     try:
         made = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{uid}-", dir=parent))
+        # Everything below goes through this descriptor, never the path: the
+        # parent may be the agent's own ($XDG_RUNTIME_DIR), and the agent could
+        # swap the name for a link to elsewhere between two calls by path.
+        fd = os.open(made, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
         raise ConfigError(f"cannot create the private CODEX_HOME in {parent}: {type(exc).__name__}") from None
     try:
-        _mark(made, os.getpid() if keeper is None else keeper)
-        _write_private(made / "auth.json", value, owner)
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) & 0o077:
+            raise PermissionError(errno.EPERM, "not the directory mkdtemp made")
+        _mark(fd, os.getpid() if keeper is None else keeper)
+        _write_private(fd, "auth.json", value, owner)
         if text is not None:
-            _write_private(made / "config.toml", text, owner)
+            _write_private(fd, "config.toml", text, owner)
         if owner is not None:  # last: the agent gets the directory only once it is complete
-            os.chown(made, uid, gid, follow_symlinks=False)
+            os.fchown(fd, uid, gid)
     except OSError as exc:
         import shutil
 
         shutil.rmtree(made, ignore_errors=True)
         raise ConfigError(f"cannot write auth.json in the private CODEX_HOME {made}: {type(exc).__name__}") from None
+    finally:
+        os.close(fd)
     return Materialised(made, made / "auth.json")
 
 
-def image_config(image_home: Path | None) -> str | None:
+def image_config(image_home: Path | None, uid: int | None = None) -> str | None:
+    """The image's ``config.toml``, to copy beside the private auth.json, or
+    None. With ``uid`` (a root launcher writing for its --user) only a file
+    that user could read itself: root must not copy a root-only file (a
+    symlink to the token, say) into a file the agent owns."""
     if image_home is None:
         return None
-    config = image_home / "config.toml"
     try:
-        return config.read_text(encoding="utf-8") if config.is_file() else None
-    except (OSError, UnicodeError):
+        read = read_regular(image_home / "config.toml", MAX_CONFIG_BYTES, missing_ok=True)
+    except UnreadableFileError:
         return None  # the scan has already refused an unreadable one outside platform_managed
+    if read is None:
+        return None
+    data, info = read
+    if uid is not None and not ((info.st_uid == uid and info.st_mode & stat.S_IRUSR) or info.st_mode & stat.S_IROTH):
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeError:
+        return None
 
 
-def _mark(home: Path, pid: int) -> None:
-    fd = os.open(home / f"{_USER_MARK}{pid}", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+def _mark(directory: int, pid: int) -> None:
+    fd = os.open(f"{_USER_MARK}{pid}", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=directory)
     os.close(fd)
 
 
@@ -254,21 +279,14 @@ def same_content(home: Path, parent: Path, uid: int, value: str, config: str | N
     return True
 
 
-def _write_private(path: Path, text: str, owner: tuple[int, int] | None = None) -> None:
-    """Create a sibling 0600 file (``owner``'s, if given), then rename it over ``path``."""
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
+def _write_private(directory: int, name: str, text: str, owner: tuple[int, int] | None = None) -> None:
+    """A new 0600 file ``name`` in ``directory`` (a descriptor), ``owner``'s if given."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(name, flags, 0o600, dir_fd=directory)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
         if owner is not None:
             os.fchown(fd, *owner)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        f.write(text)
 
 
 def release(codex_home: str, uid: int | None = None) -> None:
