@@ -312,3 +312,40 @@ def test_pid_takes_several_values_or_repeats() -> None:
     parse = build_parser().parse_args
     assert parse(["audit", "--pid", "1", "2", "--json"]).pids == [1, 2]
     assert parse(["audit", "--pid", "1", "--pid", "2"]).pids == [1, 2]
+
+
+# A process whose environment holds what a library's parser might not show:
+# argv[1] is a JSON list of raw entries, exec'd as they are (an empty entry,
+# a name given twice).
+RAW_ENV_EXEC = r"""
+import json, os, sys
+entries = [e.encode() for e in json.loads(sys.argv[1])]
+import ctypes  # os.execve refuses an empty name and folds duplicates: the C call does neither
+libc = ctypes.CDLL(None, use_errno=True)
+argv = (ctypes.c_char_p * 3)(b"/bin/sleep", b"60", None)
+envp = (ctypes.c_char_p * (len(entries) + 1))(*entries, None)
+libc.execve(b"/bin/sleep", argv, envp)
+"""
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        pytest.param(["", f"CLAUDE_CODE_OAUTH_TOKEN={PLATFORM_OAUTH}"], id="after-an-empty-entry"),
+        pytest.param(
+            [f"ANTHROPIC_API_KEY={OWN_OAUTH}", f"ANTHROPIC_API_KEY={OWN_API_KEY}"], id="first-of-a-name-given-twice"
+        ),
+    ],
+)
+def test_audit_sees_every_entry_of_an_environment(holder, own_env_file: Path, entries: list[str]) -> None:
+    """Attack pass on issue 19: psutil's reading of /proc/PID/environ stops
+    at an empty entry and keeps the last of two equal names, while getenv
+    takes the first. audit reads every raw entry: the foreign one is found."""
+    pid = holder([sys.executable, "-c", RAW_ENV_EXEC, json.dumps(entries)])
+    for _ in range(100):
+        if Path(f"/proc/{pid}/exe").resolve().name == "sleep":
+            break
+        time.sleep(0.02)
+    code, report = audit_json("--billing-mode", "byok", "--env-file", str(own_env_file), "--pid", str(pid))
+    assert code == 1, report
+    assert report["foreign"] == 1

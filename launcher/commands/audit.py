@@ -118,16 +118,35 @@ def _own_home(plan: GatePlan) -> Callable[[str], bool]:
     return lambda path: same_content(Path(path), pending.codex_home.parent, uid, pending.value, config)
 
 
-def judge(pid: int, name: str, environ: Mapping[str, str], judge: Judge) -> list[Finding]:
-    """Findings for one process."""
+def judge(pid: int, name: str, environ: Mapping[str, str] | Sequence[tuple[str, str]], judge: Judge) -> list[Finding]:
+    """Findings for one process: every entry, a name given twice included."""
     findings = []
-    for key, value in environ.items():
+    for key, value in environ.items() if isinstance(environ, Mapping) else environ:
         if not value.strip():
             continue  # an empty variable authenticates nothing
         verdict = judge.verdict(key, value)
         if verdict is not None:
             findings.append(Finding(pid, escape(name), escape(key), verdict, fingerprint(value)))
     return sorted(findings, key=lambda f: f.key)
+
+
+def environ_of(pid: int) -> list[tuple[str, str]]:
+    """Every ``NAME=value`` entry of ``/proc/PID/environ``, in order,
+    duplicates and all: psutil's parser stops at the first empty entry and
+    keeps the last of two equal names, while libc's ``getenv`` (and node)
+    take the first, so an agent could hide a value from it."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except PermissionError:
+        raise psutil.AccessDenied(pid) from None
+    except (FileNotFoundError, ProcessLookupError):
+        raise psutil.NoSuchProcess(pid) from None
+    entries = []
+    for entry in raw.split(b"\0"):
+        name, eq, value = entry.partition(b"=")
+        if eq:
+            entries.append((name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape")))
+    return entries
 
 
 def scan(pids: Sequence[int] | None, by: Judge, log: Log) -> Report:
@@ -141,7 +160,7 @@ def scan(pids: Sequence[int] | None, by: Judge, log: Log) -> Report:
         try:
             proc = psutil.Process(pid)
             name = proc.name()
-            environ = proc.environ()
+            environ = environ_of(pid)
         except psutil.ZombieProcess:
             continue  # exited: holds nothing any more
         except psutil.NoSuchProcess:
