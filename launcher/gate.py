@@ -25,7 +25,7 @@ from .config import ENV_VARS, TOKEN_VAR, BillingMode, Config
 from .errors import LauncherError
 from .files import Stamp
 from .refusal import NEEDS_CREDENTIAL, Outcome, refusal_for
-from .values import Scope, fingerprint
+from .values import COPY_EQUAL, Scope, StrippedValues, fingerprint
 
 _CODEX_SOURCE = f"launcher: {codex.AUTH_JSON_VAR} -> auth.json"
 
@@ -224,39 +224,19 @@ def decide(key: str, scope: Scope, mode: BillingMode, catalogue: KeyCatalogue) -
     return Decision(kind, STRIP, f"{scope.value}-origin LLM key ({kind.value}) in {mode.value} mode")
 
 
-# A stripped credential's value is recognised under another name when it is
-# at least this long (shorter values, "1" or "none", occur by chance), and
-# inside a longer value (``Bearer <value>``) from COPY_INSIDE characters on.
-# The launcher's token counts at any length, as it always has.
-COPY_EQUAL = 8
-COPY_INSIDE = 16
-
-
-def stripped_values(config: Config, stripped: Mapping[str, str], catalogue: KeyCatalogue) -> dict[str, str]:
-    """value -> the variable it was stripped from: the launcher's token (as
-    configured and as any launcher variable held it) and every stripped
-    credential long enough to recognise."""
+def stripped_values(config: Config, stripped: Mapping[str, str], catalogue: KeyCatalogue) -> StrippedValues:
+    """The launcher's token (as configured and as any launcher variable held
+    it) and every stripped credential long enough to recognise."""
     values: dict[str, str] = {}
     for key, value in stripped.items():
         text = value.strip()
         if catalogue.kind_of(key) is KeyKind.CREDENTIAL and len(text) >= COPY_EQUAL:
             values.setdefault(text, key)
-    for key, value in stripped.items():
-        if normalise(key) == TOKEN_VAR and value.strip():
-            values[value.strip()] = key
+    tokens = {value.strip(): key for key, value in stripped.items() if normalise(key) == TOKEN_VAR and value.strip()}
     if config.token:
-        values[config.token] = TOKEN_VAR
-    return values
-
-
-def copy_of(value: str, values: Mapping[str, str]) -> str | None:
-    """The variable whose stripped value ``value`` is or contains, if any."""
-    text = value.strip()
-    if text in values:
-        return values[text]
-    if len(text) > COPY_INSIDE:
-        return next((key for secret, key in values.items() if len(secret) >= COPY_INSIDE and secret in text), None)
-    return None
+        tokens[config.token] = TOKEN_VAR
+    values.update(tokens)
+    return StrippedValues(values, frozenset(tokens))
 
 
 class AgentContext(NamedTuple):
@@ -302,7 +282,7 @@ def plan(
     copies: dict[str, str] = {}
     if values:
         for key in list(env):
-            original = copy_of(env[key], values)
+            original = values.copy_of(env[key])
             # A kept LLM key is the workspace's own by scope; the token is never anyone's.
             if original is not None and (key not in gated or is_launcher_var(original)):
                 copies[key] = original

@@ -4,7 +4,8 @@ and the fingerprint, the only form in which any value is ever shown."""
 
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from typing import NamedTuple
 
 from .errors import BundleInvalidError
 
@@ -65,3 +66,43 @@ def describe_key(key: object) -> str:
     if not isinstance(key, str):
         return type(key).__name__
     return f"{len(key)} characters, fingerprint {fingerprint(key)}"
+
+
+# A stripped value is recognised under another name when it is at least
+# COPY_EQUAL characters long (shorter values, "1" or "none", occur by
+# chance), and inside a longer value (``Bearer <value>``) from COPY_INSIDE
+# characters on; the launcher's token from COPY_EQUAL on, and equal at any
+# length.
+COPY_EQUAL = 8
+COPY_INSIDE = 16
+
+
+class StrippedValues(NamedTuple):
+    """The values the gate stripped, to recognise under any name: value ->
+    the variable it was stripped from. ``tokens`` (the launcher's token) are
+    looked for inside longer values from COPY_EQUAL characters on."""
+
+    by_value: Mapping[str, str]
+    tokens: frozenset[str] = frozenset()
+
+    def __repr__(self) -> str:  # values: a count only
+        return f"StrippedValues({len(self.by_value)} values)"
+
+    def __bool__(self) -> bool:
+        return bool(self.by_value)
+
+    def _inside(self, secret: str) -> bool:
+        return len(secret) >= (COPY_EQUAL if secret in self.tokens else COPY_INSIDE)
+
+    def copy_of(self, value: str) -> str | None:
+        """The variable whose stripped value ``value`` is or contains, if any."""
+        text = value.strip()
+        if text in self.by_value:
+            return self.by_value[text]
+        return next((key for secret, key in self.by_value.items() if self._inside(secret) and secret in text), None)
+
+    def in_bytes(self, data: bytes) -> Iterator[tuple[str, str]]:
+        """(value, variable) for each stripped value long enough to look for that ``data`` holds."""
+        for secret, key in self.by_value.items():
+            if self._inside(secret) and secret.encode("utf-8", "surrogateescape") in data:
+                yield secret, key

@@ -31,6 +31,7 @@ from support import (
 from launcher.catalogue import load_catalogue
 from launcher.commands.audit import FOREIGN, OWN, TOKEN, Judge, judge
 from launcher.gate import fingerprint
+from launcher.values import StrippedValues
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 
@@ -228,8 +229,11 @@ def test_unreadable_environments_are_counted(user_namespace, holder) -> None:  #
 def test_judge_verdicts_and_escaped_names() -> None:
     catalogue = load_catalogue()
     own = {"ANTHROPIC_API_KEY": fingerprint(OWN_API_KEY)}
-    by = Judge(catalogue, own, {PLATFORM_OAUTH: "CLAUDE_CODE_OAUTH_TOKEN", WORKSPACE_TOKEN: "MOLECULE_WORKSPACE_TOKEN"},
-               lambda _path: False)  # fmt: skip
+    stripped = StrippedValues(
+        {PLATFORM_OAUTH: "CLAUDE_CODE_OAUTH_TOKEN", WORKSPACE_TOKEN: "MOLECULE_WORKSPACE_TOKEN"},
+        frozenset({WORKSPACE_TOKEN}),
+    )
+    by = Judge(catalogue, own, stripped, lambda _path: False)
     env = {
         "anthropic_api_key": OWN_API_KEY,  # same value, other spelling: still the workspace's own
         "OPENAI_API_KEY": "",  # empty authenticates nothing

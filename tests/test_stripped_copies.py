@@ -128,3 +128,29 @@ def test_local_mode_without_a_platform(tmp_path: Path) -> None:
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     assert "BACKUP" not in parse_env_dump(ran.stdout)
+
+
+def test_a_json_escaped_copy_in_a_declared_file_still_refuses(tmp_path: Path, platform) -> None:  # type: ignore[no-untyped-def]
+    """Attack pass: "\\u0073k-ant-..." in a JSON settings file spells the
+    platform's token without its bytes; the parsed value is compared too."""
+    home = tmp_path / "home"
+    settings = home / ".claude" / "settings.json"
+    settings.parent.mkdir(parents=True)
+    escaped = "\\u00" + format(ord(PLATFORM_OAUTH[0]), "02x") + PLATFORM_OAUTH[1:]
+    settings.write_text('{"env": {"ANTHROPIC_AUTH_TOKEN": "' + escaped + '"}}')
+    workspace = own_env(tmp_path, ANTHROPIC_API_KEY=OWN_API_KEY)
+    args = (*platform_args(platform), "--env-file", workspace, "--agent", "claude-code")
+    checked = run_launcher(
+        "check", "--json", *args, "--own-agent-file", str(settings), "--", "true", env=token_env(HOME=str(home))
+    )
+    assert checked.returncode == 78, checked.stderr
+    fields = [f["field"] for f in json.loads(checked.stdout)["agent_files"] if f["verdict"] == "foreign"]
+    assert fields == ["(the value of the stripped CLAUDE_CODE_OAUTH_TOKEN)"]
+
+
+def test_a_short_token_inside_a_longer_value_is_the_token(tmp_path: Path) -> None:
+    """Attack pass: a token under 16 characters inside ``Bearer <token>``."""
+    short = "FAKESECRET-tok1"
+    ran = dumped(env=base_env(MOLECULE_WORKSPACE_TOKEN=short, AUTH_HDR=f"Bearer {short}"))
+    assert ran.returncode == 0, ran.stderr
+    assert "AUTH_HDR" not in parse_env_dump(ran.stdout)

@@ -18,14 +18,11 @@ from pathlib import Path
 from typing import Any, NamedTuple, Self
 
 from ..files import Cap, Stamp, UnreadableFileError, read_regular, stamp, stamp_of
-from ..values import fingerprint
+from ..values import StrippedValues, fingerprint
 from .paths import candidates
 from .profiles import AgentProfile, FieldSpec, FileEntry, Format
 
 MAX_FILE_BYTES = int(Cap.AGENT_FILE)
-# A stripped value is looked for in a file from this length on: shorter ones
-# occur by chance (the gate's own rule for values inside longer ones).
-COPY_INSIDE = 16
 
 
 class Verdict(enum.StrEnum):
@@ -204,7 +201,7 @@ def scan_file(
     own: OwnFiles,
     is_llm_key: Callable[[str], bool],
     env: Mapping[str, str] | None = None,
-    stripped: Mapping[str, str] | None = None,
+    stripped: StrippedValues | None = None,
     watch: dict[str, Stamp | None] | None = None,
 ) -> list[AgentFinding]:
     """``watch`` records what was judged: the read file's stamp, or None for
@@ -222,30 +219,50 @@ def scan_file(
     watch[path] = stamp_of(info)
     identity = (info.st_dev, info.st_ino)
     verdict = Verdict.OWN if identity in own.ids else Verdict.FOREIGN
+    doc: Any = None
     try:
-        found = (
-            _raw(data, entry.fields)
-            if entry.format is Format.RAW
-            else matches(PARSERS[entry.format](data), entry.fields, is_llm_key, env)
-        )
+        if entry.format is Format.RAW:
+            found = _raw(data, entry.fields)
+        else:
+            doc = PARSERS[entry.format](data)
+            found = matches(doc, entry.fields, is_llm_key, env)
     except UnreadableFileError as exc:
         return [AgentFinding(path, None, verdict, None, problem=str(exc), identity=identity)]
     findings = [
         AgentFinding(path, m.field, verdict, m.fingerprint, m.counts_as, m.helper, identity=identity) for m in found
     ]
-    return findings + copies_in(data, path, identity, stripped or {})
+    return findings + copies_in(data, doc, path, identity, stripped or StrippedValues({}))
 
 
-def copies_in(data: bytes, path: str, identity: tuple[int, int], stripped: Mapping[str, str]) -> list[AgentFinding]:
+def copies_in(
+    data: bytes, doc: Any, path: str, identity: tuple[int, int], stripped: StrippedValues
+) -> list[AgentFinding]:
     """A file that holds the value of a credential the gate stripped, under
     any field: foreign even when declared own, since that value is provably
-    not the workspace's (``stripped``: value -> the variable it came from;
-    only values long enough not to occur by chance are looked for)."""
+    not the workspace's. Looked for in the bytes and, parsed, in every text
+    the document holds (a JSON ``\\u0073k-...`` escape spells the same value)."""
+    copies = dict(stripped.in_bytes(data))
+    for text in _texts(doc):
+        original = stripped.copy_of(text)
+        if original is not None:
+            copies.setdefault(next(v for v, k in stripped.by_value.items() if k == original), original)
     return [
         AgentFinding(path, f"(the value of the stripped {key})", Verdict.FOREIGN, fingerprint(value), identity=identity)
-        for value, key in stripped.items()
-        if len(value) >= COPY_INSIDE and value.encode("utf-8", "surrogateescape") in data
+        for value, key in copies.items()
     ]
+
+
+def _texts(doc: Any) -> Iterator[str]:
+    """Every string a parsed document holds, keys included."""
+    if isinstance(doc, str):
+        yield doc
+    elif isinstance(doc, dict):
+        for key, value in doc.items():
+            yield from _texts(key)
+            yield from _texts(value)
+    elif isinstance(doc, list):
+        for value in doc:
+            yield from _texts(value)
 
 
 def flag_values(argv: tuple[str, ...], flags: tuple[str, ...]) -> list[str]:
@@ -278,7 +295,7 @@ def scan(
     own: OwnFiles,
     is_llm_key: Callable[[str], bool],
     argv: tuple[str, ...] = (),
-    stripped: Mapping[str, str] | None = None,
+    stripped: StrippedValues | None = None,
     watch: dict[str, Stamp | None] | None = None,
 ) -> tuple[AgentFinding, ...]:
     """Every credential in the files ``agent`` reads, as the child would see

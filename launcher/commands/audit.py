@@ -32,8 +32,9 @@ import psutil
 from ..agents.codex import CODEX_HOME_VAR
 from ..catalogue import KeyCatalogue, normalise
 from ..config import TOKEN_VAR, BillingMode, Config
-from ..gate import GatePlan, copy_of, fingerprint, stripped_values
+from ..gate import GatePlan, fingerprint, stripped_values
 from ..log import Log, escape
+from ..values import StrippedValues
 
 
 class Verdict(enum.StrEnum):
@@ -86,7 +87,7 @@ class Judge(NamedTuple):
 
     catalogue: KeyCatalogue
     own: Mapping[str, str]  # normalised LLM key -> the kept value's fingerprint
-    stripped: Mapping[str, str]  # stripped value -> the variable it came from
+    stripped: StrippedValues
     own_home: Callable[[str], bool]  # is this CODEX_HOME the launcher's own, as planned?
 
     @classmethod
@@ -95,7 +96,7 @@ class Judge(NamedTuple):
         return cls(plan.catalogue, own, stripped_values(config, plan.stripped, plan.catalogue), _own_home(plan))
 
     def verdict(self, key: str, value: str) -> Verdict | None:
-        original = copy_of(value, self.stripped)
+        original = self.stripped.copy_of(value)
         if normalise(key) == TOKEN_VAR or (original is not None and normalise(original) == TOKEN_VAR):
             return TOKEN
         if original is not None:
