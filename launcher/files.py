@@ -134,27 +134,41 @@ def read_text(path: Path, what: str, cap: int) -> str:
 
 # -- stamps: has a file changed since it was read? -------------------------------
 
-# (device, inode, size, mtime_ns, ctime_ns): any write, rename over, chmod or
-# relink changes one of them (ctime is set by the kernel, not by utime).
-Stamp = tuple[int, int, int, int, int]
-UNREADABLE: Stamp = (-1, -1, -1, -1, -1)  # exists, but stat failed: equal only to itself
+# (device, inode, size, mtime_ns, ctime_ns, SHA-256 of the content): any
+# write, rename over, chmod or relink changes one of the first five (ctime is
+# set by the kernel, not by utime); a write through a shared mapping of a
+# page dirtied before changes none of them, so the content is compared too.
+# A directory has no digest: its times change when an entry is added.
+Stamp = tuple[int, int, int, int, int, str]
+UNREADABLE: Stamp = (-1, -1, -1, -1, -1, "")  # exists, but cannot be read: equal only to itself
 
 
-def stamp_of(info: os.stat_result) -> Stamp:
-    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+def stamp_of(info: os.stat_result, data: bytes | None = None) -> Stamp:
+    import hashlib  # paid only where there are files to stamp
+
+    digest = "" if data is None else hashlib.sha256(data).hexdigest()
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns, digest)
 
 
 def stamp(path: str) -> Stamp | None:
-    """The file at ``path`` as the agent would open it (links followed); None: absent."""
+    """The file at ``path`` as the agent would open it (links followed), its
+    content included; a directory by its metadata; None: absent."""
     try:
-        return stamp_of(os.stat(path))
+        info = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError:
         return UNREADABLE
+    if not stat.S_ISREG(info.st_mode):
+        return stamp_of(info)
+    try:
+        read = read_regular(path, Cap.AGENT_FILE, missing_ok=True)
+    except UnreadableFileError:
+        return UNREADABLE
+    return None if read is None else stamp_of(read[1], read[0])
 
 
-def changed(watched: Iterable[tuple[str, Sequence[int] | None]]) -> list[str]:
+def changed(watched: Iterable[tuple[str, Sequence[int | str] | None]]) -> list[str]:
     """The paths whose file is not the one stamped (a stamp that crossed a
     process boundary as a JSON list compares as the tuple it was)."""
     return [path for path, was in watched if stamp(path) != (None if was is None else tuple(was))]

@@ -750,12 +750,12 @@ def test_the_resident_reports_a_bad_handover_by_type_and_place(handover: bytes |
 # -- issue 19.7: agent files that change between the check and the start ---------------------------
 
 # A claude stand-in (--agent claude-code) that reports each start, and on
-# SIGTERM writes argv[2] (JSON) to its user settings, as claude rewrites its
-# own files while it runs, then exits.
+# SIGTERM writes argv[2] to argv[3] under its HOME (default its user
+# settings), as claude rewrites its own files while it runs, then exits.
 SETTINGS_WRITER = """
 import hashlib, json, os, signal, sys, time
 starts, payload = sys.argv[1], sys.argv[2]
-settings = os.path.join(os.environ["HOME"], ".claude", "settings.json")
+settings = os.path.join(os.environ["HOME"], sys.argv[3] if len(sys.argv) > 3 else ".claude/settings.json")
 def stop(*_):
     os.makedirs(os.path.dirname(settings), exist_ok=True)
     with open(settings + ".tmp", "w") as f:
@@ -772,18 +772,31 @@ while True:
 
 
 @pytest.mark.parametrize(
-    ("payload", "restarts"),
+    ("payload", "where", "restarts"),
     [
-        pytest.param({"theme": "dark"}, True, id="harmless-change-restarts-after-a-second-check"),
-        pytest.param({"env": {"ANTHROPIC_API_KEY": "sk-ant-api03-planted-FAKESECRET-0"}}, False, id="foreign-refuses"),
+        pytest.param({"theme": "dark"}, ".claude/settings.json", True, id="harmless-change-restarts-after-a-check"),
+        pytest.param(
+            {"env": {"ANTHROPIC_API_KEY": "sk-ant-api03-planted-FAKESECRET-0"}},
+            ".claude/settings.json",
+            False,
+            id="foreign-refuses",
+        ),
+        # Attack pass: a new file in a directory a glob listed (no stamp of its own yet).
+        pytest.param(
+            "sk-ant-oat01-planted-FAKESECRET-1",
+            ".config/anthropic/credentials/new.json",
+            False,
+            id="new-file-in-a-glob",
+        ),
     ],
 )
 def test_agent_files_changed_while_the_old_child_stopped_are_judged_again(
     tmp_path: Path,
-    platform,
-    supervise,
-    payload: dict[str, object],
-    restarts: bool,  # type: ignore[no-untyped-def]
+    platform,  # type: ignore[no-untyped-def]
+    supervise,  # type: ignore[no-untyped-def]
+    payload: object,
+    where: str,
+    restarts: bool,
 ) -> None:
     """The refresh judged ~/.claude/settings.json while the old child ran;
     the old child rewrites it as it stops. The restart does not start on
@@ -797,7 +810,7 @@ def test_agent_files_changed_while_the_old_child_stopped_are_judged_again(
     child = script(tmp_path, "writer.py", SETTINGS_WRITER)
     run = supervise(
         *platform_args(platform), "--agent", "claude-code", "--refresh", "0.3", "--stop-timeout", "3",
-        "--", *child, str(starts), json.dumps(payload),
+        "--", *child, str(starts), payload if isinstance(payload, str) else json.dumps(payload), where,
         env=token_env(HOME=str(home)),
     )  # fmt: skip
     wait_until(lambda: len(lines(starts)) == 1, "the first start")
@@ -826,7 +839,15 @@ def test_the_last_check_refuses_a_file_changed_since_it_was_judged(tmp_path: Pat
     there.write_text("{}")
     watched = ((str(there), stamp(str(there))), (str(absent), None))
     still_as_checked(watched)  # unchanged: nothing to say
-    for change in (lambda: there.write_text('{"a": 1}'), lambda: absent.write_text("{}"), there.unlink):
+
+    def through_a_mapping() -> None:  # a same-size rewrite the file's times may not show
+        import mmap
+
+        with open(there, "r+b") as f, mmap.mmap(f.fileno(), 0) as view:
+            view[:2] = b"[]"
+
+    changes = (lambda: there.write_text('{"a": 1}'), lambda: absent.write_text("{}"), there.unlink, through_a_mapping)
+    for change in changes:
         change()
         with pytest.raises(ForeignAgentCredentialError):
             still_as_checked(watched)

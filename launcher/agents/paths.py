@@ -116,18 +116,31 @@ def _candidates(template: str, env: Mapping[str, str], cwd: Path | None) -> list
     return found
 
 
-def candidates(entry: FileEntry, env: Mapping[str, str], cwd: Path | None) -> list[str]:
-    """The paths of ``entry`` the agent would read, globs expanded, in order."""
+def candidates(
+    entry: FileEntry, env: Mapping[str, str], cwd: Path | None, probed: list[str] | None = None
+) -> list[str]:
+    """The paths of ``entry`` the agent would read, globs expanded, in order.
+    ``probed`` collects what else decided that list and could change it
+    before the agent starts: each directory a glob listed, each candidate
+    found absent in a search, each ``.git`` looked for on the way to the
+    repository root."""
+    probed = [] if probed is None else probed
     groups = [[_Candidate(p)] for p in _upward(entry.upward, cwd)]
     groups += [_candidates(t, env, cwd) for t in entry.paths]
     if entry.pick is Pick.FIRST_SET:
         groups = [next((g for g in groups if g), [])]
+    if any("{git_root}" in t or "{git_main_root}" in t for t in entry.paths) and cwd is not None:
+        root = git_root(cwd)
+        probed.extend(str(d / ".git") for d in (cwd, *cwd.parents) if root is None or d.is_relative_to(root))
     paths: list[str] = []
     for candidate in (c for group in groups for c in group):
         if candidate.pattern is not None:
+            probed.append(os.path.dirname(candidate.path))
             paths.extend(_glob(candidate.pattern, os.path.dirname(candidate.path)))
         elif entry.pick is not Pick.FIRST_EXISTING or os.path.lexists(candidate.path):
             paths.append(candidate.path)
+        else:
+            probed.append(candidate.path)  # absent now; present before the agent starts, it would be the one
         if entry.pick is Pick.FIRST_EXISTING and paths:
             break
     return list(dict.fromkeys(paths))

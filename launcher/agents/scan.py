@@ -216,7 +216,7 @@ def scan_file(
         watch[path] = None
         return []
     data, info = read
-    watch[path] = stamp_of(info)
+    watch[path] = stamp_of(info, data)
     identity = (info.st_dev, info.st_ino)
     verdict = Verdict.OWN if identity in own.ids else Verdict.FOREIGN
     doc: Any = None
@@ -303,7 +303,11 @@ def scan(
     findings: list[AgentFinding] = []
     seen: set[str] = set()
     for entry in agent.files:
-        paths = candidates(entry, env, cwd)
+        probed: list[str] = []
+        paths = candidates(entry, env, cwd, probed)
+        if watch is not None:
+            for path in probed:
+                watch.setdefault(path, stamp(path))
         for flag in entry.argv:
             for value in flag_values(argv[1:], (flag,)):
                 if value.lstrip().startswith("{"):

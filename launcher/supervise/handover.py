@@ -37,7 +37,7 @@ class Candidate(NamedTuple):
 
     env: dict[str, str]
     path: str
-    watched: Sequence[tuple[str, Sequence[int] | None]] = ()
+    watched: Sequence[tuple[str, Sequence[int | str] | None]] = ()
 
     def __repr__(self) -> str:  # values: a count only
         return f"Candidate({self.path!r}, {len(self.env)} variables)"

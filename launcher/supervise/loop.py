@@ -317,7 +317,7 @@ class Supervisor:
         self.log.info(f"exiting with status {self.exit_code}")
 
 
-def moved_files(watched: Sequence[tuple[str, Sequence[int] | None]]) -> list[str]:
+def moved_files(watched: Sequence[tuple[str, Sequence[int | str] | None]]) -> list[str]:
     """``files.changed``, imported only when there are agent files to look at."""
     if not watched:
         return []
