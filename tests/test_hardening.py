@@ -27,6 +27,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -891,3 +892,83 @@ def test_a_supervised_agent_cannot_type_into_the_launchers_terminal(shared: Path
     assert record["uid"] == AGENT_UID and record["tty"] is True
     expected = "injected" if how.startswith("control") else "EPERM"
     assert record["result"] == expected, record
+
+
+# Another process of the launcher's uid, started before it: for argv[2]
+# seconds it opens every fd of every process whose command line names the
+# resident, as fast as it can, and keeps what it reads in argv[1].stolen.
+RESIDENT_WATCHER = r"""
+import json, os, sys, time
+out, seconds = sys.argv[1], float(sys.argv[2])
+stolen, opened, seen = open(out + ".stolen", "ab"), 0, set()
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            if b"launcher.supervise.resident" not in open(f"/proc/{name}/cmdline", "rb").read():
+                continue
+            seen.add(name)
+            fds = os.listdir(f"/proc/{name}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                handle = os.open(f"/proc/{name}/fd/{fd}", os.O_RDONLY | os.O_NONBLOCK)
+            except OSError:
+                continue
+            opened += 1
+            try:
+                stolen.write(os.read(handle, 1 << 20))
+            except OSError:
+                pass
+            os.close(handle)
+stolen.close()
+with open(out, "a") as f:
+    f.write(json.dumps({"residents": len(seen), "opened": opened}) + "\n")
+"""
+
+
+def test_the_resident_is_unreadable_from_its_first_moment(shared: Path, background) -> None:  # type: ignore[no-untyped-def]
+    """Attack pass on issue 19: right after its execve the resident is
+    dumpable until its first line; the handover then waited in a memfd any
+    process of its uid could open through /proc/PID/fd. It now waits in a
+    socket, which no path opens. A watcher of the launcher's uid, started
+    first, polls through several supervise starts."""
+    env_file = world_file(shared, "own.env", f"ANTHROPIC_API_KEY={OWN_API_KEY}\n")
+    script = world_file(shared, "watcher.py", RESIDENT_WATCHER)
+    out = shared / "watcher.jsonl"
+    watcher = subprocess.Popen([*AS_AGENT, agent_python(), str(script), str(out), "6"], stdin=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        for _ in range(6):
+            result = subprocess.run(
+                [*AS_AGENT, launcher_path(), "supervise", "--billing-mode", "byok", "--env-file", str(env_file),
+                 "--", "true"],
+                env=planted_env(), capture_output=True, text=True, timeout=TIMEOUT, check=False,
+            )  # fmt: skip
+            assert result.returncode == 0, result.stderr[-2000:]
+            assert_no_secret(result.stdout + result.stderr)
+        assert watcher.wait(TIMEOUT) == 0
+    finally:
+        stop_for_good(watcher)
+    (record,) = records(out)
+    assert record["residents"] >= 1, f"the watcher never saw a resident: {record}"
+    assert_nothing_stolen(out)
+
+
+def test_a_traced_resident_stops_before_it_reads_the_handover(as_root: None, tmp_path: Path) -> None:
+    """A tracer attached in that first moment would stay attached: the
+    resident refuses to go on under ptrace (strace here), nothing started."""
+    if shutil.which("strace") is None:
+        unavailable("needs strace")
+    marker = tmp_path / "started"
+    result = subprocess.run(
+        ["strace", "-f", "-qq", "-o", "/dev/null", launcher_path(), "supervise", "--", "touch", str(marker)],
+        env=planted_env(), capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )  # fmt: skip
+    assert_no_secret(result.stdout + result.stderr)
+    assert result.returncode == 70, result.stderr[-2000:]
+    assert "the resident is being traced" in result.stderr
+    assert not marker.exists()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import socket
 import sys
 from collections.abc import Mapping
 from typing import NoReturn
@@ -57,19 +58,31 @@ def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
 
 
 def become_resident(handover: Handover) -> NoReturn:
-    """Re-execute this PID as the lean resident, the plan in a memfd."""
+    """Re-execute this PID as the lean resident; the handover follows on a
+    socket. ``execve`` makes the new image dumpable until its first line
+    makes it unreadable again: in that moment every fd it holds can be
+    opened through ``/proc/PID/fd`` by a process of its uid, which a memfd
+    or a pipe allow and a socket does not (the kernel refuses to open a
+    socket by path). A fork of this process, as unreadable as it is, writes
+    the handover into the socket and exits; the resident reads it only once
+    it is unreadable itself and untraced (``resident.resident``)."""
     make_undumpable()  # the handover is in this process's memory until exec
     data = handover.dumps()
-    fd = os.memfd_create("agent-launcher-handover")
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-    os.lseek(fd, 0, os.SEEK_SET)
+    receiving, sending = socket.socketpair()
+    sys.stdout.flush()  # or the writer would write what is buffered a second time
+    sys.stderr.flush()
+    writer = os.fork()
+    if writer == 0:  # pragma: no cover - the writer; the resident observes what it reads
+        try:
+            receiving.close()
+            sending.sendall(data)
+        finally:
+            os._exit(0)
+    sending.close()
+    fd = receiving.detach()
     os.set_inheritable(fd, True)
     # Blocked and pending signals survive exec: a SIGTERM that arrives in
     # between waits for the resident's loop instead of being lost.
     signal.pthread_sigmask(signal.SIG_BLOCK, WAITED)
-    sys.stdout.flush()
-    sys.stderr.flush()
     argv = resident.interpreter(resident.__name__, resident.resident.__name__, str(fd), site=False)
     os.execve(resident.this_interpreter(), argv, {})  # noqa: S606

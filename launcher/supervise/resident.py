@@ -82,8 +82,8 @@ def resident(fd: str) -> int:
     log = Log()
     pull: HelperPull | None = None
     try:
-        with os.fdopen(int(fd), "rb") as stream:
-            handover = Handover.loads(stream.read())
+        untraced()  # a tracer that attached while exec left us dumpable would read all that follows
+        handover = Handover.loads(_read_to_end(int(fd)))
         log = Log(handover.log.fmt, handover.log.verbosity)
         options, user = handover.options, handover.user
         pull = HelperPull(handover.request) if handover.request else None
@@ -170,6 +170,27 @@ class HelperPull:
                 os.kill(self.pid, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def untraced() -> None:
+    """Refuse to go on under ptrace: attached in the moment after ``execve``
+    (dumpable), a tracer of the same uid stays attached once the resident is
+    unreadable, and could read every secret it is handed."""
+    with open("/proc/self/status", "rb") as status:
+        for line in status:
+            if line.startswith(b"TracerPid:") and int(line.split()[1]) != 0:
+                raise LauncherError(f"the resident is being traced (by pid {int(line.split()[1])}): stopping")
+
+
+def _read_to_end(fd: int) -> bytes:
+    """The handover, from the socket its writer closes when done."""
+    chunks = []
+    try:
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
 def _read_from_start(fd: int) -> bytes:
