@@ -4,6 +4,7 @@ test greps output for, and helpers to run the launcher as a subprocess."""
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import NoReturn
 
 import pytest
@@ -280,3 +282,16 @@ def expect_absent(text: str, secret: str, where: str = "output") -> None:
         from launcher.gate import fingerprint
 
         raise AssertionError(f"the secret with fingerprint {fingerprint(secret)} appears in {where}")
+
+
+def agent_inventory() -> ModuleType:
+    """scripts/agent_inventory.py as a module (a script, not a package's)."""
+    if "agent_inventory" in sys.modules:
+        return sys.modules["agent_inventory"]
+    script = Path(__file__).resolve().parents[1] / "scripts" / "agent_inventory.py"
+    spec = importlib.util.spec_from_file_location("agent_inventory", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["agent_inventory"] = module
+    spec.loader.exec_module(module)
+    return module

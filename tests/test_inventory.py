@@ -6,27 +6,18 @@ and nothing is classified that no extraction lists. No binaries needed."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
+
+from support import agent_inventory
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "agent_inventory.py"
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("agent_inventory", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("agent_inventory", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-inv = _load()
+inv = agent_inventory()
 
 
 def _extractions() -> dict[str, dict[str, object]]:

@@ -5,29 +5,18 @@ classifying what it names fails here. Reads the files; runs no CLI."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from support import agent_inventory
 
 pytestmark = pytest.mark.e2e
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "agent_inventory.py"
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("agent_inventory", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("agent_inventory", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-inv = _load()
+inv = agent_inventory()
 
 
 @pytest.fixture(scope="module")
