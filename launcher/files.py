@@ -144,9 +144,11 @@ UNREADABLE: Stamp = (-1, -1, -1, -1, -1, "")  # exists, but cannot be read: equa
 
 
 def stamp_of(info: os.stat_result, data: bytes | None = None) -> Stamp:
-    import hashlib  # paid only where there are files to stamp
+    digest = ""
+    if data is not None:
+        import hashlib  # OpenSSL start-up: paid only where an agent file exists
 
-    digest = "" if data is None else hashlib.sha256(data).hexdigest()
+        digest = hashlib.sha256(data).hexdigest()
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns, digest)
 
 
