@@ -64,7 +64,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from .errors import ForeignAgentCredentialError, LauncherError, by_code, unexpected
+from .errors import ForeignAgentCredentialError, LauncherError, PlatformProxyError, by_code, unexpected
 from .log import Log
 from .privileges import Identity, make_undumpable
 from .reaper import Tree, become_subreaper, exit_code, reap, signal_group, spawn
@@ -156,6 +156,7 @@ class Supervisor:
         _clock: Callable[[], float] = time.monotonic,
         _random: Callable[[], float] = random.random,
         _moved: Callable[[Candidate], list[str]] = lambda c: moved_files(c.watched),
+        essential: Mapping[int, str] | None = None,
     ) -> None:
         self.argv = list(argv)
         self.options = options
@@ -182,6 +183,10 @@ class Supervisor:
         # its helper pulls (and judges the files) again before anything starts.
         self.rechecking = False
         self.exit_code: int | None = None
+        # Processes the child cannot do without (the platform proxy): pid ->
+        # what it is. One that exits ends the launch with ``failure``.
+        self.essential = dict(essential or {})
+        self.failure: LauncherError | None = None
 
     # -- the loop ---------------------------------------------------------
 
@@ -238,6 +243,8 @@ class Supervisor:
             elif pid == self.helper and self._pull is not None:
                 self.helper = None
                 self._refreshed(self._pull, self._clock())
+            elif pid in self.essential:
+                self._lost(self.essential.pop(pid), status)
             else:
                 self.log.debug(f"reaped orphan {pid}")
 
@@ -255,6 +262,21 @@ class Supervisor:
             self._begin_stop(Then.EXIT, None, self._clock())  # the signal itself was the stop request
         else:
             self.stopping.then = Then.EXIT  # a restart in progress becomes the last stop
+
+    def _lost(self, what: str, status: int) -> None:
+        """An essential process exited: the child has lost what it runs on
+        (its platform endpoint), so it is stopped and the launch fails."""
+        self.failure = PlatformProxyError(
+            f"{what} exited with status {exit_code(status)}; stopping the agent, whose platform endpoint it was"
+        )
+        self.log.error(self.failure.code, self.failure.message)
+        if self.helper is not None and self._pull is not None:
+            self._pull.cancel()
+        self.shutting_down = True
+        if self.stopping is not None:
+            self.stopping.then = Then.EXIT
+        elif self.child is not None:
+            self._begin_stop(Then.EXIT, self.options.stop_signal, self._clock())
 
     def _refreshed(self, pull: Pull, now: float) -> None:
         error: Exception | None = None
@@ -368,7 +390,9 @@ class Supervisor:
             self.rechecking = True
             self.helper = self._pull.start(candidate)
             return
-        if self.status is None:  # the child would not die even to SIGKILL
+        if self.failure is not None:
+            self.exit_code = self.failure.exit_code
+        elif self.status is None:  # the child would not die even to SIGKILL
             self.exit_code = 128 + signal.SIGKILL
         else:
             self.exit_code = exit_code(self.status)
@@ -407,18 +431,25 @@ def resident(fd: str) -> int:
     make_undumpable()  # before the plan is read: exec made this process dumpable again
     log = Log()
     pull: HelperPull | None = None
+    proxy: ProxyProcess | None = None
     try:
         with os.fdopen(int(fd), "rb") as handover:
             data = json.loads(handover.read())
         log = Log(**data["log"])
         refresh, signum, stop_timeout, subreaper = data["options"]
         options = Options(refresh, signal.Signals(signum), stop_timeout, subreaper)
+        if data.get("proxy"):
+            proxy = ProxyProcess(data["proxy"])  # the listening socket: this process's and the proxy's only
+            if data["request"]:
+                data["request"]["token_cell"] = proxy.cell
         pull = HelperPull(data["request"]) if data["request"] else None
         user = Identity(*data["user"]) if data["user"] else None
         if user is not None:
             user = user._replace(groups=tuple(user.groups))
         if options.subreaper and os.getpid() != 1 and not become_subreaper():
             log.warning("--subreaper: prctl(PR_SET_CHILD_SUBREAPER) failed; orphans will not be reaped here")
+        if proxy is not None:
+            proxy.start()  # ready before the first child, which is given its address
         supervisor = Supervisor(
             data["argv"],
             Candidate(*data["first"]),
@@ -426,6 +457,9 @@ def resident(fd: str) -> int:
             log,
             pull=pull,
             _spawn=lambda path, argv, env: spawn(path, argv, env, user),
+            essential={proxy.pid: "the platform proxy"} if proxy is not None and proxy.pid else None,
+            # The proxy is this process's child, not the agent's: a stop leaves it be.
+            _tree=lambda pgid: Tree(pgid, frozenset({proxy.pid} if proxy is not None and proxy.pid else ())),
         )
         status = supervisor.run()
     except LauncherError as exc:
@@ -437,6 +471,8 @@ def resident(fd: str) -> int:
     finally:
         if pull is not None:
             pull.cancel()
+        if proxy is not None:
+            proxy.stop()
     # The agent is gone (run returns once its tree is): what the launcher
     # wrote for it goes too. Only codex's private CODEX_HOME so far.
     if "CODEX_HOME" in supervisor.current.env:
@@ -500,6 +536,86 @@ class HelperPull:
                 os.kill(self.pid, signal.SIGKILL)
             except OSError:
                 pass
+
+
+class ProxyProcess:
+    """``supervise --platform-proxy``'s server: a long-lived ``fork`` of
+    this resident (why a fork: the module docstring, and
+    ``launcher.platform.proxy``) that serves the listening socket the
+    launch bound, with the token this process inherited in its handover.
+    It dies with the resident (``PR_SET_PDEATHSIG``) and tells it, through
+    a pipe, that it is serving before the first child starts. The token
+    cell (a memfd, close-on-exec) is where it leaves a token a register
+    issued, for refresh helpers."""
+
+    READY_TIMEOUT = 60.0
+
+    def __init__(self, request: dict[str, Any]) -> None:
+        self._request = request
+        self._listener: int | None = request["fd"]
+        os.set_inheritable(request["fd"], False)  # crossed the exec to get here; no child may hold it
+        self.cell = os.memfd_create("agent-launcher-token", os.MFD_CLOEXEC)
+        request["cell"] = self.cell
+        self.pid: int | None = None
+
+    def start(self) -> int:
+        ready_read, ready_write = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the proxy; the tests talk to it
+            code = 70
+            try:
+                os.close(ready_read)
+                code = _proxy(self._request, parent, ready_write)
+            finally:
+                os._exit(code)
+        os.close(ready_write)
+        if self._listener is not None:
+            os.close(self._listener)  # the proxy's alone now: it dies with the launch
+            self._listener = None
+        self.pid = pid
+        try:
+            answer = _read_ready(ready_read, self.READY_TIMEOUT)
+        finally:
+            os.close(ready_read)
+        if answer != b"R":
+            self.stop()
+            raise PlatformProxyError("the platform proxy did not start (its error is above); nothing was started")
+        return pid
+
+    def stop(self) -> None:
+        if self.pid is None:
+            return
+        pid, self.pid = self.pid, None
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
+
+
+def _read_ready(fd: int, timeout: float) -> bytes:
+    import select
+
+    readable, _, _ = select.select([fd], [], [], timeout)
+    return os.read(fd, 1) if readable else b""
+
+
+def _proxy(request: dict[str, Any], parent: int, ready: int) -> int:
+    """The proxy's whole life, after the fork."""
+    from .privileges import die_with_parent
+
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, WAITED)  # an operator's SIGTERM ends it, as any process
+    die_with_parent(signal.SIGKILL)
+    if os.getppid() != parent:  # the resident died before the line above
+        return 70
+    make_undumpable()  # inherited over fork; checked, as in every launcher process
+    sys.path[:] = request["path"]
+    from .platform.proxy import serve
+
+    return serve(request, ready)
 
 
 def moved_files(watched: Sequence[tuple[str, Sequence[int] | None]]) -> list[str]:

@@ -31,14 +31,26 @@ HELPER_GRACE = 5
 
 
 def candidate_for(
-    config: Config, environ: Mapping[str, str], log: Log, *, first: bool, current: Mapping[str, str] | None = None
+    config: Config,
+    environ: Mapping[str, str],
+    log: Log,
+    *,
+    first: bool,
+    current: Mapping[str, str] | None = None,
+    proxy: Mapping[str, str] | None = None,
 ) -> Candidate:
     """The pipeline, up to a child that can be started: what every pull runs
     (the first in this process, each refresh in ``pull_helper``, where
-    ``current`` is the running child's environment)."""
+    ``current`` is the running child's environment). ``proxy``: the
+    platform proxy's url and credential, which replace the platform's in
+    the child's environment (``--platform-proxy``)."""
     plan = build_plan(config, environ, log)
     if first:
         log_plan(plan, log)
+    if proxy is not None:
+        from ..platform.endpoint import proxied_env
+
+        plan = plan._replace(env=proxied_env(plan.env, proxy, config.workspace_id))
     launch = startable(plan, config, environ)  # refusals raise: no child is started or stopped
     # e.g. codex's auth.json. A refresh helper writes on behalf of its
     # parent, the resident, and keeps the running child's directory when
@@ -50,10 +62,40 @@ def candidate_for(
 
 def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
     make_undumpable()  # before the first secret is read into memory that a child could inspect
-    first = candidate_for(config, environ, log, first=True)  # refusals raise here: no child is ever started
+    log_settings = {"fmt": log.fmt, "verbosity": log.verbosity}
+    endpoint: dict[str, str] | None = None
+    proxy: dict[str, Any] | None = None
+    if config.platform_proxy:
+        from ..platform.endpoint import launcher_token_path, new_credential, open_listener
+
+        fd, url = open_listener()
+        endpoint = {"url": url, "credential": new_credential()}
+        token_path = launcher_token_path(config, environ)
+        proxy = {
+            "fd": fd,
+            "url": url,
+            "credential": endpoint["credential"],
+            "token_path": str(token_path),
+            "flags": config.flags,
+            "environ": dict(environ),
+            "log": log_settings,
+            "path": list(sys.path),
+        }
+    # Refusals raise here: no child is ever started.
+    first = candidate_for(config, environ, log, first=True, proxy=endpoint)
+    if endpoint is not None:
+        from ..platform.endpoint import hand_token_file
+
+        hand_token_file(first.env, endpoint["credential"], token_path, config.user, log)
+        log.info(f"the child's platform is the proxy at {endpoint['url']}; the workspace token stays here")
+        if config.user is None:
+            log.warning(
+                "--platform-proxy without --user: the agent runs as the launcher's uid and can read the token "
+                "file (if any) itself; run it as another user to keep the token out of reach",
+                code="PROXY_SAME_UID",
+            )
     if config.user is not None:
         log.info(f"children run as uid {config.user.uid} gid {config.user.gid}")
-    log_settings = {"fmt": log.fmt, "verbosity": log.verbosity}
     request = None
     if config.refresh:
         request = {
@@ -63,8 +105,11 @@ def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
             "alarm": math.ceil(config.deadline) + HELPER_GRACE,
             # The resident runs without site-packages; its helper imports this pipeline.
             "path": list(sys.path),
+            "proxy": endpoint,
         }
     options = Options.from_config(config)
+    if proxy is not None:
+        os.set_inheritable(proxy["fd"], True)  # across the exec into the resident, which takes it back at once
     become_resident(
         {
             "argv": config.command,
@@ -73,6 +118,7 @@ def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
             "first": first,
             "user": config.user,
             "request": request,
+            "proxy": proxy,
         }
     )
 
@@ -104,7 +150,16 @@ def pull_helper(request: Mapping[str, Any], current: Mapping[str, str]) -> dict[
     log = Log(**request["log"])
     try:
         config = resolve(request["flags"], request["environ"])
-        env, path, watched = candidate_for(config, request["environ"], log, first=False, current=current)
+        if request.get("token_cell") is not None:
+            from ..platform.endpoint import read_cell
+
+            kept = read_cell(request["token_cell"])  # a register's token, kept by the platform proxy
+            if kept is not None:
+                source = "the platform proxy (issued by register)"
+                config = config._replace(token=kept, token_source=source)
+        env, path, watched = candidate_for(
+            config, request["environ"], log, first=False, current=current, proxy=request.get("proxy")
+        )
         return {"env": env, "path": path, "watched": watched}
     except LauncherError as exc:
         return {"error": {"code": exc.code, "message": exc.message}}
