@@ -19,7 +19,7 @@ must stream: ``GET /workspaces/{id}/events`` (server-sent events, chunked,
 ``stream_events`` events ``stream_gap`` seconds apart) and ``GET
 /workspaces/{id}/poll`` (a long poll answered after ``poll_delay``);
 ``POST /workspaces/{id}/echo`` answers the size and hash of the body it
-read.
+read, ``GET /workspaces/{id}/blob/N`` N bytes.
 
 This module is the one platform stand-in; the others build on it.
 ``PlatformState`` is the model (a workspace's secrets, the token it
@@ -222,6 +222,8 @@ class PlatformHandler(BaseHTTPRequestHandler):
             return self.send(200, _json({"workspace_id": state.workspace_id, "status": "online"}), JSON)
         if authorised and self.path == own + "/events":
             return self.stream()
+        if authorised and self.path.startswith(own + "/blob/") and self.path.rsplit("/", 1)[1].isdigit():
+            return self.send(200, b"x" * int(self.path.rsplit("/", 1)[1]), {"Content-Type": "text/plain"})
         if authorised and self.path == own + "/poll":
             time.sleep(state.poll_delay)
             return self.send(200, _json({"event": "woke"}), JSON)
