@@ -14,6 +14,10 @@
    kill-to-exit time beside a minimal stdlib supervisor and tini.
 4. fleet: 200 launchers started at once against one platform process that
    admits 20 concurrent requests and answers the rest 429 + Retry-After.
+5. proxy: ``benchmarks/bench_proxy.py``: what ``supervise --platform-proxy``
+   adds per request (median, p90, ratio, added ms) against a direct
+   connection to the dev platform, interleaved; sequential throughput; the
+   resident's and the proxy's RSS.
 
 Everything runs on 127.0.0.1 and stops by itself.
 """
@@ -246,6 +250,22 @@ def bench_supervise(quick: bool) -> None:
     print(proc.stdout.rstrip() or f"(bench_supervise.py exited {proc.returncode}: {proc.stderr[-500:]})")
 
 
+# 5. platform proxy --------------------------------------------------------
+
+
+def bench_proxy(quick: bool) -> None:
+    script = HERE / "bench_proxy.py"
+    print("\n## platform proxy (supervise --platform-proxy)\n")
+    proc = subprocess.run(
+        [PY, str(script), "--rounds", "300" if quick else "2000"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+    print(proc.stdout.rstrip() or f"(bench_proxy.py exited {proc.returncode}: {proc.stderr[-500:]})")
+
+
 # 4. fleet start ----------------------------------------------------------
 
 
@@ -305,7 +325,7 @@ def bench_fleet(launchers: int, slots: int, service_time: float, retry_after: in
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds")
-    parser.add_argument("--only", default="launch,gate,supervise,fleet", help="comma-separated sections")
+    parser.add_argument("--only", default="launch,gate,supervise,fleet,proxy", help="comma-separated sections")
     parser.add_argument("--launchers", type=int, default=200)
     parser.add_argument("--service-time", type=float, default=1.5, help="platform work per admitted request (s)")
     args = parser.parse_args()
@@ -323,6 +343,8 @@ def main() -> int:
         bench_supervise(args.quick)
     if "fleet" in sections:
         bench_fleet(args.launchers, slots=20, service_time=args.service_time, retry_after=1)
+    if "proxy" in sections:
+        bench_proxy(args.quick)
     return 0
 
 

@@ -124,6 +124,17 @@ def _add_user_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_proxy_option(parser: argparse.ArgumentParser) -> None:
+    """supervise's; exec and check accept it only to refuse it as one (64)."""
+    parser.add_argument(
+        "--platform-proxy",
+        action="store_true",
+        default=None,
+        help="keep the workspace token in the launcher and serve the platform API to the child on a private "
+        "loopback endpoint (env LAUNCHER_PLATFORM_PROXY=1; supervise only: see docs/platform-proxy.md)",
+    )
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole command line, or with ``only``, just that command's part:
     argparse spends about 0.05 ms on each flag it is given (2.5 ms for all
@@ -141,6 +152,7 @@ def _add_exec(commands: argparse._SubParsersAction[_Parser]) -> None:
     run = commands.add_parser("exec", help="gate, then replace this process with COMMAND (default: claude)")
     _add_common_options(run)
     _add_user_option(run)
+    _add_proxy_option(run)
     run.add_argument("argv", nargs="*", metavar="COMMAND")
 
 
@@ -148,6 +160,7 @@ def _add_check(commands: argparse._SubParsersAction[_Parser]) -> None:
     check = commands.add_parser("check", help="gate and explain; exit with the status exec would")
     _add_common_options(check)
     _add_user_option(check)
+    _add_proxy_option(check)
     check.add_argument("--json", action="store_true", help="print the plan as JSON")
     check.add_argument("argv", nargs="*", metavar="COMMAND", help="also check that COMMAND resolves")
 
@@ -162,6 +175,7 @@ def _add_supervise(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
     _add_common_options(supervise)
     _add_user_option(supervise)
+    _add_proxy_option(supervise)
     # Values are checked by config.resolve, as every other flag's.
     supervise.add_argument(
         "--refresh",

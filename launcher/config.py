@@ -48,6 +48,7 @@ ENV_VARS: dict[str, str] = {
     "ca_file": "LAUNCHER_CA_FILE",
     "user": "LAUNCHER_USER",
     "agent": "LAUNCHER_AGENT",
+    "platform_proxy": "LAUNCHER_PLATFORM_PROXY",
 }
 
 DEFAULTS: dict[str, object] = {
@@ -76,6 +77,8 @@ DEFAULTS: dict[str, object] = {
     "stop_signal": "SIGTERM",
     "stop_timeout": "10",
     "subreaper": False,
+    # supervise --platform-proxy (launcher.platform.proxy); exec and check refuse it
+    "platform_proxy": False,
     # audit's
     "pids": None,
     "json": False,  # check's and audit's --json
@@ -128,6 +131,7 @@ class Config(NamedTuple):
     stop_signal: signal.Signals = signal.SIGTERM
     stop_timeout: float = 10.0
     subreaper: bool = False
+    platform_proxy: bool = False  # --platform-proxy / LAUNCHER_PLATFORM_PROXY: serve the platform API to the child
     pids: tuple[int, ...] | None = None  # audit --pid: only these processes
     json: bool = False  # check, audit: print JSON
     # The flag layer this Config was resolved from (no secret: the token is
@@ -208,6 +212,7 @@ def resolve(cli: Mapping[str, object], environ: Mapping[str, str], *, switch_use
         stop_signal=parse_signal(str(settings["stop_signal"])),
         stop_timeout=_stop_timeout(settings["stop_timeout"]),
         subreaper=bool(settings["subreaper"]),
+        platform_proxy=_platform_proxy(settings, platform_url) if switch_user else False,
         pids=_pids(settings["pids"]),
     )
 
@@ -357,6 +362,16 @@ def _flag(value: object, name: str) -> bool:
     if text in _FALSY:
         return False
     raise ConfigError(f"{name} must be 1/0/true/false, got {str(value)[:20]!r}")
+
+
+def _platform_proxy(settings: ChainMap[str, object], platform_url: str | None) -> bool:
+    """A proxy needs a platform to forward to: asked for in local mode, it
+    is a mistake worth stopping on, not a setting to ignore."""
+    wanted = _flag(settings["platform_proxy"], ENV_VARS["platform_proxy"])
+    if wanted and platform_url is None:
+        what = "--platform-proxy" if source_of(settings, "platform_proxy") == "flag" else ENV_VARS["platform_proxy"]
+        raise ConfigError(f"{what} needs a platform (--platform-url or PLATFORM_URL) to forward to")
+    return wanted
 
 
 def _positive_number(value: object, name: str, kind: type[int] | type[float]) -> int | float:

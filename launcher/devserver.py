@@ -5,6 +5,22 @@ It speaks the real contract::
     GET /workspaces/{id}/secrets/values  -> {"KEY": "value", ...}   (merged)
     GET /workspaces/{id}/secrets         -> [{"key", "has_value", "scope", ...}]
 
+and, for a runtime run behind ``supervise --platform-proxy``, what the
+platform's own workspace runtime calls::
+
+    POST /registry/register   {"id", ...}           -> {"status": "registered"[, "auth_token"]}
+    POST /registry/heartbeat  {"workspace_id", ...} -> {"status": "ok"}
+    GET  /workspaces/{id}/state                     -> {"workspace_id", "status": "online", ...}
+
+register answers ``auth_token`` once, when ``issue_token`` is set, and
+that token is required from then on (the real server issues one on a
+workspace's first register). Two test endpoints stand for what a proxy
+must stream: ``GET /workspaces/{id}/events`` (server-sent events, chunked,
+``stream_events`` events ``stream_gap`` seconds apart) and ``GET
+/workspaces/{id}/poll`` (a long poll answered after ``poll_delay``);
+``POST /workspaces/{id}/echo`` answers the size and hash of the body it
+read, ``GET /workspaces/{id}/blob/N`` N bytes.
+
 This module is the one platform stand-in; the others build on it.
 ``PlatformState`` is the model (a workspace's secrets, the token it
 requires, the requests it saw) and ``PlatformState.answer`` the routing
@@ -27,6 +43,7 @@ queueing canned responses with ``push``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import threading
 import time
@@ -92,6 +109,13 @@ class PlatformState:
         # Called with the path before each answer: tests use it to change
         # secrets between the launcher's reads.
         self.on_request: Callable[[str], None] | None = None
+        # The runtime's calls (see the module docstring).
+        self.issue_token: str | None = None
+        self.registrations: list[dict[str, object]] = []
+        self.heartbeats: list[dict[str, object]] = []
+        self.stream_events = 3
+        self.stream_gap = 0.2
+        self.poll_delay = 1.0
 
     def push(self, *responses: Canned) -> None:
         with self.lock:
@@ -111,6 +135,35 @@ class PlatformState:
                 return 200, _json(self.values())
             if path == prefix:
                 return 200, _json(self.listing())
+        return 404, _json({"error": "not found"})
+
+    def post(self, path: str, authorization: str | None, body: bytes) -> tuple[int, bytes]:
+        """The runtime's POSTs: register, heartbeat, and the echo endpoint."""
+        if self.token is not None and authorization != f"Bearer {self.token}":
+            return 401, _json({"error": "invalid or missing workspace token"})
+        if path == f"/workspaces/{self.workspace_id}/echo":
+            return 200, _json({"bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()})
+        try:
+            document = json.loads(body or b"null")
+        except ValueError:
+            return 400, _json({"error": "invalid JSON"})
+        if not isinstance(document, dict):
+            return 400, _json({"error": "invalid JSON"})
+        with self.lock:
+            if path == "/registry/register":
+                if document.get("id") != self.workspace_id:
+                    return 403, _json({"error": "workspace id mismatch"})
+                self.registrations.append(document)
+                answer: dict[str, object] = {"status": "registered"}
+                if self.issue_token is not None:
+                    answer["auth_token"] = self.token = self.issue_token
+                    self.issue_token = None
+                return 200, _json(answer)
+            if path == "/registry/heartbeat":
+                if document.get("workspace_id") != self.workspace_id:
+                    return 403, _json({"error": "workspace id mismatch"})
+                self.heartbeats.append(document)
+                return 200, _json({"status": "ok"})
         return 404, _json({"error": "not found"})
 
     def values(self) -> dict[str, str]:
@@ -163,7 +216,41 @@ class PlatformHandler(BaseHTTPRequestHandler):
         if canned is not None:
             time.sleep(canned.delay)
             return self.send(canned.status, canned.body, canned.headers, canned.declare_length)
+        own = f"/workspaces/{state.workspace_id}"
+        authorised = state.token is None or authorization == f"Bearer {state.token}"
+        if authorised and self.path == own + "/state":
+            return self.send(200, _json({"workspace_id": state.workspace_id, "status": "online"}), JSON)
+        if authorised and self.path == own + "/events":
+            return self.stream()
+        if authorised and self.path.startswith(own + "/blob/") and self.path.rsplit("/", 1)[1].isdigit():
+            return self.send(200, b"x" * int(self.path.rsplit("/", 1)[1]), {"Content-Type": "text/plain"})
+        if authorised and self.path == own + "/poll":
+            time.sleep(state.poll_delay)
+            return self.send(200, _json({"event": "woke"}), JSON)
         self.answer()
+
+    def do_POST(self) -> None:
+        state = self.state
+        authorization = self.headers.get("Authorization")
+        state.record(Recorded("POST", self.path, authorization, self.client_address[1]))
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        status, answer = state.post(self.path, authorization, body)
+        self.send(status, answer, JSON)
+
+    def stream(self) -> None:
+        """Server-sent events, chunked, one event per chunk, ``stream_gap`` apart."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for index in range(self.state.stream_events):
+            event = f"id: {index}\nevent: tick\ndata: {json.dumps({'n': index, 't': time.time()})}\n\n".encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+            self.wfile.flush()
+            time.sleep(self.state.stream_gap)
+        self.wfile.write(b"0\r\n\r\n")
 
     def answer(self) -> None:
         """What the contract says to this request (no canned response, no record)."""

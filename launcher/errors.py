@@ -13,6 +13,7 @@ Exception tree::
     ├── PlatformAuthError            77  PLATFORM_AUTH_FAILED
     ├── MissingCredentialError       78  MISSING_BYOK_CREDENTIAL
     ├── ForeignAgentCredentialError  78  FOREIGN_AGENT_CREDENTIAL
+    ├── PlatformProxyError           70  PLATFORM_PROXY_FAILED  (supervise --platform-proxy: the proxy died)
     ├── CommandNotExecutableError   126  COMMAND_NOT_EXECUTABLE
     └── CommandNotFoundError        127  COMMAND_NOT_FOUND
 
@@ -111,6 +112,15 @@ class ForeignAgentCredentialError(LauncherError):
     code = "FOREIGN_AGENT_CREDENTIAL"
 
 
+class PlatformProxyError(LauncherError):
+    """``supervise --platform-proxy``: the proxy process could not start or
+    exited while the agent ran. The agent's platform endpoint is gone with
+    it, so the resident stops the agent and exits with this status."""
+
+    exit_code = 70
+    code = "PLATFORM_PROXY_FAILED"
+
+
 class CommandNotExecutableError(LauncherError):
     exit_code = 126
     code = "COMMAND_NOT_EXECUTABLE"
@@ -180,6 +190,7 @@ __all__ = [
     "LauncherError",
     "MissingCredentialError",
     "PlatformAuthError",
+    "PlatformProxyError",
     "PlatformUnavailableError",
     "PrivilegeError",
     "TransientPlatformError",

@@ -22,11 +22,22 @@ from .agents.scan import OwnFiles
 from .catalogue import KeyCatalogue, load_catalogue
 from .config import BillingMode, Config
 from .envfiles import read_dotenv
-from .errors import ForeignAgentCredentialError
+from .errors import ConfigError, ForeignAgentCredentialError
 from .files import Stamp, changed
 from .gate import STRIP, AgentContext, GatePlan, Source, plan
 from .log import LEVELS, Log
 from .values import Scope
+
+
+def refuse_platform_proxy(config: Config, command: str) -> None:
+    """exec replaces itself with the agent, so nothing would be left to
+    serve the platform API or hold the token; check exits as exec would."""
+    if config.platform_proxy:
+        raise ConfigError(
+            f"{command}: --platform-proxy (or LAUNCHER_PLATFORM_PROXY) needs a launcher that stays running to "
+            "serve the platform API, and exec replaces itself with the agent; use "
+            "`agent-launcher supervise --platform-proxy` instead"
+        )
 
 
 def gather_sources(

@@ -42,7 +42,8 @@ from typing import NamedTuple
 
 from .errors import ConfigError, LauncherError, PrivilegeError
 
-PR_GET_DUMPABLE = 3  # <linux/prctl.h>
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PR_GET_DUMPABLE = 3
 PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
 
@@ -198,6 +199,16 @@ def make_undumpable() -> None:
         ) from None
     if dumpable != 0:
         raise LauncherError("cannot make the launcher unreadable to its child: still dumpable after prctl")
+
+
+def die_with_parent(signum: int) -> None:
+    """PR_SET_PDEATHSIG: ``signum`` arrives when the parent (the thread that
+    forked us) exits. Used by the platform proxy, a fork of supervise's
+    resident that must never outlive it."""
+    try:
+        prctl(PR_SET_PDEATHSIG, signum)
+    except OSError as exc:
+        raise LauncherError(f"cannot tie the platform proxy to its parent: prctl failed ({exc.strerror})") from None
 
 
 def drop(identity: Identity) -> None:

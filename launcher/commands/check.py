@@ -8,11 +8,12 @@ from collections.abc import Mapping
 from ..config import Config
 from ..launch import check_drop, prepare
 from ..log import Log
-from ..pipeline import build_plan, startable
+from ..pipeline import build_plan, refuse_platform_proxy, startable
 from ..render import dumps, plan_json, plan_table
 
 
 def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
+    refuse_platform_proxy(config, "check")  # exactly as exec refuses it
     plan = build_plan(config, environ, log, explain=True)
     if plan.launches:  # what exec does next, in exec's order
         if config.command_given:

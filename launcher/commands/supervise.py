@@ -15,7 +15,7 @@ import signal
 import socket
 import sys
 from collections.abc import Mapping
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ..config import Config
 from ..log import Log
@@ -32,7 +32,37 @@ HELPER_GRACE = 5
 
 def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
     make_undumpable()  # before the first secret is read into memory that a child could inspect
-    first = candidate_for(config, environ, log, first=True)  # refusals raise here: no child is ever started
+    endpoint: dict[str, str] | None = None
+    proxy: dict[str, Any] | None = None
+    if config.platform_proxy:
+        from ..platform.endpoint import launcher_token_path, new_credential, open_listener
+
+        fd, url = open_listener()
+        endpoint = {"url": url, "credential": new_credential()}
+        token_path = launcher_token_path(config, environ)
+        proxy = {
+            "fd": fd,
+            "url": url,
+            "credential": endpoint["credential"],
+            "token_path": str(token_path),
+            "flags": config.flags,
+            "environ": dict(environ),
+            "log": {"fmt": log.fmt, "verbosity": log.verbosity},
+            "path": list(sys.path),
+        }
+    # Refusals raise here: no child is ever started.
+    first = candidate_for(config, environ, log, first=True, proxy=endpoint)
+    if endpoint is not None:
+        from ..platform.endpoint import hand_token_file
+
+        hand_token_file(first.env, endpoint["credential"], token_path, config.user, log)
+        log.info(f"the child's platform is the proxy at {endpoint['url']}; the workspace token stays here")
+        if config.user is None:
+            log.warning(
+                "--platform-proxy without --user: the agent runs as the launcher's uid and can read the token "
+                "file (if any) itself; run it as another user to keep the token out of reach",
+                code="PROXY_SAME_UID",
+            )
     if config.user is not None:
         log.info(f"children run as uid {config.user.uid} gid {config.user.gid}")
     request = None
@@ -44,7 +74,10 @@ def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
             "alarm": math.ceil(config.deadline) + HELPER_GRACE,
             # The resident runs without site-packages; its helper imports this pipeline.
             "path": list(sys.path),
+            "proxy": endpoint,
         }
+    if proxy is not None:
+        os.set_inheritable(proxy["fd"], True)  # across the exec into the resident, which takes it back at once
     become_resident(
         Handover(
             tuple(config.command),
@@ -53,6 +86,7 @@ def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
             first,
             config.user,
             request,
+            proxy,
         )
     )
 
@@ -84,5 +118,5 @@ def become_resident(handover: Handover) -> NoReturn:
     # Blocked and pending signals survive exec: a SIGTERM that arrives in
     # between waits for the resident's loop instead of being lost.
     signal.pthread_sigmask(signal.SIG_BLOCK, WAITED)
-    argv = resident.interpreter(resident.__name__, resident.resident.__name__, str(fd), site=False)
+    argv = resident.interpreter(resident.__name__, resident.resident.__name__, str(fd), str(writer), site=False)
     os.execve(resident.this_interpreter(), argv, {})  # noqa: S606

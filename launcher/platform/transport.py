@@ -113,6 +113,12 @@ class _Connection(http.client.HTTPConnection):
         # assignment: typeshed declares a class where any such callable serves.
         self.response_class = self._response  # type: ignore[assignment]
 
+    def rearm(self, deadline: float, timeout: float) -> None:
+        """New bounds for the next exchange on this connection (the platform
+        proxy keeps connections across requests, each with its own deadline)."""
+        self._deadline = deadline
+        self._timeout = timeout
+
     def left(self) -> float:
         """How long the next wait may last."""
         left = min(self._timeout, self._deadline - time.monotonic())
@@ -141,6 +147,11 @@ class _Connection(http.client.HTTPConnection):
 
     def _response(self, sock: socket.socket, debuglevel: int = 0, method: str | None = None) -> HTTPResponse:
         return HTTPResponse(cast(socket.socket, _Paced(sock, self.left)), debuglevel, method)
+
+
+# The connection on its own, for a caller that speaks http.client itself
+# (the platform proxy streams bodies both ways without httpx).
+PlatformConnection = _Connection
 
 
 class _Body(httpx.SyncByteStream):

@@ -200,11 +200,14 @@ class Tree:
 
     Processes are remembered once seen, by pid and start time, so an orphan
     re-parented away from us is still killed and a reused pid never is.
+    ``spare``: our own children that are not the agent's (the platform
+    proxy): neither they nor anything under them is the child's tree.
     """
 
-    def __init__(self, leader: int) -> None:
+    def __init__(self, leader: int, spare: frozenset[int] = frozenset()) -> None:
         self.leader = leader  # also the session and process-group id
         self.known: dict[int, int] = {}  # pid -> start time
+        self.spare = spare
 
     def collect(self) -> None:
         me = os.getpid()
@@ -216,6 +219,8 @@ class Tree:
         todo = [self.leader, me]
         while todo:
             for stat in children.get(todo.pop(), ()):
+                if stat.pid in self.spare:
+                    continue
                 found.append(stat)
                 todo.append(stat.pid)
         for stat in found:

@@ -56,9 +56,10 @@ class LogSettings(NamedTuple):
 class Handover(NamedTuple):
     """Everything the resident needs, and nothing it does not: the agent's
     argv, the supervisor's options, how to log, the first candidate, the
-    agent's user, and (with ``--refresh``) the request each refresh helper
-    pulls with (configuration flags and the original environment: secrets,
-    held in the non-dumpable resident's memory only)."""
+    agent's user, (with ``--platform-proxy``) what the proxy serves with,
+    and (with ``--refresh``) the request each refresh helper pulls with
+    (configuration flags and the original environment: secrets, held in the
+    non-dumpable resident's memory only)."""
 
     argv: tuple[str, ...]
     options: Options
@@ -66,6 +67,9 @@ class Handover(NamedTuple):
     first: Candidate
     user: Identity | None
     request: Mapping[str, Any] | None
+    # --platform-proxy: the listening socket's fd, the endpoint, the token's
+    # file, what the proxy pulls with (the original environment: secrets).
+    proxy: Mapping[str, Any] | None = None
 
     def __repr__(self) -> str:  # the request and the candidate hold values
         return f"Handover({len(self.argv)} arguments, refresh={self.options.refresh!r}, user={self.user is not None})"
@@ -85,6 +89,7 @@ class Handover(NamedTuple):
                 "first": self.first,
                 "user": self.user,
                 "request": self.request,
+                "proxy": self.proxy,
             }
         ).encode()
 
@@ -103,4 +108,5 @@ class Handover(NamedTuple):
             Candidate.load(data["first"]),
             user,
             data["request"],
+            data.get("proxy"),
         )

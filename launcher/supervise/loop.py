@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from ..errors import ForeignAgentCredentialError, LauncherError, unexpected
+from ..errors import ForeignAgentCredentialError, LauncherError, PlatformProxyError, unexpected
 from ..log import Log
 from .children import Tree, exit_code, reap, signal_group, spawn
 from .handover import Candidate, Options
@@ -98,6 +98,7 @@ class Supervisor:
         _clock: Callable[[], float] = time.monotonic,
         _random: Callable[[], float] = random.random,
         _moved: Callable[[Candidate], list[str]] = lambda c: moved_files(c.watched),
+        essential: Mapping[int, str] | None = None,
     ) -> None:
         self.argv = list(argv)
         self.options = options
@@ -124,6 +125,10 @@ class Supervisor:
         # its helper pulls (and judges the files) again before anything starts.
         self.rechecking = False
         self.exit_code: int | None = None
+        # Processes the child cannot do without (the platform proxy): pid ->
+        # what it is. One that exits ends the launch with ``failure``.
+        self.essential = dict(essential or {})
+        self.failure: LauncherError | None = None
 
     # -- the loop ---------------------------------------------------------
 
@@ -180,6 +185,8 @@ class Supervisor:
             elif pid == self.helper and self._pull is not None:
                 self.helper = None
                 self._refreshed(self._pull, self._clock())
+            elif pid in self.essential:
+                self._lost(self.essential.pop(pid), status)
             else:
                 self.log.debug(f"reaped orphan {pid}")
 
@@ -197,6 +204,21 @@ class Supervisor:
             self._begin_stop(Then.EXIT, None, self._clock())  # the signal itself was the stop request
         else:
             self.stopping.then = Then.EXIT  # a restart in progress becomes the last stop
+
+    def _lost(self, what: str, status: int) -> None:
+        """An essential process exited: the child has lost what it runs on
+        (its platform endpoint), so it is stopped and the launch fails."""
+        self.failure = PlatformProxyError(
+            f"{what} exited with status {exit_code(status)}; stopping the agent, whose platform endpoint it was"
+        )
+        self.log.error(self.failure.code, self.failure.message)
+        if self.helper is not None and self._pull is not None:
+            self._pull.cancel()
+        self.shutting_down = True
+        if self.stopping is not None:
+            self.stopping.then = Then.EXIT
+        elif self.child is not None:
+            self._begin_stop(Then.EXIT, self.options.stop_signal, self._clock())
 
     def _refreshed(self, pull: Pull, now: float) -> None:
         error: Exception | None = None
@@ -310,7 +332,9 @@ class Supervisor:
             self.rechecking = True
             self.helper = self._pull.start(candidate)
             return
-        if self.status is None:  # the child would not die even to SIGKILL
+        if self.failure is not None:
+            self.exit_code = self.failure.exit_code
+        elif self.status is None:  # the child would not die even to SIGKILL
             self.exit_code = 128 + signal.SIGKILL
         else:
             self.exit_code = exit_code(self.status)

@@ -18,14 +18,26 @@ from .handover import Candidate
 
 
 def candidate_for(
-    config: Config, environ: Mapping[str, str], log: Log, *, first: bool, current: Mapping[str, str] | None = None
+    config: Config,
+    environ: Mapping[str, str],
+    log: Log,
+    *,
+    first: bool,
+    current: Mapping[str, str] | None = None,
+    proxy: Mapping[str, str] | None = None,
 ) -> Candidate:
     """The pipeline, up to a child that can be started: what every pull runs
     (the first in this process, each refresh in ``pull_helper``, where
-    ``current`` is the running child's environment)."""
+    ``current`` is the running child's environment). ``proxy``: the
+    platform proxy's url and credential, which replace the platform's in
+    the child's environment (``--platform-proxy``)."""
     plan = build_plan(config, environ, log)
     if first:
         log_plan(plan, log)
+    if proxy is not None:
+        from ..platform.endpoint import proxied_env
+
+        plan = plan._replace(env=proxied_env(plan.env, proxy, config.workspace_id))
     launch = startable(plan, config, environ)  # refusals raise: no child is started or stopped
     # e.g. codex's auth.json. A refresh helper writes on behalf of its
     # parent, the resident, and keeps the running child's directory when
@@ -44,7 +56,16 @@ def pull_helper(request: Mapping[str, Any], current: Mapping[str, str]) -> dict[
     log = Log(**request["log"])
     try:
         config = resolve(request["flags"], request["environ"])
-        env, path, watched = candidate_for(config, request["environ"], log, first=False, current=current)
+        if request.get("token_cell") is not None:
+            from ..platform.endpoint import read_cell
+
+            kept = read_cell(request["token_cell"])  # a register's token, kept by the platform proxy
+            if kept is not None:
+                source = "the platform proxy (issued by register)"
+                config = config._replace(token=kept, token_source=source)
+        env, path, watched = candidate_for(
+            config, request["environ"], log, first=False, current=current, proxy=request.get("proxy")
+        )
         return {"env": env, "path": path, "watched": watched}
     except LauncherError as exc:
         return {"error": {"code": exc.code, "message": exc.message}}

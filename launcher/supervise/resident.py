@@ -43,10 +43,10 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import LauncherError, by_code, unexpected
+from ..errors import LauncherError, PlatformProxyError, by_code, unexpected
 from ..log import Log
 from ..privileges import make_undumpable
-from .children import become_subreaper, spawn
+from .children import Tree, become_subreaper, spawn
 from .handover import Candidate, Handover
 from .loop import WAITED, Supervisor
 
@@ -75,20 +75,31 @@ def interpreter(module: str, function: str, *args: str, site: bool) -> list[str]
     return [sys.executable, *flags, "-c", _BOOT.format(module, function), _PACKAGE_ROOT, *args]
 
 
-def resident(fd: str) -> int:
+def resident(fd: str, writer: str = "") -> int:
     """The resident parent: read the handover, supervise, exit with the status.
     Nothing escapes as a traceback: a bug is reported by type and place."""
     make_undumpable()  # before the plan is read: exec made this process dumpable again
     log = Log()
     pull: HelperPull | None = None
+    proxy: ProxyProcess | None = None
     try:
         untraced()  # a tracer that attached while exec left us dumpable would read all that follows
         handover = Handover.loads(_read_to_end(int(fd)))
+        if writer:
+            os.waitpid(int(writer), 0)  # the fork that wrote it: reaped here, not left for the loop
         log = Log(handover.log.fmt, handover.log.verbosity)
         options, user = handover.options, handover.user
-        pull = HelperPull(handover.request) if handover.request else None
+        request = dict(handover.request) if handover.request else None
+        if handover.proxy:
+            proxy = ProxyProcess(dict(handover.proxy))  # the listening socket: this process's and the proxy's only
+            if request is not None:
+                request["token_cell"] = proxy.cell
+        pull = HelperPull(request) if request else None
         if options.subreaper and os.getpid() != 1 and not become_subreaper():
             log.warning("--subreaper: prctl(PR_SET_CHILD_SUBREAPER) failed; orphans will not be reaped here")
+        if proxy is not None:
+            proxy.start()  # ready before the first child, which is given its address
+        spare = frozenset({proxy.pid} if proxy is not None and proxy.pid else ())
         supervisor = Supervisor(
             handover.argv,
             handover.first,
@@ -96,6 +107,9 @@ def resident(fd: str) -> int:
             log,
             pull=pull,
             _spawn=lambda path, argv, env: spawn(path, argv, env, user),
+            essential={pid: "the platform proxy" for pid in spare},
+            # The proxy is this process's child, not the agent's: a stop leaves it be.
+            _tree=lambda pgid: Tree(pgid, spare),
         )
         status = supervisor.run()
     except LauncherError as exc:
@@ -107,6 +121,8 @@ def resident(fd: str) -> int:
     finally:
         if pull is not None:
             pull.cancel()
+        if proxy is not None:
+            proxy.stop()
     # The agent is gone (run returns once its tree is): what the launcher
     # wrote for it goes too. Only codex's private CODEX_HOME so far.
     if "CODEX_HOME" in supervisor.current.env:
@@ -170,6 +186,86 @@ class HelperPull:
                 os.kill(self.pid, signal.SIGKILL)
             except OSError:
                 pass
+
+
+class ProxyProcess:
+    """``supervise --platform-proxy``'s server: a long-lived ``fork`` of
+    this resident (why a fork: the module docstring, and
+    ``launcher.platform.proxy``) that serves the listening socket the
+    launch bound, with the token this process inherited in its handover.
+    It dies with the resident (``PR_SET_PDEATHSIG``) and tells it, through
+    a pipe, that it is serving before the first child starts. The token
+    cell (a memfd, close-on-exec) is where it leaves a token a register
+    issued, for refresh helpers."""
+
+    READY_TIMEOUT = 60.0
+
+    def __init__(self, request: dict[str, Any]) -> None:
+        self._request = request
+        self._listener: int | None = request["fd"]
+        os.set_inheritable(request["fd"], False)  # crossed the exec to get here; no child may hold it
+        self.cell = os.memfd_create("agent-launcher-token", os.MFD_CLOEXEC)
+        request["cell"] = self.cell
+        self.pid: int | None = None
+
+    def start(self) -> int:
+        ready_read, ready_write = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the proxy; the tests talk to it
+            code = 70
+            try:
+                os.close(ready_read)
+                code = _proxy(self._request, parent, ready_write)
+            finally:
+                os._exit(code)
+        os.close(ready_write)
+        if self._listener is not None:
+            os.close(self._listener)  # the proxy's alone now: it dies with the launch
+            self._listener = None
+        self.pid = pid
+        try:
+            answer = _read_ready(ready_read, self.READY_TIMEOUT)
+        finally:
+            os.close(ready_read)
+        if answer != b"R":
+            self.stop()
+            raise PlatformProxyError("the platform proxy did not start (its error is above); nothing was started")
+        return pid
+
+    def stop(self) -> None:
+        if self.pid is None:
+            return
+        pid, self.pid = self.pid, None
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
+
+
+def _read_ready(fd: int, timeout: float) -> bytes:
+    import select
+
+    readable, _, _ = select.select([fd], [], [], timeout)
+    return os.read(fd, 1) if readable else b""
+
+
+def _proxy(request: dict[str, Any], parent: int, ready: int) -> int:
+    """The proxy's whole life, after the fork."""
+    from ..privileges import die_with_parent
+
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, WAITED)  # an operator's SIGTERM ends it, as any process
+    die_with_parent(signal.SIGKILL)
+    if os.getppid() != parent:  # the resident died before the line above
+        return 70
+    make_undumpable()  # inherited over fork; checked, as in every launcher process
+    sys.path[:] = request["path"]
+    from ..platform.proxy import serve
+
+    return serve(request, ready)
 
 
 def untraced() -> None:
