@@ -450,7 +450,7 @@ def test_missing_and_empty_files_hold_nothing(box):
         (("--", "/opt/bin/claude", "-p", "hi"), {}, "claude-code"),
         (("--", "codex"), {}, "codex"),
         (("--", "gemini"), {}, "gemini-cli"),
-        (("--", "sh", "-c", "claude"), {}, "generic"),
+        (("--", "sh", "-c", "claude"), {}, "all"),  # a wrapper: every profile's files
         (("--agent", "CODEX", "--", "claude"), {}, "codex"),
         (("--", "claude"), {"LAUNCHER_AGENT": "generic"}, "generic"),
         (("--agent", "gemini-cli"), {"LAUNCHER_AGENT": "generic"}, "gemini-cli"),
@@ -672,7 +672,7 @@ def test_toml_and_dotenv_selectors(tmp_path):
 
 
 def test_profiles_are_valid_data():
-    assert {"claude-code", "codex", "gemini-cli", "generic"} <= set(__import__("launcher.agents").agents.known())
+    assert {"all", "claude-code", "codex", "gemini-cli", "generic"} <= set(__import__("launcher.agents").agents.known())
     assert agent_for_command("/usr/local/bin/claude") == "claude-code"
     assert profile("claude-code").files
     catalog = load_catalog()
