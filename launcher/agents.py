@@ -32,6 +32,7 @@ class Format(enum.StrEnum):
     JSONC = "jsonc"  # JSON with // and /* */ comments (gemini-cli's settings)
     TOML = "toml"
     DOTENV = "dotenv"
+    INI = "ini"  # sections of key = value (the AWS shared credentials and config files)
     RAW = "raw"  # the whole file is one credential
 
 
@@ -65,6 +66,9 @@ class FileEntry(NamedTuple):
     fields: tuple[FieldSpec, ...]
     upward: tuple[str, ...] = ()  # names looked for in {cwd} and each parent, before ``paths``
     argv: tuple[str, ...] = ()  # flags of the agent's command whose value is such a file, or the document itself
+    # flags of the agent's command whose value is one ``dotted.key=value``
+    # setting of this file's document (codex's ``-c``)
+    overrides: tuple[str, ...] = ()
 
 
 class AgentProfile(NamedTuple):
@@ -103,6 +107,7 @@ def _entry(spec: Spec, field_sets: Mapping[str, list[Spec]]) -> FileEntry:
         fields=tuple(_field(f) for f in raw_fields),
         upward=tuple(upward),
         argv=tuple(spec.get("argv", ())),
+        overrides=tuple(spec.get("overrides", ())),
     )
 
 
