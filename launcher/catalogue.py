@@ -34,6 +34,20 @@ class KeyKind(enum.StrEnum):
     ROUTING = "routing"  # base URLs and custom headers: never a credential
     SWITCH = "switch"  # turns on a backend with ambient cloud credentials
     RELOCATION = "relocation"  # moves the files (or descriptors) a credential is read from
+    CLOUD_IDENTITY = "cloud_identity"  # a cloud SDK's credential, profile, credential file or metadata setting
+    TRANSPORT = "transport"  # proxies, CA trust, TLS and sockets: through what the agent's traffic goes
+    COMMAND = "command"  # a command line the agent runs
+
+
+# A switch counts as on unless its value is one of these (fail closed: any
+# other value may turn the backend on, whatever the agent's own parser says).
+SWITCH_OFF = frozenset({"", "0", "false", "no", "off"})
+# Kinds whose stripped values are recognised under other names (copies).
+SECRET_KINDS = frozenset({KeyKind.CREDENTIAL, KeyKind.CLOUD_IDENTITY})
+
+
+def switch_on(value: str) -> bool:
+    return value.strip().lower() not in SWITCH_OFF
 
 
 def normalise(name: str) -> str:
@@ -57,6 +71,7 @@ class Provider(NamedTuple):
     name: str
     credentials: tuple[str, ...]
     requires: tuple[str, ...] = ()
+    backends: tuple[str, ...] = ()  # cloud backends whose own credential counts for this provider
 
     def satisfied_by(self, env: Mapping[str, str]) -> list[str]:
         """The credentials this provider would authenticate with, if any.
@@ -69,10 +84,40 @@ class Provider(NamedTuple):
         return [name for name in self.credentials if env.get(name, "").strip()]
 
 
+class Backend(NamedTuple):
+    """A cloud backend a switch turns on, and what is a credential for it."""
+
+    name: str
+    switches: tuple[str, ...]
+    # Any one group, every name of it non-blank; none at all: the backend only
+    # ever uses the machine's identity (never the workspace's own).
+    credentials: tuple[tuple[str, ...], ...]
+
+    def satisfied_by(self, env: Mapping[str, str]) -> tuple[str, ...]:
+        """The first group ``env`` completes, or ()."""
+        return next((g for g in self.credentials if all(env.get(n, "").strip() for n in g)), ())
+
+    def needs(self) -> str:
+        if not self.credentials:
+            return "nothing the workspace can own (only the machine's identity)"
+        return " or ".join("+".join(group) for group in self.credentials)
+
+
+class Closer(NamedTuple):
+    """What the launcher sets in the child to close a cloud SDK's fallback
+    to an instance-metadata or managed-identity service."""
+
+    name: str
+    value: str
+    unless: tuple[str, ...]  # not when one of these survives (the SDK answers before the fallback)
+
+
 class KeyCatalogue(NamedTuple):
     bypass_keys: frozenset[str]  # the server's list (+ --bypass-keys-file), normalised
     providers: dict[str, Provider]
     entries: Mapping[str, CatalogueEntry] = {}  # normalised name -> entry
+    backends: Mapping[str, Backend] = {}
+    closers: tuple[Closer, ...] = ()
 
     @property
     def llm_keys(self) -> frozenset[str]:
@@ -130,6 +175,22 @@ def read_catalogue(path: Path = DATA_DIR / "credential_catalogue.json") -> dict[
     return entries
 
 
+def read_backends(path: Path = DATA_DIR / "credential_catalogue.json") -> tuple[dict[str, Backend], tuple[Closer, ...]]:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    backends = {
+        name: Backend(
+            name,
+            tuple(normalise(n) for n in spec["switches"]),
+            tuple(tuple(group) for group in spec["credentials"]),
+        )
+        for name, spec in raw.get("backends", {}).items()
+    }
+    closers = tuple(
+        Closer(spec["name"], spec["value"], tuple(spec.get("unless", ()))) for spec in raw.get("metadata_off", ())
+    )
+    return backends, closers
+
+
 @functools.cache
 def _provider_specs() -> dict[str, Any]:
     raw: dict[str, Any] = json.loads((DATA_DIR / "providers.json").read_text(encoding="utf-8"))
@@ -150,11 +211,14 @@ def load_catalogue(extra_key_files: tuple[Path, ...] = ()) -> KeyCatalogue:
     for path in extra_key_files:
         keys |= read_key_list(path)
     entries = read_catalogue()
+    backends, closers = read_backends()
     providers = {
-        name: Provider(name, tuple(spec["credentials"]), tuple(spec.get("requires", ())))
+        name: Provider(
+            name, tuple(spec["credentials"]), tuple(spec.get("requires", ())), tuple(spec.get("backends", ()))
+        )
         for name, spec in _provider_specs().items()
     }
-    catalogue = KeyCatalogue(frozenset(keys), providers, entries)
+    catalogue = KeyCatalogue(frozenset(keys), providers, entries, backends, closers)
     credentials = sorted(k for k in catalogue.llm_keys if catalogue.kind_of(k) is KeyKind.CREDENTIAL)
-    providers["any"] = Provider("any", tuple(credentials))
+    providers["any"] = Provider("any", tuple(credentials), (), tuple(backends))
     return catalogue

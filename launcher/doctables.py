@@ -22,6 +22,9 @@ KINDS = (
     ("LLM routing", "OPENAI_BASE_URL"),
     ("LLM switch", "CLAUDE_CODE_USE_BEDROCK"),
     ("LLM relocation", "CLAUDE_CONFIG_DIR"),
+    ("cloud identity", "AWS_ACCESS_KEY_ID"),
+    ("transport", "HTTPS_PROXY"),
+    ("command", "GEMINI_SANDBOX_PROXY_COMMAND"),
     ("launcher token", TOKEN_VAR),
 )
 
@@ -30,6 +33,10 @@ KIND_MEANINGS = {
     KeyKind.ROUTING: "where requests and credentials go, extra headers; never a credential",
     KeyKind.SWITCH: "turns on a backend that uses ambient cloud credentials",
     KeyKind.RELOCATION: "moves or names the files and descriptors a credential is read from",
+    KeyKind.CLOUD_IDENTITY: "a cloud SDK's credential, profile, credential file, container, web or managed identity, "
+    "or metadata-service setting: what a cloud backend authenticates with",
+    KeyKind.TRANSPORT: "proxies, CA trust, TLS and sockets: through what the agent's traffic (its own key too) goes",
+    KeyKind.COMMAND: "a command line the agent runs",
 }
 
 
@@ -41,6 +48,8 @@ def markdown() -> str:
         "|---|---|" + "---|" * len(modes),
     ]
     for scope in Scope:
+        if scope is Scope.LAUNCHER:
+            continue  # only the launcher's own settings (backends_markdown)
         for kind, example in KINDS:
             cells = [decide(example, scope, mode, catalogue).action.value for mode in modes]
             lines.append(f"| {scope.value} | {kind} (`{example}`) | " + " | ".join(cells) + " |")
@@ -61,6 +70,22 @@ def catalogue_markdown() -> str:
     return "\n".join(lines)
 
 
+def backends_markdown() -> str:
+    """Cloud backends: the switches, what counts as the workspace's own
+    credential for each, and the metadata fallbacks the launcher closes."""
+    catalogue = load_catalogue()
+    lines = ["| backend | switches | a workspace-own credential (any one group) |", "|---|---|---|"]
+    for backend in catalogue.backends.values():
+        switches = ", ".join(f"`{s}`" for s in backend.switches)
+        groups = " or ".join(" + ".join(f"`{n}`" for n in group) for group in backend.credentials) or "none possible"
+        lines.append(f"| {backend.name} | {switches} | {groups} |")
+    lines += ["", "| set in the child (all modes but `platform_managed`) | unless one of these survives |", "|---|---|"]
+    for closer in catalogue.closers:
+        unless = ", ".join(f"`{n}`" for n in closer.unless) or "—"
+        lines.append(f"| `{closer.name}={closer.value}` | {unless} |")
+    return "\n".join(lines)
+
+
 def file_channels_markdown() -> str:
     """Every agent profile's files and the fields that hold a credential."""
     lines = ["| agent | files (`a` or `b`: the first that applies) | credential fields (→ counts as, when own) |"]
@@ -70,6 +95,7 @@ def file_channels_markdown() -> str:
             where = [f"`{u}` upward from the working directory" for u in entry.upward]
             where += [f"`{p}`" for p in entry.paths]
             where += [f"`{flag} FILE` or `{flag} '{{…}}'` in the command" for flag in entry.argv]
+            where += [f"`{flag} dotted.key=value` in the command" for flag in entry.overrides]
             joiner = " or " if entry.pick.value != "all" else ", "
             fields = []
             for spec in entry.fields:
@@ -85,4 +111,4 @@ def file_channels_markdown() -> str:
 
 
 if __name__ == "__main__":
-    print(markdown(), catalogue_markdown(), file_channels_markdown(), sep="\n\n")
+    print(markdown(), catalogue_markdown(), backends_markdown(), file_channels_markdown(), sep="\n\n")

@@ -20,7 +20,7 @@ from .agents import codex
 from .agents.codex import PendingAuth
 from .agents.profiles import AgentProfile
 from .agents.scan import AgentFinding, OwnFiles, Verdict, scan
-from .catalogue import KeyCatalogue, KeyKind, normalise
+from .catalogue import SECRET_KINDS, Backend, KeyCatalogue, KeyKind, normalise, switch_on
 from .config import ENV_VARS, TOKEN_VAR, BillingMode, Config
 from .errors import LauncherError
 from .files import Stamp
@@ -28,6 +28,7 @@ from .refusal import NEEDS_CREDENTIAL, Outcome, refusal_for
 from .values import COPY_EQUAL, Scope, StrippedValues, fingerprint
 
 _CODEX_SOURCE = f"launcher: {codex.AUTH_JSON_VAR} -> auth.json"
+_CLOSER_SOURCE = "launcher: closes the metadata fallback"
 
 # The variables that carry the launcher's own platform credential. They are
 # removed from every child environment: the agent has no business holding
@@ -143,6 +144,9 @@ class GatePlan(NamedTuple):
     # this mode refuses on what they hold: the last check before the agent
     # starts is that none of them has changed since (``files.changed``).
     watched: tuple[tuple[str, Stamp | None], ...] = ()
+    # Switches that survived with no workspace-own credential for their
+    # backend: (switch, backend); byok and subscription refuse on them.
+    gaps: tuple[tuple[str, Backend], ...] = ()
 
     def __repr__(self) -> str:  # values: names and counts only
         return (
@@ -175,7 +179,7 @@ class GatePlan(NamedTuple):
                 if is_launcher_var(original)
                 else f"holds the value of the stripped {original}"
             )
-            d = Decision(d.kind, STRIP, why)
+            d = Decision(d.kind or self.catalogue.kind_of(original), STRIP, why)
         if source.name == _CODEX_SOURCE:
             d = Decision(d.kind, d.action, f"the launcher's private CODEX_HOME: auth.json from {codex.AUTH_JSON_VAR}")
         if key in self.moved:
@@ -215,8 +219,10 @@ def decide(key: str, scope: Scope, mode: BillingMode, catalogue: KeyCatalogue) -
     kind = catalogue.kind_of(key)
     if is_launcher_var(key):
         return Decision(kind, STRIP, "the launcher's own platform token never reaches the agent")
+    if scope is Scope.LAUNCHER:
+        return Decision(kind, KEEP, "set by the launcher: closes a cloud SDK's fallback to the machine's identity")
     if kind is None:
-        return Decision(kind, KEEP, "not an LLM key")
+        return Decision(kind, KEEP, "not an LLM key")  # (nor any other kind the gate judges)
     if mode is BillingMode.PLATFORM_MANAGED:
         return Decision(kind, KEEP, "platform_managed: the platform routes LLM traffic")
     if scope is Scope.WORKSPACE:
@@ -230,7 +236,7 @@ def stripped_values(config: Config, stripped: Mapping[str, str], catalogue: KeyC
     values: dict[str, str] = {}
     for key, value in stripped.items():
         text = value.strip()
-        if catalogue.kind_of(key) is KeyKind.CREDENTIAL and len(text) >= COPY_EQUAL:
+        if catalogue.kind_of(key) in SECRET_KINDS and len(text) >= COPY_EQUAL:
             values.setdefault(text, key)
     tokens = {value.strip(): key for key, value in stripped.items() if normalise(key) == TOKEN_VAR and value.strip()}
     if config.token:
@@ -288,6 +294,13 @@ def plan(
                 copies[key] = original
                 stripped[key] = env.pop(key)
     gated.extend(copies)
+    # Whatever the platform's machine identity is (instance metadata, a
+    # managed identity), the agent's cloud SDKs must not fall back to it.
+    if config.billing_mode is not BillingMode.PLATFORM_MANAGED:
+        closed = close_metadata(env, catalogue)
+        if closed:
+            layers.append(Source(_CLOSER_SOURCE, closed, Scope.LAUNCHER))
+            gated.extend(k for k in closed if k not in gated)
 
     # The agent's files are read where the agent would have read them: for
     # codex with a materialised auth.json, the CODEX_HOME it replaces too;
@@ -312,9 +325,18 @@ def plan(
             agent.profile, scan_env, agent.cwd, agent.own, catalogue.is_llm_key, agent.command, values, watch
         )
     from_files = {f.counts_as: "own agent file" for f in findings if f.verdict is Verdict.OWN and f.counts_as}
-    usable = tuple(dict.fromkeys(provider.satisfied_by({**env, **moved, **from_files})))
+    own = {**env, **moved, **from_files}
+    found = provider.satisfied_by(own)
+    gaps: list[tuple[str, Backend]] = []
+    for switch, backend in switched(own, catalogue):
+        group = backend.satisfied_by(own)
+        if not group:
+            gaps.append((switch, backend))
+        elif backend.name in provider.backends:
+            found.extend(group)
+    usable = tuple(dict.fromkeys(found))
     outcome = Outcome(env, stripped, lambda key: winner(layers, key).scope_of(key), catalogue)
-    refusal = refusal_for(config, provider.name, findings, usable, outcome)
+    refusal = refusal_for(config, provider.name, findings, usable, outcome, tuple(gaps))
     return GatePlan(
         workspace_id=config.workspace_id,
         billing_mode=config.billing_mode,
@@ -333,4 +355,34 @@ def plan(
         codex_auth=codex_auth,
         moved=moved,
         watched=() if config.billing_mode is BillingMode.PLATFORM_MANAGED else tuple(watch.items()),
+        gaps=tuple(gaps),
     )
+
+
+def switched(env: Mapping[str, str], catalogue: KeyCatalogue) -> list[tuple[str, Backend]]:
+    """(switch, backend) for every backend switch that is on in ``env`` (the
+    child's, plus what own agent files stand for). Exact names: the agent
+    reads ``CLAUDE_CODE_USE_BEDROCK``, not another spelling."""
+    return [
+        (switch, backend)
+        for backend in catalogue.backends.values()
+        for switch in backend.switches
+        if switch_on(env.get(switch, ""))
+    ]
+
+
+def close_metadata(env: dict[str, str], catalogue: KeyCatalogue) -> dict[str, str]:
+    """Set, in ``env``, each SDK's own switch that turns its metadata (or
+    managed-identity) fallback off, unless a credential that the SDK uses
+    before that fallback survived (then the switch would only break it).
+    Returns what was set. Any other spelling of these names is dropped:
+    the launcher's value is the one the child gets."""
+    closed: dict[str, str] = {}
+    for closer in catalogue.closers:
+        if any(env.get(name, "").strip() for name in closer.unless):
+            continue
+        for key in [k for k in env if normalise(k) == closer.name]:
+            del env[key]
+        env[closer.name] = closer.value
+        closed[closer.name] = closer.value
+    return closed

@@ -12,12 +12,13 @@ inherited environment → ``--global-env-file`` → platform bundle →
 ``--env-file``.
 """
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
 from .agents.codex import CODEX_HOME_VAR
-from .agents.profiles import profile
+from .agents.profiles import ALL, members, profile
 from .agents.scan import OwnFiles
 from .catalogue import KeyCatalogue, load_catalogue
 from .config import BillingMode, Config
@@ -72,6 +73,18 @@ def agent_context(config: Config) -> AgentContext:
     except OSError:  # removed under us: no project files to find there
         cwd = None
     return AgentContext(profile(config.agent), cwd, OwnFiles.of(config.own_agent_files), config.command)
+
+
+def agent_note(config: Config) -> str | None:
+    """What check says when the command named no agent: every profile's
+    files are checked, and how to narrow that."""
+    if config.agent != ALL or config.agent_source != "command":
+        return None
+    name = os.path.basename(config.command[0]) if config.command else ""
+    return (
+        f"the command ({name[:64]!r}) names no known agent: checking the files of every profile "
+        f"({', '.join(members(ALL))}); --agent NAME (or LAUNCHER_AGENT) narrows it, --agent generic checks none"
+    )
 
 
 def build_plan(config: Config, environ: Mapping[str, str], log: Log, *, explain: bool = False) -> GatePlan:

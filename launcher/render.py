@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from .agents.profiles import members
 from .agents.scan import AgentFinding
 from .config import Config
 from .errors import LauncherError
@@ -20,6 +21,7 @@ def plan_json(plan: GatePlan, warnings: tuple[str, ...] = ()) -> dict[str, objec
         "billing_mode_source": plan.billing_mode_source,
         "provider": plan.provider,
         "agent": plan.agent,
+        "agent_profiles": list(members(plan.agent)),  # whose files were checked ("all": every profile's)
         "decision": "launch" if plan.launches else "refuse",
         "exit_code": plan.exit_code,
         "code": plan.code,
@@ -65,6 +67,7 @@ def error_json(error: LauncherError, config: Config | None) -> dict[str, object]
         "billing_mode_source": config.billing_mode_source if config else None,
         "provider": config.provider if config else None,
         "agent": config.agent if config else None,
+        "agent_profiles": [],
         "decision": "refuse",
         "exit_code": error.exit_code,
         "code": error.code,
@@ -92,7 +95,8 @@ def plan_table(plan: GatePlan) -> str:
     ]
     lines = [
         f"workspace: {plan.workspace_id or '(local)'}   billing mode: {plan.billing_mode.value} "
-        f"({plan.billing_mode_source})   provider: {plan.provider}   agent: {plan.agent}",
+        f"({plan.billing_mode_source})   provider: {plan.provider}   agent: {plan.agent}"
+        + (f" ({', '.join(members(plan.agent))})" if plan.agent != members(plan.agent)[0] else ""),
         "",
         *columns(header, rows),
     ]

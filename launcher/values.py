@@ -19,6 +19,10 @@ class Scope(enum.StrEnum):
     GLOBAL = "global"
     INHERITED = "inherited"
     UNKNOWN = "unknown"
+    # Set by the launcher itself (the metadata fallback it closes, see
+    # ``catalogue.Closer``); never a platform's claim: parsing maps only
+    # "workspace" and "global" (``scope_of_rows``).
+    LAUNCHER = "launcher"
 
 
 def check_entries(pairs: Iterable[tuple[object, object]], origin: str) -> dict[str, str]:

@@ -105,9 +105,12 @@ def _version(root: Path | None) -> str:
     if root is None:
         return "unknown"
     try:
-        return str(json.loads((root / "package.json").read_text(encoding="utf-8"))["version"])
+        version = str(json.loads((root / "package.json").read_text(encoding="utf-8"))["version"])
     except (OSError, ValueError, KeyError):
         return "unknown"
+    # A platform package's version names its platform ("0.171.0-linux-x64"):
+    # the CLI's version is the same whichever path to it the caller gave.
+    return version.removesuffix("-linux-x64")
 
 
 def _is_elf(path: Path) -> bool:

@@ -110,9 +110,14 @@ def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object, righ
     return None
 
 
+EMPTY_HOME = "/nonexistent/agent-launcher-test-home"
+
+
 def base_env(**extra: str) -> dict[str, str]:
     """A small, predictable environment: no stray LLM keys from the host."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
+    # A HOME with nothing in it: the agent files of the machine's own HOME
+    # (root's, unreadable to the test's other uids) are no test's input.
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": EMPTY_HOME}
     env.update(extra)
     return env
 

@@ -453,7 +453,7 @@ def test_missing_and_empty_files_hold_nothing(box):
         (("--", "/opt/bin/claude", "-p", "hi"), {}, "claude-code"),
         (("--", "codex"), {}, "codex"),
         (("--", "gemini"), {}, "gemini-cli"),
-        (("--", "sh", "-c", "claude"), {}, "generic"),
+        (("--", "sh", "-c", "claude"), {}, "all"),  # a wrapper: every profile's files
         (("--agent", "CODEX", "--", "claude"), {}, "codex"),
         (("--", "claude"), {"LAUNCHER_AGENT": "generic"}, "generic"),
         (("--agent", "gemini-cli"), {"LAUNCHER_AGENT": "generic"}, "gemini-cli"),
@@ -536,8 +536,14 @@ def test_every_variable_the_issue_names_is_gated_like_a_bypass_key(box, name):
     assert name not in child and PLATFORM_KEY not in "".join(child.values())
     _, managed = _dump(box, "--billing-mode", "platform_managed", env=box.env(**{name: value}))
     assert managed.get(name) == value
-    # The workspace's own copy survives.
-    ws = box.own_env_file(ANTHROPIC_API_KEY=OWN_API_KEY, **{name.strip(): "1"})
+    # The workspace's own copy survives (a cloud switch with the workspace's
+    # own credential for its backend, issue 18).
+    backend_own = {
+        "CLAUDE_CODE_USE_BEDROCK": {"AWS_BEARER_TOKEN_BEDROCK": OWN_API_KEY},
+        "GOOGLE_GENAI_USE_VERTEXAI": {"GOOGLE_API_KEY": OWN_API_KEY},
+        "GOOGLE_GENAI_USE_GCA": {"GOOGLE_CLOUD_ACCESS_TOKEN": OWN_API_KEY},
+    }.get(name.strip(), {})
+    ws = box.own_env_file(ANTHROPIC_API_KEY=OWN_API_KEY, **{name.strip(): "1"}, **backend_own)
     _, own_child = _dump(box, "--billing-mode", "byok", "--env-file", ws, "--agent", "generic", env=box.env())
     assert own_child.get(name.strip()) == "1"
 
@@ -675,9 +681,9 @@ def test_toml_and_dotenv_selectors(tmp_path):
 
 
 def test_profiles_are_valid_data():
-    assert {"claude-code", "codex", "gemini-cli", "generic"} <= set(
-        __import__("launcher.agents.profiles").agents.profiles.known()
-    )
+    from launcher.agents.profiles import known
+
+    assert {"all", "claude-code", "codex", "gemini-cli", "generic"} <= set(known())
     assert agent_for_command("/usr/local/bin/claude") == "claude-code"
     assert profile("claude-code").files
     catalogue = load_catalogue()

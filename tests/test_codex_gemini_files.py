@@ -522,7 +522,9 @@ def test_audit_knows_the_agent_s_private_codex_home_as_own(tmp_path):
     assert audit.returncode == 0, audit.stdout[-2000:] + audit.stderr[-2000:]
     report = json.loads(audit.stdout)
     verdicts = {f["key"]: f["verdict"] for f in report["findings"]}
-    assert verdicts == {"CODEX_HOME": "own"}
+    # (and the metadata fallbacks the launcher closed in the agent's environment, issue 18)
+    closed = {c.name: "own" for c in __import__("launcher.catalogue").catalogue.load_catalogue().closers}
+    assert verdicts == {"CODEX_HOME": "own", **closed}
 
 
 def test_gemini_settings_with_comments_are_read(tmp_path):

@@ -24,6 +24,9 @@ from launcher.render import dumps, plan_json, plan_table
 from launcher.values import Scope
 
 CATALOG = load_catalogue()
+# What the launcher sets itself in the child outside platform_managed (the
+# metadata fallbacks it closes): name -> value.
+CLOSERS = {c.name: c.value for c in CATALOG.closers}
 LLM_KEYS = sorted(CATALOG.llm_keys)  # the server's list and the credential catalogue
 NON_PLATFORM = (BillingMode.BYOK, BillingMode.SUBSCRIPTION, BillingMode.DISABLED)
 NEEDS_CREDENTIAL = (BillingMode.BYOK, BillingMode.SUBSCRIPTION)
@@ -64,7 +67,10 @@ providers = st.sampled_from(["any", "any", "anthropic-api", "anthropic-oauth", "
 @st.composite
 def platform_sources(draw: st.DrawFn) -> Source:
     values_ = draw(bundles)
-    scopes = {key: draw(st.sampled_from(list(Scope))) for key in values_ if draw(st.booleans())}
+    # The platform's claims are workspace, global or none (unknown); the
+    # launcher scope is the launcher's own, never parsed from a response.
+    claims = [s for s in Scope if s is not Scope.LAUNCHER]
+    scopes = {key: draw(st.sampled_from(claims)) for key in values_ if draw(st.booleans())}
     # Keys with no row in the List response are of unknown provenance.
     return Source("platform", values_, scopes)
 
@@ -108,6 +114,8 @@ def test_no_llm_key_of_foreign_provenance_survives_a_non_platform_mode(scenario)
     if config.billing_mode not in NON_PLATFORM:
         return
     for key in result.env:
+        if key in CLOSERS and result.env[key] == CLOSERS[key]:
+            continue  # the launcher's own setting
         if CATALOG.is_llm_key(key):
             assert won[key][1] is Scope.WORKSPACE, f"{key} of {won[key][1].value} provenance survived"
 
@@ -124,9 +132,11 @@ def test_every_non_llm_key_survives_unchanged(scenario):
 @PROPERTY_SETTINGS
 @given(scenarios())
 def test_every_workspace_own_llm_key_survives(scenario):
-    _, result, won = _plan(scenario)
+    config, result, won = _plan(scenario)
     for key, (value, scope) in won.items():
         if CATALOG.is_llm_key(key) and scope is Scope.WORKSPACE and not is_launcher_var(key):
+            if key.strip().upper() in CLOSERS and config.billing_mode is not BillingMode.PLATFORM_MANAGED:
+                continue  # the launcher's setting replaces it (test_metadata_fallback_is_closed)
             assert result.env.get(key) == value, f"workspace-own {key} did not survive"
 
 
@@ -160,7 +170,18 @@ def test_refusal_exactly_when_byok_or_subscription_has_no_usable_credential(scen
     )
     requires_met = all(own_or_any.get(name, "").strip() for name in provider.requires)
     usable = requires_met and any(own_or_any.get(name, "").strip() for name in provider.credentials)
-    should_refuse = config.billing_mode in NEEDS_CREDENTIAL and not usable
+    # A cloud switch that is on needs a credential of its own for its backend,
+    # and that credential is usable where the provider takes the backend.
+    gap = False
+    for backend in CATALOG.backends.values():
+        if not any(
+            own_or_any.get(s, "").strip().lower() not in ("", "0", "false", "no", "off") for s in backend.switches
+        ):
+            continue
+        complete = any(all(own_or_any.get(n, "").strip() for n in group) for group in backend.credentials)
+        gap = gap or not complete
+        usable = usable or (complete and backend.name in provider.backends)
+    should_refuse = config.billing_mode in NEEDS_CREDENTIAL and (not usable or gap)
     assert (result.refusal is not None) == should_refuse
     assert result.exit_code == (78 if should_refuse else 0)
     if should_refuse:

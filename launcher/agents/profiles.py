@@ -21,6 +21,10 @@ DEFAULT_COMMAND = ("claude",)
 
 AGENTS_DIR = Path(__file__).parent.parent / "data" / "agents"
 GENERIC = "generic"
+# Every profile at once: what a command whose basename names no agent gets
+# (``sh -c …``, a runtime that starts an agent through an SDK), since any
+# of them may run inside it. ``--agent`` narrows it.
+ALL = "all"
 
 
 class Format(enum.StrEnum):
@@ -28,6 +32,7 @@ class Format(enum.StrEnum):
     JSONC = "jsonc"  # JSON with // and /* */ comments (gemini-cli's settings)
     TOML = "toml"
     DOTENV = "dotenv"
+    INI = "ini"  # sections of key = value (the AWS shared credentials and config files)
     RAW = "raw"  # the whole file is one credential
 
 
@@ -61,6 +66,9 @@ class FileEntry(NamedTuple):
     fields: tuple[FieldSpec, ...]
     upward: tuple[str, ...] = ()  # names looked for in {cwd} and each parent, before ``paths``
     argv: tuple[str, ...] = ()  # flags of the agent's command whose value is such a file, or the document itself
+    # flags of the agent's command whose value is one ``dotted.key=value``
+    # setting of this file's document (codex's ``-c``)
+    overrides: tuple[str, ...] = ()
 
 
 class AgentProfile(NamedTuple):
@@ -99,6 +107,7 @@ def _entry(spec: Spec, field_sets: Mapping[str, list[Spec]]) -> FileEntry:
         fields=tuple(_field(f) for f in raw_fields),
         upward=tuple(upward),
         argv=tuple(spec.get("argv", ())),
+        overrides=tuple(spec.get("overrides", ())),
     )
 
 
@@ -122,15 +131,31 @@ def _documents() -> dict[str, Spec]:
 
 def profiles() -> dict[str, AgentProfile]:
     """Every profile, by name."""
-    return {name: profile(name) for name in known()}
+    return {name: profile(name) for name in known() if name != ALL}
 
 
 def known() -> list[str]:
-    return sorted(_documents())
+    return sorted([*_documents(), ALL])
+
+
+def members(name: str) -> tuple[str, ...]:
+    """The profiles whose files ``name`` checks: itself, or for ``all``
+    every profile that names files."""
+    if name != ALL:
+        return (name,)
+    return tuple(n for n in sorted(_documents()) if _documents()[n].get("files"))
 
 
 @cache
 def profile(name: str) -> AgentProfile:
+    if name == ALL:
+        parts = [profile(n) for n in members(ALL)]
+        return AgentProfile(
+            name=ALL,
+            commands=(),
+            files=tuple(entry for part in parts for entry in part.files),
+            source="every profile's files: the command names no known agent",
+        )
     try:
         raw = _documents()[name]
     except KeyError:
@@ -153,6 +178,9 @@ def resolve_agent(flag_or_env: object, command: tuple[str, ...], source: str) ->
 
 
 def agent_for_command(command: str) -> str:
-    """The agent a command is, by its basename (``/usr/bin/claude`` → ``claude-code``)."""
+    """The agent a command is, by its basename (``/usr/bin/claude`` →
+    ``claude-code``); ``all`` when it names none: a wrapper (``sh -c``, a
+    Python runtime using an SDK) may start any agent, so every profile's
+    files are checked (fail closed)."""
     base = os.path.basename(command)
-    return next((name for name, raw in _documents().items() if base in raw.get("commands", ())), GENERIC)
+    return next((name for name, raw in _documents().items() if base in raw.get("commands", ())), ALL)

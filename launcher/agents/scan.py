@@ -97,11 +97,25 @@ def _parse_dotenv(data: bytes) -> Any:
         raise UnreadableFileError("a line cannot be parsed as dotenv") from None
 
 
+def _parse_ini(data: bytes) -> Any:
+    import configparser
+
+    # No interpolation, no special DEFAULT section: "[default]" is the AWS
+    # default profile, a section like any other.
+    parser = configparser.ConfigParser(interpolation=None, strict=False, default_section="\0")
+    try:
+        parser.read_string(_text(data))
+    except configparser.Error:
+        raise UnreadableFileError("not valid INI") from None
+    return {section: dict(parser.items(section)) for section in parser.sections()}
+
+
 PARSERS: dict[Format, Callable[[bytes], Any]] = {
     Format.JSON: _parse_json,
     Format.JSONC: _parse_jsonc,
     Format.TOML: _parse_toml,
     Format.DOTENV: _parse_dotenv,
+    Format.INI: _parse_ini,
 }
 
 
@@ -288,6 +302,44 @@ def scan_inline(entry: FileEntry, flag: str, text: str, is_llm_key: Callable[[st
     return [AgentFinding(where, m.field, Verdict.FOREIGN, m.fingerprint, m.counts_as, m.helper) for m in found]
 
 
+def override_document(text: str) -> Any:
+    """``dotted.key=value`` as codex reads ``-c``: the value as TOML, else
+    the literal string; None when it is no such setting."""
+    import tomllib
+
+    key, eq, value = text.partition("=")
+    path = [part.strip().strip('"') for part in key.split(".")]
+    if not eq or not all(path):
+        return None
+    try:
+        parsed: Any = tomllib.loads(f"v = {value}")["v"]
+    except (tomllib.TOMLDecodeError, RecursionError):
+        parsed = value
+    for part in reversed(path):
+        parsed = {part: parsed}
+    return parsed
+
+
+def scan_overrides(entry: FileEntry, argv: tuple[str, ...], is_llm_key: Callable[[str], bool]) -> list[AgentFinding]:
+    """Settings given one by one on the agent's command line: nobody can
+    declare them own."""
+    findings: list[AgentFinding] = []
+    for flag in entry.overrides:
+        attached = [
+            a[len(flag) :] for a in argv if len(flag) == 2 and a.startswith(flag) and a[len(flag) :][:1] not in "=-"
+        ]
+        for value in flag_values(argv, (flag,)) + attached:
+            doc = override_document(value)
+            if doc is None:
+                continue  # the agent rejects it too
+            where = f"(command line {flag})"
+            found = matches(doc, entry.fields, is_llm_key)
+            findings += [
+                AgentFinding(where, m.field, Verdict.FOREIGN, m.fingerprint, m.counts_as, m.helper) for m in found
+            ]
+    return findings
+
+
 def scan(
     agent: AgentProfile,
     env: Mapping[str, str],
@@ -303,6 +355,7 @@ def scan(
     findings: list[AgentFinding] = []
     seen: set[str] = set()
     for entry in agent.files:
+        findings.extend(scan_overrides(entry, argv[1:], is_llm_key))
         probed: list[str] = []
         paths = candidates(entry, env, cwd, probed)
         if watch is not None:

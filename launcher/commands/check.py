@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from ..config import Config
 from ..launch import check_drop, prepare
 from ..log import Log
-from ..pipeline import build_plan, refuse_platform_proxy, startable
+from ..pipeline import agent_note, build_plan, refuse_platform_proxy, startable
 from ..render import dumps, plan_json, plan_table
 
 
@@ -22,7 +22,11 @@ def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
             prepare(config.command, plan.env, config, environ)
             if config.user is not None:
                 check_drop(config.user)
-    print(dumps(plan_json(plan, config.warnings)) if config.json else plan_table(plan))
+    note = agent_note(config)
+    if note is not None:
+        log.warning(note)
+    warnings = config.warnings if note is None else (*config.warnings, note)
+    print(dumps(plan_json(plan, warnings)) if config.json else plan_table(plan))
     if plan.refusal is not None:
         log.error(plan.refusal.code, plan.refusal.message)
     return plan.exit_code

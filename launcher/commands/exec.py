@@ -12,12 +12,23 @@ from collections.abc import Mapping
 from ..config import Config
 from ..launch import exec_command
 from ..log import Log
-from ..pipeline import build_plan, log_plan, refuse_platform_proxy, startable, still_as_checked, write_agent_files
+from ..pipeline import (
+    agent_note,
+    build_plan,
+    log_plan,
+    refuse_platform_proxy,
+    startable,
+    still_as_checked,
+    write_agent_files,
+)
 
 
 def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
     refuse_platform_proxy(config, "exec")  # before anything is read
     plan = build_plan(config, environ, log)
+    note = agent_note(config)
+    if note is not None:
+        log.info(note)
     log_plan(plan, log)
     argv, env, path, watched = startable(plan, config, environ)
     write_agent_files(plan, env)  # e.g. codex's auth.json, as the --user's own; never for check

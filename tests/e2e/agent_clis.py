@@ -147,6 +147,8 @@ def sandbox_env(tmp_path: Path, trap_url: str, **extra: str) -> dict[str, str]:
 
 # -- through the launcher -------------------------------------------------------
 
+TRAP_PROXIES = ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")
+
 
 def launch(
     platform: DevPlatform,
@@ -163,6 +165,11 @@ def launch(
     ``mode``, then ``-- COMMAND``, in ``env`` plus the workspace token (as a
     container hands it over); a hang fails the test."""
     cwd.mkdir(parents=True, exist_ok=True)
+    # The sandbox's egress trap is the workspace's own proxy: an inherited
+    # proxy is transport, stripped in byok and subscription (issue 18).
+    for name in TRAP_PROXIES:
+        if name in env:
+            platform.state.workspace_secrets.setdefault(name, env[name])
     cmd = [launcher_path(), subcommand, *platform_args(platform, mode), *args, "--", *command]
     return run_or_fail(cmd, env={**env, "MOLECULE_WORKSPACE_TOKEN": WORKSPACE_TOKEN}, cwd=cwd, timeout=timeout)
 

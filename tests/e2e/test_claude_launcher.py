@@ -61,6 +61,7 @@ from support import (
     parse_env_dump,
 )
 
+from launcher.catalogue import load_catalogue
 from launcher.devserver import DevPlatform
 from launcher.gate import fingerprint
 
@@ -288,7 +289,9 @@ def test_sandbox_environment_passes_through_and_platform_token_does_not(claude_e
     changed = [k for k, v in sandbox.items() if child.get(k) != v]
     assert changed == []
     # Compared by name only: the values are (fake) secrets.
-    assert set(child) - set(sandbox) == {"ANTHROPIC_API_KEY", "GITHUB_TOKEN"}
+    # (and the metadata fallbacks the launcher closes for the agent, issue 18)
+    closed = {c.name for c in load_catalogue().closers}
+    assert set(child) - set(sandbox) == {"ANTHROPIC_API_KEY", "GITHUB_TOKEN", *closed}
     own_key_kept = child["ANTHROPIC_API_KEY"] == OWN_API_KEY
     github_kept = child["GITHUB_TOKEN"] == GITHUB_TOKEN  # not an LLM key: not the gate's business
     assert own_key_kept and github_kept
