@@ -102,6 +102,7 @@ def test_readme_check_example_says_what_check_says() -> None:
         capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     assert proc.returncode == 78, proc.stderr
+
     def words(text: str) -> str:  # column widths follow the widest key
         return " ".join(text.split())
 

@@ -144,3 +144,64 @@ def test_a_runtime_starting_claude_through_the_sdk_behind_the_proxy(
         seen_by_platform = [r.authorization for r in platform.state.requests]
     assert seen_by_platform[-1] == f"Bearer {ISSUED_TOKEN}"
     assert not any(a and a.startswith("Bearer lpx-") for a in seen_by_platform)
+
+
+# Issue 18's row: a runtime that starts claude through the SDK, as agent
+# runtimes do, under plain `agent-launcher exec` (no proxy). The command
+# names no agent (it is python), so every profile's files are checked.
+SDK_ONLY = r"""
+import asyncio, json, os, sys
+from claude_agent_sdk import ClaudeAgentOptions, ResultMessage, query
+
+async def main():
+    results = []
+    async for message in query(prompt="hi", options=ClaudeAgentOptions(max_turns=1, cwd=os.environ["HOME"])):
+        if isinstance(message, ResultMessage):
+            results.append({"is_error": message.is_error})
+    return results
+
+with open(sys.argv[1], "w") as f:
+    json.dump(asyncio.run(main()), f)
+"""
+
+
+@pytest.mark.parametrize("through_the_launcher", [False, True], ids=["control-runtime-alone", "launcher-exec"])
+def test_a_runtime_starting_claude_through_the_sdk_under_exec(
+    claude_env,
+    anthropic_stub,
+    platform,
+    tmp_path: Path,
+    through_the_launcher: bool,  # type: ignore[no-untyped-def]
+) -> None:
+    """Control: the runtime alone, with the platform's OAuth token in its
+    environment (as the unfixed server merged it), makes claude send that
+    token upstream. Through `agent-launcher exec --billing-mode byok` the
+    same runtime's claude sends the workspace's own key, and the platform's
+    token never reaches the stand-in."""
+    _sdk_available()
+    with platform.state.lock:
+        platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
+        platform.state.workspace_secrets["ANTHROPIC_BASE_URL"] = anthropic_stub.url
+    script = tmp_path / "runtime.py"
+    script.write_text(SDK_ONLY)
+    out = tmp_path / "runtime.json"
+    runtime = [sys.executable, str(script), str(out)]
+    if through_the_launcher:
+        env = claude_env(tmp_path, anthropic_stub.url, MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN)
+        command = [launcher_path(), "exec", *platform_args(platform), "--", *runtime]
+    else:
+        env = claude_env(tmp_path, anthropic_stub.url, CLAUDE_CODE_OAUTH_TOKEN=PLATFORM_OAUTH)
+        command = runtime
+    proc = run_or_fail(command, env=env, cwd=tmp_path, timeout=120)
+    assert_no_secret(proc.stdout + proc.stderr)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (result,) = json.loads(out.read_text())
+    assert result["is_error"] is False
+    leaked = anthropic_stub.saw_secret(PLATFORM_OAUTH)  # a bool: never the value as an operand
+    assert anthropic_stub.egress() == []
+    if through_the_launcher:
+        assert not leaked, "the platform's OAuth token reached the upstream through the launcher"
+        seen = anthropic_stub.credentials()
+        assert seen and all(v == OWN_API_KEY for h, v in seen if h == "x-api-key"), [h for h, _ in seen]
+    else:
+        assert leaked, "control: the runtime alone should send the platform's token (the leak)"
