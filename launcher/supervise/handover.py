@@ -1,6 +1,6 @@
 """What crosses from the ``supervise`` command to its resident, and from
 each refresh helper back: typed records, and the one JSON form they take
-over the exec (a memfd) and the fork (an answer memfd).
+over the exec (a socket) and the fork (an answer memfd).
 
 JSON turns tuples into lists and records into arrays; ``Handover.load``
 builds the records back field by field, so the resident works with the

@@ -1,15 +1,16 @@
 """The resident parent of ``supervise``, as a program: it reads the handover,
 runs the loop (``loop.Supervisor``) and starts each refresh helper.
 
-The ``supervise`` command
-(``commands/supervise.py``) gates in the launcher's full interpreter, then
-re-executes the same PID as ``resident``: ``python -I -S`` with an empty
-environment, importing only this package's ``handover``, ``loop``,
-``children`` and ``refresh``, and ``log``, ``errors`` and ``privileges``, because the parent stays resident for the
+The ``supervise`` command (``commands/supervise.py``) gates in the
+launcher's full interpreter, then re-executes the same PID as ``resident``:
+``python -I -S`` with an empty environment, importing only this package's
+``handover``, ``loop``, ``children`` and ``refresh``, and ``log``,
+``errors`` and ``privileges``, because the parent stays resident for the
 agent's whole life and every byte it holds is multiplied by the fleet. The
-plan crosses the exec in a memfd (anonymous memory: never on disk, never in
-argv or the environment). The resident holds the child's environment in
-memory only (its own ``/proc/PID/environ`` is empty) and is not dumpable
+plan crosses the exec on a socket (``commands/supervise.become_resident``
+says why; never on disk, never in argv or the environment). The resident
+holds the child's environment in memory only (its own
+``/proc/PID/environ`` is empty) and is not dumpable
 (``privileges.make_undumpable``, called again after the exec, which resets
 it), so a child of the same uid can read neither its environment nor its
 memory. With ``--user`` every child runs as that user while the parent
