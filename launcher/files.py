@@ -132,6 +132,31 @@ def read_text(path: Path, what: str, cap: int) -> str:
         raise ConfigError(f"cannot read {what} {path}: not UTF-8 text") from None
 
 
+def write_private(path: Path, text: str, owner: tuple[int, int] | None = None) -> None:
+    """``text`` as ``path``, atomically, 0600 (``owner``'s, if given): a
+    fresh file beside it (``mkstemp``: O_EXCL, never through a link anyone
+    planted), flushed, then renamed over it, so a reader sees the old file
+    or the new one, never half of either."""
+    import tempfile
+
+    fd, temporary = tempfile.mkstemp(prefix=f"{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            if owner is not None:
+                os.fchown(fd, *owner)
+            os.fchmod(fd, 0o600)
+            stream.write(text)
+            stream.flush()
+            os.fsync(fd)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
 # -- stamps: has a file changed since it was read? -------------------------------
 
 # (device, inode, size, mtime_ns, ctime_ns, SHA-256 of the content): any

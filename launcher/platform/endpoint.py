@@ -31,12 +31,12 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import ENV_VARS, TOKEN_VAR, Config
+from ..files import write_private
 from ..gate import is_launcher_var
 from ..log import Log
 
@@ -119,24 +119,7 @@ def hand_token_file(
     if not path.parent.is_dir():
         log.debug(f"no {path.parent}: the proxy credential is in {TOKEN_VAR} only")
         return None
-    fd, temporary = tempfile.mkstemp(prefix=f"{TOKEN_FILE_NAME}.", dir=path.parent)
-    try:
-        os.write(fd, credential.encode())
-        if user is not None:
-            os.fchown(fd, user.uid, user.gid)
-        os.fchmod(fd, 0o600)
-        os.close(fd)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+    write_private(path, credential, None if user is None else (user.uid, user.gid))
     log.info(f"the child's {path} holds this launch's proxy credential")
     return path
 

@@ -59,7 +59,6 @@ import json
 import os
 import re
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -81,6 +80,7 @@ from ..errors import (
     PlatformUnavailableError,
     unexpected,
 )
+from ..files import write_private
 from ..gate import winner
 from ..log import Log
 from ..values import fingerprint
@@ -424,22 +424,7 @@ def save_token(path: Path, token: str) -> None:
     """Atomically, 0600, owned by this process's user: a fresh file beside
     the old one (O_EXCL, no link followed), renamed over it."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f"{path.name}.", dir=path.parent)
-    try:
-        os.write(fd, token.encode())
-        os.fsync(fd)
-        os.close(fd)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+    write_private(path, token)
 
 
 def _head(status: int, headers: Iterable[tuple[str, str]]) -> bytes:
