@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -300,3 +300,70 @@ def agent_inventory() -> ModuleType:
     sys.modules["agent_inventory"] = module
     spec.loader.exec_module(module)
     return module
+
+
+class Box:
+    """A fresh HOME and working directory under ``root``, and the installed
+    launcher run in them; every output grepped for ``secrets``."""
+
+    def __init__(self, root: Path, secrets: tuple[str, ...] = ALL_SECRETS) -> None:
+        self.root, self.secrets = root, secrets
+        self.home.mkdir(exist_ok=True)
+        self.work.mkdir(exist_ok=True)
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home"
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.home), **extra}
+
+    def write(self, relative: str, content: str | dict[str, object], base: Path | None = None) -> Path:
+        path = (base or self.home) / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+        return path
+
+    def dotenv(self, name: str, **values: str) -> str:
+        path = self.root / name
+        path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+        return str(path)
+
+    def own_env_file(self, **values: str) -> str:
+        return self.dotenv("own.env", **values)
+
+    def run(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 30,
+        prefix: Sequence[str] = (),
+        dump: bool = False,
+    ) -> Result:
+        """``dump``: the agent prints its environment (values by design), so
+        only stderr is checked for secrets."""
+        proc = subprocess.run(
+            [*prefix, launcher_path(), *args],
+            env=env or self.env(),
+            cwd=self.work,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        result = Result(proc.returncode, proc.stdout, proc.stderr)
+        assert_no_secret(result.stderr if dump else result.output, self.secrets)
+        return result
+
+    def check(self, *args: str, **kw: Any) -> tuple[Result, dict[str, Any]]:
+        result = self.run("check", "--json", *args, **kw)
+        return result, json.loads(result.stdout)
+
+    def child(self, *args: str, env: dict[str, str] | None = None) -> tuple[Result, dict[str, str]]:
+        """exec with ``args``, the agent a dump of its environment."""
+        result = self.run("exec", *args, "--", *child_env_dump(), env=env, dump=True)
+        return result, parse_env_dump(result.stdout)

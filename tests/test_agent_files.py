@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from support import (
     OWN_OAUTH,
     PLATFORM_OAUTH,
     WORKSPACE_TOKEN,
+    Box,
     Result,
     assert_no_secret,
     child_env_dump,
@@ -45,59 +45,9 @@ PLATFORM_KEY = f"sk-ant-api03-platform-{MARKER}-9e1f00"
 FILE_SECRETS = (PLATFORM_KEY, PLATFORM_OAUTH, OWN_API_KEY, OWN_OAUTH, WORKSPACE_TOKEN)
 
 
-@dataclass
-class Box:
-    """A fresh HOME and working directory, and the launcher run in them."""
-
-    root: Path
-
-    @property
-    def home(self) -> Path:
-        return self.root / "home"
-
-    @property
-    def work(self) -> Path:
-        return self.root / "work"
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.home), **extra}
-
-    def write(self, relative: str, content: str | dict, base: Path | None = None) -> Path:
-        path = (base or self.home) / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content if isinstance(content, str) else json.dumps(content))
-        return path
-
-    def own_env_file(self, **values: str) -> str:
-        path = self.root / "own.env"
-        path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-        return str(path)
-
-    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 30, prefix=()) -> Result:
-        proc = subprocess.run(
-            [*prefix, launcher_path(), *args],
-            env=env or self.env(),
-            cwd=self.work,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
-        result = Result(proc.returncode, proc.stdout, proc.stderr)
-        assert_no_secret(result.output, FILE_SECRETS)
-        return result
-
-    def check(self, *args: str, **kw) -> tuple[Result, dict]:
-        result = self.run("check", "--json", *args, **kw)
-        return result, json.loads(result.stdout)
-
-
 @pytest.fixture
 def box(tmp_path: Path) -> Box:
-    b = Box(tmp_path)
-    b.home.mkdir()
-    b.work.mkdir()
-    return b
+    return Box(tmp_path, FILE_SECRETS)
 
 
 def _marker_command(path: Path) -> list[str]:
@@ -417,9 +367,8 @@ def test_a_file_the_launcher_may_not_read_refuses(tmp_path):
     root = Path(tempfile.mkdtemp(prefix="agentfiles-", dir="/tmp"))
     try:
         os.chmod(root, 0o755)
-        b = Box(root)
+        b = Box(root, FILE_SECRETS)
         (b.home / ".claude").mkdir(parents=True)
-        b.work.mkdir()
         for d in (b.home, b.home / ".claude", b.work):
             os.chmod(d, 0o755)
         secret = b.write(".claude/settings.json", {"env": {"ANTHROPIC_API_KEY": PLATFORM_KEY}})

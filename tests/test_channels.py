@@ -11,10 +11,7 @@ fake secrets (all carry the marker).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,11 +19,7 @@ from support import (
     MARKER,
     OWN_API_KEY,
     PLATFORM_OAUTH,
-    Result,
-    assert_no_secret,
-    child_env_dump,
-    launcher_path,
-    parse_env_dump,
+    Box,
 )
 
 PLATFORM_KEY = f"sk-ant-api03-platform-{MARKER}-18aa01"
@@ -50,66 +43,9 @@ SECRETS = (
 )
 
 
-@dataclass
-class Box:
-    """A fresh HOME and working directory, and the launcher run in them."""
-
-    root: Path
-
-    @property
-    def home(self) -> Path:
-        return self.root / "home"
-
-    @property
-    def work(self) -> Path:
-        return self.root / "work"
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.home), **extra}
-
-    def write(self, relative: str, content: str | dict, base: Path | None = None) -> Path:
-        path = (base or self.home) / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content if isinstance(content, str) else json.dumps(content))
-        return path
-
-    def dotenv(self, name: str, **values: str) -> str:
-        path = self.root / name
-        path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
-        return str(path)
-
-    def run(self, *args: str, env: dict[str, str] | None = None, dump: bool = False) -> Result:
-        """``dump``: the agent is ``child_env_dump``, whose stdout is the
-        child's environment (values by design); stderr is still checked."""
-        proc = subprocess.run(
-            [launcher_path(), *args],
-            env=env or self.env(),
-            cwd=self.work,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            stdin=subprocess.DEVNULL,
-        )
-        result = Result(proc.returncode, proc.stdout, proc.stderr)
-        assert_no_secret(result.stderr if dump else result.output, SECRETS)
-        return result
-
-    def child(self, *args: str, env: dict[str, str] | None = None) -> tuple[Result, dict[str, str]]:
-        """exec with ``args``, the agent a dump of its environment."""
-        result = self.run("exec", *args, "--", *child_env_dump(), env=env, dump=True)
-        return result, parse_env_dump(result.stdout)
-
-    def check(self, *args: str, env: dict[str, str] | None = None) -> tuple[Result, dict]:
-        result = self.run("check", "--json", *args, env=env)
-        return result, json.loads(result.stdout)
-
-
 @pytest.fixture
 def box(tmp_path: Path) -> Box:
-    b = Box(tmp_path)
-    b.home.mkdir()
-    b.work.mkdir()
-    return b
+    return Box(tmp_path, SECRETS)
 
 
 def keys(report: dict) -> dict[str, dict]:
