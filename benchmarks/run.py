@@ -186,7 +186,8 @@ def bench_launch(rounds: int) -> None:
 def bench_gate(repeats: int) -> None:
     from launcher.catalogue import load_catalogue
     from launcher.config import resolve
-    from launcher.gate import Source, plan
+    from launcher.gate import Source
+    from launcher.pipeline import plan
     from launcher.platform.wire import parse_values
     from launcher.values import Scope
 

@@ -4,22 +4,21 @@ This re-applies workspace-server's provenance-aware strip on the launcher's
 side of the wire, and extends it to what the container inherited: an LLM
 key (the server's list and the credential catalogue, see ``catalogue``)
 reaches a non-platform agent only when it is provably the workspace's own.
-Then, in the child's final environment, it reads the files the agent will
-read credentials from (``agentfiles``): in a non-platform mode, one that
-is not declared the workspace's own refuses the launch. One function,
-``plan``, makes every decision; everything else renders or executes its
-result.
+Pure: inputs in, decisions out. ``strip`` layers the sources and decides
+key by key; what the agent's files hold is read by ``pipeline`` (the one
+step with I/O, in the child's final environment) and handed back to
+``judge``, which decides whether what is left is usable or refuses: in a
+non-platform mode a file that is not declared the workspace's own refuses
+the launch. Everything else renders or executes the plan.
 """
 
 import enum
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import NamedTuple
 
 from .agents import codex
 from .agents.codex import PendingAuth
-from .agents.profiles import AgentProfile
-from .agents.scan import AgentFinding, OwnFiles, Verdict, scan
+from .agents.scan import AgentFinding, Verdict
 from .catalogue import SECRET_KINDS, Backend, KeyCatalogue, KeyKind, normalise, switch_on
 from .config import ENV_VARS, TOKEN_VAR, BillingMode, Config
 from .errors import LauncherError
@@ -57,9 +56,9 @@ __all__ = [
     "Source",
     "Verdict",
     "decide",
-    "fingerprint",
     "is_launcher_var",
-    "plan",
+    "judge",
+    "strip",
     "winner",
 ]
 
@@ -245,28 +244,38 @@ def stripped_values(config: Config, stripped: Mapping[str, str], catalogue: KeyC
     return StrippedValues(values, frozenset(tokens))
 
 
-class AgentContext(NamedTuple):
-    """What the file scan needs beside the final environment."""
+class Stripped(NamedTuple):
+    """The strip's result (``strip``): the child's environment so far, what
+    was taken out of it and why, before any agent file is read."""
 
-    profile: AgentProfile
-    cwd: Path | None
-    own: OwnFiles
-    command: tuple[str, ...] = ()  # the agent's argv: flags such as --settings name files too
+    layers: list[Source]
+    env: dict[str, str]
+    stripped: dict[str, str]
+    gated: list[str]
+    copies: dict[str, str]
+    values: StrippedValues
 
-    def __repr__(self) -> str:  # the agent's arguments can hold a credential (--settings '{...}')
-        return f"AgentContext({self.profile.name!r}, cwd={str(self.cwd)!r}, {len(self.command)} arguments)"
+    def __repr__(self) -> str:  # values: counts only
+        return f"Stripped({len(self.env)} kept, {len(self.stripped)} stripped)"
 
 
-def plan(
-    config: Config,
-    sources: Iterable[Source],
-    inherited: Mapping[str, str],
-    catalogue: KeyCatalogue,
-    agent: AgentContext | None = None,
-) -> GatePlan:
-    """Layer the sources (later wins), strip, read the agent's files in the
-    final environment, and check what is left."""
-    provider = catalogue.provider(config.provider)
+class AgentFiles(NamedTuple):
+    """What the agent's files said (read by ``pipeline``, in the child's
+    final environment): the findings, each judged file's stamp, and for
+    codex the auth.json the launcher will write instead of a variable."""
+
+    findings: tuple[AgentFinding, ...] = ()
+    watched: tuple[tuple[str, Stamp | None], ...] = ()
+    codex_auth: PendingAuth | None = None
+    moved: dict[str, str] = {}  # noqa: RUF012 - a NamedTuple default, never mutated
+
+    def __repr__(self) -> str:  # moved holds a credential
+        return f"AgentFiles({len(self.findings)} findings, {len(self.watched)} watched)"
+
+
+def strip(config: Config, sources: Iterable[Source], inherited: Mapping[str, str], catalogue: KeyCatalogue) -> Stripped:
+    """Layer the sources (later wins) and strip, key by key; copies of
+    what was stripped go too, and the metadata fallbacks are closed."""
     layers = list(sources)
     if not config.pristine:
         layers.insert(0, Source("environment", inherited, Scope.INHERITED))
@@ -301,31 +310,28 @@ def plan(
         if closed:
             layers.append(Source(_CLOSER_SOURCE, closed, Scope.LAUNCHER))
             gated.extend(k for k in closed if k not in gated)
+    return Stripped(layers, env, stripped, gated, copies, values)
 
-    # The agent's files are read where the agent would have read them: for
-    # codex with a materialised auth.json, the CODEX_HOME it replaces too;
-    # with --user, under the user's HOME (USER, LOGNAME), as launch.prepare
-    # sets them in the child's environment, not the root launcher's.
-    scan_env = dict(env)
-    if config.user is not None:
-        from .privileges import child_environment
 
-        scan_env = child_environment(scan_env, config.user, None if config.pristine else inherited)
-    owner = None if config.user is None else (config.user.uid, config.user.gid)
-    codex_auth, moved = codex.take_auth_json(agent.profile.name if agent else None, env, owner, scan_env)
-    if codex_auth is not None:  # CODEX_HOME is as scoped as the variable it came from
+NO_FILES = AgentFiles()
+
+
+def judge(
+    config: Config, state: Stripped, catalogue: KeyCatalogue, files: AgentFiles = NO_FILES, agent: str | None = None
+) -> GatePlan:
+    """What is left, with what the agent's files said: a usable credential
+    of the workspace's own (and one for every cloud backend switched on),
+    or the refusal."""
+    layers, env, gated = list(state.layers), state.env, list(state.gated)
+    if files.codex_auth is not None:  # CODEX_HOME is as scoped as the variable it came from
         scope = winner(layers, codex.AUTH_JSON_VAR).scope_of(codex.AUTH_JSON_VAR)
         layers.append(Source(_CODEX_SOURCE, {codex.CODEX_HOME_VAR: env[codex.CODEX_HOME_VAR]}, scope))
         if codex.CODEX_HOME_VAR not in gated:
             gated.append(codex.CODEX_HOME_VAR)  # the agent's own now (audit, -v)
-    findings: tuple[AgentFinding, ...] = ()
-    watch: dict[str, Stamp | None] = {}
-    if agent is not None:
-        findings = scan(
-            agent.profile, scan_env, agent.cwd, agent.own, catalogue.is_llm_key, agent.command, values, watch
-        )
+    provider = catalogue.provider(config.provider)
+    findings = files.findings
     from_files = {f.counts_as: "own agent file" for f in findings if f.verdict is Verdict.OWN and f.counts_as}
-    own = {**env, **moved, **from_files}
+    own = {**env, **files.moved, **from_files}
     found = provider.satisfied_by(own)
     gaps: list[tuple[str, Backend]] = []
     for switch, backend in switched(own, catalogue):
@@ -335,26 +341,26 @@ def plan(
         elif backend.name in provider.backends:
             found.extend(group)
     usable = tuple(dict.fromkeys(found))
-    outcome = Outcome(env, stripped, lambda key: winner(layers, key).scope_of(key), catalogue)
+    outcome = Outcome(env, state.stripped, lambda key: winner(layers, key).scope_of(key), catalogue)
     refusal = refusal_for(config, provider.name, findings, usable, outcome, tuple(gaps))
     return GatePlan(
         workspace_id=config.workspace_id,
         billing_mode=config.billing_mode,
         billing_mode_source=config.billing_mode_source,
         provider=provider.name,
-        agent=agent.profile.name if agent else config.agent,
+        agent=agent or config.agent,
         env=env,
         usable_credentials=usable,
         agent_files=findings,
         refusal=refusal,
         catalogue=catalogue,
-        stripped=stripped,
+        stripped=state.stripped,
         layers=layers,
         gated=gated,
-        copies=copies,
-        codex_auth=codex_auth,
-        moved=moved,
-        watched=() if config.billing_mode is BillingMode.PLATFORM_MANAGED else tuple(watch.items()),
+        copies=state.copies,
+        codex_auth=files.codex_auth,
+        moved=files.moved,
+        watched=() if config.billing_mode is BillingMode.PLATFORM_MANAGED else files.watched,
         gaps=tuple(gaps),
     )
 

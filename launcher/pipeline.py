@@ -13,19 +13,19 @@ inherited environment → ``--global-env-file`` → platform bundle →
 """
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from .agents.codex import CODEX_HOME_VAR
-from .agents.profiles import ALL, members, profile
-from .agents.scan import OwnFiles
+from .agents.codex import CODEX_HOME_VAR, take_auth_json
+from .agents.profiles import ALL, AgentProfile, members, profile
+from .agents.scan import OwnFiles, scan
 from .catalogue import KeyCatalogue, load_catalogue
 from .config import BillingMode, Config
 from .envfiles import read_dotenv
 from .errors import ConfigError, ForeignAgentCredentialError
 from .files import Stamp, changed
-from .gate import STRIP, AgentContext, GatePlan, Source, plan
+from .gate import STRIP, AgentFiles, GatePlan, Source, Stripped, judge, strip
 from .log import LEVELS, Log
 from .values import Scope
 
@@ -66,6 +66,18 @@ def gather_sources(
     return sources
 
 
+class AgentContext(NamedTuple):
+    """What the file scan needs beside the final environment."""
+
+    profile: AgentProfile
+    cwd: Path | None
+    own: OwnFiles
+    command: tuple[str, ...] = ()  # the agent's argv: flags such as --settings name files too
+
+    def __repr__(self) -> str:  # the agent's arguments can hold a credential (--settings '{...}')
+        return f"AgentContext({self.profile.name!r}, cwd={str(self.cwd)!r}, {len(self.command)} arguments)"
+
+
 def agent_context(config: Config) -> AgentContext:
     """The agent's profile and the child's working directory (exec keeps ours)."""
     try:
@@ -93,6 +105,45 @@ def build_plan(config: Config, environ: Mapping[str, str], log: Log, *, explain:
     result = plan(config, sources, environ, catalogue, agent_context(config))
     _warn_unused_own_files(config, result, log)
     return result
+
+
+def plan(
+    config: Config,
+    sources: Iterable[Source],
+    inherited: Mapping[str, str],
+    catalogue: KeyCatalogue,
+    agent: AgentContext | None = None,
+) -> GatePlan:
+    """The gate, around the one step with I/O: strip (``gate.strip``), read
+    the agent's files where the agent would read them, judge what is left
+    (``gate.judge``)."""
+    state = strip(config, sources, inherited, catalogue)
+    files = read_agent_files(config, state, inherited, catalogue, agent)
+    return judge(config, state, catalogue, files, agent.profile.name if agent else None)
+
+
+def read_agent_files(
+    config: Config, state: Stripped, inherited: Mapping[str, str], catalogue: KeyCatalogue, agent: AgentContext | None
+) -> AgentFiles:
+    """The agent's files, read where the agent would read them: for codex
+    with a materialised auth.json, the CODEX_HOME it replaces too (and the
+    variable moves out of the child's environment, ``state.env``); with
+    --user, under the user's HOME (USER, LOGNAME), as launch.prepare sets
+    them in the child's environment, not the root launcher's."""
+    scan_env = dict(state.env)
+    if config.user is not None:
+        from .privileges import child_environment
+
+        scan_env = child_environment(scan_env, config.user, None if config.pristine else inherited)
+    owner = None if config.user is None else (config.user.uid, config.user.gid)
+    codex_auth, moved = take_auth_json(agent.profile.name if agent else None, state.env, owner, scan_env)
+    if agent is None:
+        return AgentFiles((), (), codex_auth, moved)
+    watch: dict[str, Stamp | None] = {}
+    findings = scan(
+        agent.profile, scan_env, agent.cwd, agent.own, catalogue.is_llm_key, agent.command, state.values, watch
+    )
+    return AgentFiles(findings, tuple(watch.items()), codex_auth, moved)
 
 
 def _warn_unused_own_files(config: Config, result: GatePlan, log: Log) -> None:

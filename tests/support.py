@@ -273,7 +273,7 @@ def token_env(**extra: str) -> dict[str, str]:
 
 def expect_secret(env: Mapping[str, str], key: str, expected: str) -> None:
     """``env[key] == expected``, failing with fingerprints, never values."""
-    from launcher.gate import fingerprint
+    from launcher.values import fingerprint
 
     got = env.get(key)
     if got != expected:
@@ -284,7 +284,7 @@ def expect_secret(env: Mapping[str, str], key: str, expected: str) -> None:
 def expect_absent(text: str, secret: str, where: str = "output") -> None:
     """``secret not in text``, failing without quoting either."""
     if secret in text:
-        from launcher.gate import fingerprint
+        from launcher.values import fingerprint
 
         raise AssertionError(f"the secret with fingerprint {fingerprint(secret)} appears in {where}")
 

@@ -704,7 +704,8 @@ def test_settings_named_on_the_command_line(box):
 def test_the_plan_is_immutable_and_decisions_are_records():
     from launcher.catalogue import KeyKind
     from launcher.config import BillingMode, resolve
-    from launcher.gate import STRIP, Action, Decision, Source, decide, plan
+    from launcher.gate import STRIP, Action, Decision, Source, decide
+    from launcher.pipeline import plan
     from launcher.values import Scope
 
     catalogue = load_catalogue()
@@ -724,8 +725,8 @@ def test_no_record_that_can_hold_a_value_shows_it_in_its_repr(tmp_path):
     from launcher.agents.profiles import profile
     from launcher.agents.scan import OwnFiles
     from launcher.config import resolve
-    from launcher.gate import AgentContext, Source, plan
-    from launcher.pipeline import Startable
+    from launcher.gate import Source
+    from launcher.pipeline import AgentContext, Startable, plan
     from launcher.refusal import Outcome
     from launcher.supervise.handover import Candidate, Handover, LogSettings, Options
     from launcher.values import Scope

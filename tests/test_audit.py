@@ -30,8 +30,7 @@ from support import (
 
 from launcher.catalogue import load_catalogue
 from launcher.commands.audit import FOREIGN, OWN, TOKEN, Judge, judge
-from launcher.gate import fingerprint
-from launcher.values import StrippedValues
+from launcher.values import StrippedValues, fingerprint
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 

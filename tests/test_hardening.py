@@ -54,8 +54,8 @@ from support import (
 from launcher.config import BillingMode, resolve
 from launcher.devserver import DevPlatform
 from launcher.errors import BundleInvalidError, ConfigError
-from launcher.gate import fingerprint
 from launcher.launch import ExecLimits, check_startable
+from launcher.values import fingerprint
 
 AGENT_UID = 10001
 AS_AGENT = ["setpriv", "--reuid", str(AGENT_UID), "--regid", str(AGENT_UID), "--clear-groups"]

@@ -42,7 +42,7 @@ from support import (
     wait_until,
 )
 
-from launcher.gate import fingerprint
+from launcher.values import fingerprint
 
 AGENT_UID = 10001
 ISSUED_TOKEN = f"issued-wstok-{MARKER}-5eed"

@@ -17,9 +17,9 @@ from support import MARKER
 
 from launcher.catalogue import load_catalogue
 from launcher.config import BillingMode, resolve, trimmed
-from launcher.gate import LAUNCHER_OWN_VARS, GatePlan, Source, is_launcher_var, plan
+from launcher.gate import LAUNCHER_OWN_VARS, GatePlan, Source, is_launcher_var
 from launcher.log import Log
-from launcher.pipeline import log_plan
+from launcher.pipeline import log_plan, plan
 from launcher.render import dumps, plan_json, plan_table
 from launcher.values import Scope
 

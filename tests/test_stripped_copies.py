@@ -26,7 +26,7 @@ from support import (
     token_env,
 )
 
-from launcher.gate import fingerprint
+from launcher.values import fingerprint
 
 
 def dumped(*args: str, env: dict[str, str]) -> Result:

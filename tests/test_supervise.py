@@ -38,9 +38,9 @@ from support import (
 
 from launcher.config import parse_signal
 from launcher.errors import ConfigError
-from launcher.gate import fingerprint
 from launcher.supervise.children import exit_code
 from launcher.supervise.refresh import MAX_BACKOFF_FACTOR, Schedule, compare
+from launcher.values import fingerprint
 
 ROTATED_API_KEY = f"sk-ant-api03-rotated-{MARKER}-9e11a5"
 TIMEOUT = 20.0  # generous: a loaded 2-core runner is slow, not broken

@@ -32,9 +32,9 @@ import psutil
 from ..agents.codex import CODEX_HOME_VAR
 from ..catalogue import KeyCatalogue, normalise
 from ..config import TOKEN_VAR, BillingMode, Config
-from ..gate import GatePlan, fingerprint, stripped_values
+from ..gate import GatePlan, stripped_values
 from ..log import Log, escape
-from ..values import StrippedValues
+from ..values import StrippedValues, fingerprint
 
 
 class Verdict(enum.StrEnum):

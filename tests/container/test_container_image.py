@@ -36,7 +36,7 @@ from support import (
 )
 
 from launcher.devserver import DevPlatform, PlatformState
-from launcher.gate import fingerprint
+from launcher.values import fingerprint
 
 pytestmark = pytest.mark.container
 

@@ -63,7 +63,7 @@ from support import (
 
 from launcher.catalogue import load_catalogue
 from launcher.devserver import DevPlatform
-from launcher.gate import fingerprint
+from launcher.values import fingerprint
 
 pytestmark = pytest.mark.e2e
 

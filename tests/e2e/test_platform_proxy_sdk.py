@@ -27,7 +27,7 @@ from support import (
     unavailable,
 )
 
-from launcher.gate import fingerprint
+from launcher.values import fingerprint
 
 pytestmark = pytest.mark.e2e
 
