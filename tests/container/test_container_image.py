@@ -35,6 +35,7 @@ from support import (
     expect_absent,
 )
 
+from launcher.catalogue import load_catalogue
 from launcher.devserver import DevPlatform, PlatformState
 from launcher.values import fingerprint
 
@@ -301,6 +302,8 @@ def test_agent_uid_token_file_and_environment_equal_the_decision(
     bundle = platform.state.values()
     expected = {k: v for k, v in container_env.items() if k not in stripped}
     expected.update({k: bundle[k] for k in kept if k in bundle})
+    # and what the launcher sets itself (scope "launcher": the metadata fallbacks it closes)
+    expected.update({c.name: c.value for c in load_catalogue().closers if c.name in kept})
     assert "LC_CTYPE" not in agent_env and "LC_ALL" not in agent_env
     # Names first (a failure shows names only), then values by fingerprint.
     assert sorted(agent_env) == sorted(expected)
