@@ -135,6 +135,9 @@ class GatePlan(NamedTuple):
     layers: list[Source]
     gated: list[str]  # the keys decided one by one: LLM keys, the launcher's own, copies of stripped values
     copies: dict[str, str]  # key -> the stripped key (or the token variable) whose value it holds
+    # The one decision made for each gated key, the one that stripped or kept
+    # it (explaining reads it back; it is never worked out a second time).
+    decided: dict[str, Decision]
     # CODEX_AUTH_JSON, when the launcher writes it to auth.json instead of
     # passing it on (see ``codex``): what to write, and the variable it moved.
     codex_auth: PendingAuth | None
@@ -170,15 +173,7 @@ class GatePlan(NamedTuple):
     def _decision(self, key: str) -> KeyDecision:
         source = winner(self.layers, key)
         scope = source.scope_of(key)
-        d = decide(key, scope, self.billing_mode, self.catalogue)
-        if key in self.copies:
-            original = self.copies[key]
-            why = (
-                "holds the launcher's own platform token"
-                if is_launcher_var(original)
-                else f"holds the value of the stripped {original}"
-            )
-            d = Decision(d.kind or self.catalogue.kind_of(original), STRIP, why)
+        d = self.decided.get(key) or decide(key, scope, self.billing_mode, self.catalogue)  # the latter: not gated
         if source.name == _CODEX_SOURCE:
             d = Decision(d.kind, d.action, f"the launcher's private CODEX_HOME: auth.json from {codex.AUTH_JSON_VAR}")
         if key in self.moved:
@@ -254,6 +249,7 @@ class Stripped(NamedTuple):
     gated: list[str]
     copies: dict[str, str]
     values: StrippedValues
+    decided: dict[str, Decision]
 
     def __repr__(self) -> str:  # values: counts only
         return f"Stripped({len(self.env)} kept, {len(self.stripped)} stripped)"
@@ -288,8 +284,10 @@ def strip(config: Config, sources: Iterable[Source], inherited: Mapping[str, str
     llm_keys = catalogue.llm_keys
     gated = [k for k in env if k.strip().upper() in llm_keys or is_launcher_var(k)]
     stripped: dict[str, str] = {}
+    decided: dict[str, Decision] = {}
     for key in gated:
-        if decide(key, winner(layers, key).scope_of(key), config.billing_mode, catalogue).action is STRIP:
+        decided[key] = decide(key, winner(layers, key).scope_of(key), config.billing_mode, catalogue)
+        if decided[key].action is STRIP:
             stripped[key] = env.pop(key)
     # Whatever it is called, a copy of a stripped credential (or of the
     # token) is that credential: CLAUDE_TOKEN_BACKUP=<the platform's token>.
@@ -302,6 +300,12 @@ def strip(config: Config, sources: Iterable[Source], inherited: Mapping[str, str
             if original is not None and (key not in gated or is_launcher_var(original)):
                 copies[key] = original
                 stripped[key] = env.pop(key)
+                why = (
+                    "holds the launcher's own platform token"
+                    if is_launcher_var(original)
+                    else f"holds the value of the stripped {original}"
+                )
+                decided[key] = Decision(catalogue.kind_of(key) or catalogue.kind_of(original), STRIP, why)
     gated.extend(copies)
     # Whatever the platform's machine identity is (instance metadata, a
     # managed identity), the agent's cloud SDKs must not fall back to it.
@@ -310,7 +314,8 @@ def strip(config: Config, sources: Iterable[Source], inherited: Mapping[str, str
         if closed:
             layers.append(Source(_CLOSER_SOURCE, closed, Scope.LAUNCHER))
             gated.extend(k for k in closed if k not in gated)
-    return Stripped(layers, env, stripped, gated, copies, values)
+            decided.update({k: decide(k, Scope.LAUNCHER, config.billing_mode, catalogue) for k in closed})
+    return Stripped(layers, env, stripped, gated, copies, values, decided)
 
 
 NO_FILES = AgentFiles()
@@ -358,6 +363,7 @@ def judge(
         layers=layers,
         gated=gated,
         copies=state.copies,
+        decided=state.decided,
         codex_auth=files.codex_auth,
         moved=files.moved,
         watched=() if config.billing_mode is BillingMode.PLATFORM_MANAGED else files.watched,
