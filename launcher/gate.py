@@ -18,13 +18,13 @@ from typing import NamedTuple
 
 from .agents import codex
 from .agents.codex import PendingAuth
-from .agents.scan import AgentFinding, Verdict
+from .agents.scan import AgentFinding
 from .catalogue import SECRET_KINDS, Backend, KeyCatalogue, KeyKind, normalise, switch_on
 from .config import ENV_VARS, TOKEN_VAR, BillingMode, Config
 from .errors import LauncherError
 from .files import Stamp
 from .refusal import NEEDS_CREDENTIAL, Outcome, refusal_for
-from .values import COPY_EQUAL, Scope, StrippedValues, fingerprint
+from .values import COPY_EQUAL, Scope, StrippedValues, Verdict, fingerprint
 
 _CODEX_SOURCE = f"launcher: {codex.AUTH_JSON_VAR} -> auth.json"
 _CLOSER_SOURCE = "launcher: closes the metadata fallback"

@@ -6,11 +6,11 @@ Messages name keys, files and fields, never a value.
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
-from .agents.scan import AgentFinding, Verdict
+from .agents.scan import AgentFinding
 from .catalogue import Backend, KeyCatalogue, KeyKind
 from .config import BillingMode, Config
 from .errors import ForeignAgentCredentialError, LauncherError, MissingCredentialError
-from .values import Scope
+from .values import Scope, Verdict
 
 NEEDS_CREDENTIAL = frozenset({BillingMode.BYOK, BillingMode.SUBSCRIPTION})
 

@@ -12,6 +12,16 @@ from .errors import BundleInvalidError
 KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+class Verdict(enum.StrEnum):
+    """Whose a credential is: the workspace's own, anything else (foreign),
+    or (audit only) the launcher's own platform token. Said of a value in an
+    agent's file (``agents.scan``) and of a value a process holds (``audit``)."""
+
+    OWN = "own"
+    FOREIGN = "foreign"
+    TOKEN = "token"  # noqa: S105 - a verdict, not a secret
+
+
 class Scope(enum.StrEnum):
     """Where a value came from, as far as the launcher can prove."""
 

@@ -10,7 +10,6 @@ A value found is hashed and dropped: a finding carries the path, the
 field, a fingerprint and the variable it stands for, never the value.
 """
 
-import enum
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -18,16 +17,11 @@ from pathlib import Path
 from typing import Any, NamedTuple, Self
 
 from ..files import Cap, Stamp, UnreadableFileError, read_regular, stamp, stamp_of
-from ..values import StrippedValues, fingerprint
+from ..values import StrippedValues, Verdict, fingerprint
 from .paths import candidates
 from .profiles import AgentProfile, FieldSpec, FileEntry, Format
 
 MAX_FILE_BYTES = int(Cap.AGENT_FILE)
-
-
-class Verdict(enum.StrEnum):
-    OWN = "own"  # declared with --own-agent-file: the workspace's
-    FOREIGN = "foreign"  # the image or the platform put it there
 
 
 class AgentFinding(NamedTuple):

@@ -21,7 +21,6 @@ escaped (``log.escape``) before they reach the table or the JSON.
 
 from __future__ import annotations
 
-import enum
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -34,17 +33,7 @@ from ..catalogue import KeyCatalogue, normalise
 from ..config import TOKEN_VAR, BillingMode, Config
 from ..gate import GatePlan, stripped_values
 from ..log import Log, escape
-from ..values import StrippedValues, fingerprint
-
-
-class Verdict(enum.StrEnum):
-    """What a key found in a process is: the workspace's own kept value,
-    anything else (foreign), or the launcher's platform token."""
-
-    OWN = "own"
-    FOREIGN = "foreign"
-    TOKEN = "token"  # noqa: S105 - a verdict, not a secret
-
+from ..values import StrippedValues, Verdict, fingerprint
 
 OWN, FOREIGN, TOKEN = Verdict.OWN, Verdict.FOREIGN, Verdict.TOKEN
 FOUND_FOREIGN = 1  # a non-platform workspace: some process holds a foreign value
@@ -150,7 +139,7 @@ def environ_of(pid: int) -> list[tuple[str, str]]:
     return entries
 
 
-def scan(pids: Sequence[int] | None, by: Judge, log: Log) -> Report:
+def scan_processes(pids: Sequence[int] | None, by: Judge, log: Log) -> Report:
     me = os.getpid()
     findings: list[Finding] = []
     scanned = 0
@@ -205,7 +194,7 @@ def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
     plan = build_plan(config, environ, log)
     if plan.refusal is not None:  # audit still judges: nothing is own, everything found is foreign
         log.info(f"the plan would refuse ({plan.refusal.code}); every LLM key found counts as foreign")
-    report = scan(config.pids, Judge.of(plan, config), log)
+    report = scan_processes(config.pids, Judge.of(plan, config), log)
     status = exit_status(report, plan.billing_mode)
     print(dumps(report.as_json()) if config.json else table(report, plan.billing_mode, status))
     return status
