@@ -236,7 +236,7 @@ def stripped_values(config: Config, stripped: Mapping[str, str], catalogue: KeyC
     if config.token:
         tokens[config.token] = TOKEN_VAR
     values.update(tokens)
-    return StrippedValues(values, frozenset(tokens))
+    return StrippedValues.of(values, frozenset(tokens))
 
 
 class Stripped(NamedTuple):

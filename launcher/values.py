@@ -93,11 +93,27 @@ COPY_INSIDE = 16
 
 class StrippedValues(NamedTuple):
     """The values the gate stripped, to recognise under any name: value ->
-    the variable it was stripped from. ``tokens`` (the launcher's token) are
-    looked for inside longer values from COPY_EQUAL characters on."""
+    the variable it was stripped from. ``inside``: the ones also looked for
+    inside longer values (the launcher's token from COPY_EQUAL characters
+    on, the rest from COPY_INSIDE), worked out once (``of``): the gate asks
+    about every key of the environment."""
 
     by_value: Mapping[str, str]
-    tokens: frozenset[str] = frozenset()
+    inside: tuple[tuple[str, str], ...] = ()
+    # One search for all of ``inside`` (the gate runs it on every value).
+    pattern: re.Pattern[str] | None = None
+
+    @classmethod
+    def of(cls, by_value: Mapping[str, str], tokens: frozenset[str] = frozenset()) -> "StrippedValues":
+        inside = tuple(
+            (secret, key)
+            for secret, key in by_value.items()
+            if len(secret) >= (COPY_EQUAL if secret in tokens else COPY_INSIDE)
+        )
+        # Longest first: a secret that holds another is reported as itself.
+        ordered = sorted((secret for secret, _ in inside), key=len, reverse=True)
+        pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        return cls(by_value, inside, pattern)
 
     def __repr__(self) -> str:  # values: a count only
         return f"StrippedValues({len(self.by_value)} values)"
@@ -105,18 +121,17 @@ class StrippedValues(NamedTuple):
     def __bool__(self) -> bool:
         return bool(self.by_value)
 
-    def _inside(self, secret: str) -> bool:
-        return len(secret) >= (COPY_EQUAL if secret in self.tokens else COPY_INSIDE)
-
     def copy_of(self, value: str) -> str | None:
         """The variable whose stripped value ``value`` is or contains, if any."""
         text = value.strip()
-        if text in self.by_value:
-            return self.by_value[text]
-        return next((key for secret, key in self.by_value.items() if self._inside(secret) and secret in text), None)
+        found = self.by_value.get(text)
+        if found is not None or self.pattern is None or len(text) <= COPY_EQUAL:
+            return found
+        match = self.pattern.search(text)
+        return None if match is None else self.by_value[match.group(0)]
 
     def in_bytes(self, data: bytes) -> Iterator[tuple[str, str]]:
         """(value, variable) for each stripped value long enough to look for that ``data`` holds."""
-        for secret, key in self.by_value.items():
-            if self._inside(secret) and secret.encode("utf-8", "surrogateescape") in data:
+        for secret, key in self.inside:
+            if secret.encode("utf-8", "surrogateescape") in data:
                 yield secret, key

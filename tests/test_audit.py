@@ -228,7 +228,7 @@ def test_unreadable_environments_are_counted(user_namespace, holder) -> None:  #
 def test_judge_verdicts_and_escaped_names() -> None:
     catalogue = load_catalogue()
     own = {"ANTHROPIC_API_KEY": fingerprint(OWN_API_KEY)}
-    stripped = StrippedValues(
+    stripped = StrippedValues.of(
         {PLATFORM_OAUTH: "CLAUDE_CODE_OAUTH_TOKEN", WORKSPACE_TOKEN: "MOLECULE_WORKSPACE_TOKEN"},
         frozenset({WORKSPACE_TOKEN}),
     )
