@@ -182,10 +182,8 @@ def stamp(path: str) -> Stamp | None:
     content included; a directory by its metadata; None: absent."""
     try:
         info = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError:
-        return UNREADABLE
+    except OSError as exc:
+        return None if exc.errno in MISSING else UNREADABLE
     if not stat.S_ISREG(info.st_mode):
         return stamp_of(info)
     try:

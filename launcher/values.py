@@ -123,12 +123,18 @@ class StrippedValues(NamedTuple):
 
     def copy_of(self, value: str) -> str | None:
         """The variable whose stripped value ``value`` is or contains, if any."""
+        found = self.match(value)
+        return None if found is None else found[1]
+
+    def match(self, value: str) -> tuple[str, str] | None:
+        """(the stripped value, its variable) that ``value`` is or contains, if any."""
         text = value.strip()
-        found = self.by_value.get(text)
-        if found is not None or self.pattern is None or len(text) <= COPY_EQUAL:
-            return found
-        match = self.pattern.search(text)
-        return None if match is None else self.by_value[match.group(0)]
+        if text in self.by_value:
+            return text, self.by_value[text]
+        if self.pattern is None or len(text) <= COPY_EQUAL:
+            return None
+        hit = self.pattern.search(text)
+        return None if hit is None else (hit.group(0), self.by_value[hit.group(0)])
 
     def in_bytes(self, data: bytes) -> Iterator[tuple[str, str]]:
         """(value, variable) for each stripped value long enough to look for that ``data`` holds."""

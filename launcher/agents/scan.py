@@ -251,9 +251,9 @@ def copies_in(
     the document holds (a JSON ``\\u0073k-...`` escape spells the same value)."""
     copies = dict(stripped.in_bytes(data))
     for text in _texts(doc):
-        original = stripped.copy_of(text)
-        if original is not None:
-            copies.setdefault(next(v for v, k in stripped.by_value.items() if k == original), original)
+        found = stripped.match(text)
+        if found is not None:
+            copies.setdefault(*found)
     return [
         AgentFinding(path, f"(the value of the stripped {key})", Verdict.FOREIGN, fingerprint(value), identity=identity)
         for value, key in copies.items()

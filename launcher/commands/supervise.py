@@ -32,6 +32,15 @@ HELPER_GRACE = 5
 
 def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
     make_undumpable()  # before the first secret is read into memory that a child could inspect
+    # What a pull after this one (a refresh helper, the proxy's gated
+    # re-pull) runs the pipeline with; the resident runs without
+    # site-packages, so the path it imports the pipeline from too.
+    pulls_with = {
+        "flags": config.flags,
+        "environ": dict(environ),
+        "log": {"fmt": log.fmt, "verbosity": log.verbosity},
+        "path": list(sys.path),
+    }
     endpoint: dict[str, str] | None = None
     proxy: dict[str, Any] | None = None
     if config.platform_proxy:
@@ -45,10 +54,7 @@ def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
             "url": url,
             "credential": endpoint["credential"],
             "token_path": str(token_path),
-            "flags": config.flags,
-            "environ": dict(environ),
-            "log": {"fmt": log.fmt, "verbosity": log.verbosity},
-            "path": list(sys.path),
+            **pulls_with,
         }
     # Refusals raise here: no child is ever started.
     first = candidate_for(config, environ, log, first=True, proxy=endpoint)
@@ -67,15 +73,7 @@ def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
         log.info(f"children run as uid {config.user.uid} gid {config.user.gid}")
     request = None
     if config.refresh:
-        request = {
-            "flags": config.flags,
-            "environ": dict(environ),
-            "log": {"fmt": log.fmt, "verbosity": log.verbosity},
-            "alarm": math.ceil(config.deadline) + HELPER_GRACE,
-            # The resident runs without site-packages; its helper imports this pipeline.
-            "path": list(sys.path),
-            "proxy": endpoint,
-        }
+        request = {**pulls_with, "alarm": math.ceil(config.deadline) + HELPER_GRACE, "proxy": endpoint}
     if proxy is not None:
         os.set_inheritable(proxy["fd"], True)  # across the exec into the resident, which takes it back at once
     become_resident(

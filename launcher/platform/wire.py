@@ -16,35 +16,39 @@ from ..values import KEY_PATTERN, Scope, check_entries, describe_key
 FAILED_KEY_PATTERN = re.compile(r"(?:[a-z_]{1,32}:)?[A-Za-z_][A-Za-z0-9_]*")
 
 
-class _DuplicateKeyError(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__("duplicate key")
-        self.key = key
+# The fields of a List row the launcher reads: named in an error, as a
+# top-level variable name is. Any other key given twice is a server's own
+# text, possibly a value: shown by length and fingerprint only.
+_ROW_FIELDS = frozenset({"key", "scope", "has_value"})
 
 
-def _unique_object(pairs: list[tuple[str, object]]) -> dict[str, object]:
+class _UniqueObjects:
     """json's object hook that refuses a key given twice: "last one wins"
     would let a server (or a proxy appending to the body) pick which of
-    two values the gate sees."""
-    obj: dict[str, object] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise _DuplicateKeyError(key)
-        obj[key] = value
-    return obj
+    two values the gate sees. It records the first duplicate and the object
+    it was in (objects are built innermost first, so the document's own
+    top level is the last one), for ``_load_json`` to refuse."""
 
+    def __init__(self) -> None:
+        self.built = 0
+        self.duplicate: tuple[str, int] | None = None
 
-def _named(key: str) -> str:
-    return key if KEY_PATTERN.fullmatch(key) else f"({describe_key(key)})"
+    def __call__(self, pairs: list[tuple[str, object]]) -> dict[str, object]:
+        self.built += 1
+        obj: dict[str, object] = {}
+        for key, value in pairs:
+            if key in obj and self.duplicate is None:
+                self.duplicate = (key, self.built)
+            obj[key] = value
+        return obj
 
 
 def _load_json(body: bytes, origin: str) -> object:
     if body[:2] == b"\x1f\x8b":
         raise BundleInvalidError(f"{origin}: the body is gzip-compressed, although identity encoding was asked for")
+    hook = _UniqueObjects()
     try:
-        return json.loads(body, object_pairs_hook=_unique_object)
-    except _DuplicateKeyError as exc:
-        raise BundleInvalidError(f"{origin}: key {_named(exc.key)} appears more than once in one object") from None
+        data = json.loads(body, object_pairs_hook=hook)
     except UnicodeDecodeError:
         raise BundleInvalidError(f"{origin}: not JSON (not UTF-8 text)") from None
     except ValueError as exc:
@@ -52,6 +56,13 @@ def _load_json(body: bytes, origin: str) -> object:
         raise BundleInvalidError(f"{origin}: not JSON ({type(exc).__name__})") from None
     except RecursionError:
         raise BundleInvalidError(f"{origin}: JSON nested too deeply") from None
+    if hook.duplicate is not None:
+        key, where = hook.duplicate
+        top_level = isinstance(data, dict) and where == hook.built  # a variable name of a Values object
+        named = key if KEY_PATTERN.fullmatch(key) and (top_level or key in _ROW_FIELDS) else None
+        shown = named or f"({describe_key(key)})"
+        raise BundleInvalidError(f"{origin}: key {shown} appears more than once in one object")
+    return data
 
 
 def parse_values(body: bytes, origin: str = "secrets/values") -> dict[str, str]:
