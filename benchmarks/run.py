@@ -185,14 +185,14 @@ def bench_launch(rounds: int) -> None:
 
 def bench_gate(repeats: int) -> None:
     from launcher.catalogue import load_catalogue
-    from launcher.config import resolve
+    from launcher.config import load_config
     from launcher.gate import Source
-    from launcher.pipeline import plan
+    from launcher.pipeline import run_gate
     from launcher.platform.wire import parse_values
     from launcher.values import Scope
 
     catalogue = load_catalogue()
-    config = resolve({"billing_mode": "byok"}, {"CONFIGS_DIR": os.devnull})
+    config = load_config({"billing_mode": "byok"}, {"CONFIGS_DIR": os.devnull})
     llm_keys = sorted(catalogue.bypass_keys)
     rows = []
     for n in (1_000, 10_000, 100_000):
@@ -212,10 +212,14 @@ def bench_gate(repeats: int) -> None:
 
         loads = median_ms(lambda body=body: json.loads(body))
         parse = median_ms(lambda body=body: parse_values(body))
-        gate = median_ms(lambda v=values, s=scopes, e=inherited: plan(config, [Source("platform", v, s)], e, catalogue))
+        gate = median_ms(
+            lambda v=values, s=scopes, e=inherited: run_gate(config, [Source("platform", v, s)], e, catalogue)
+        )
         # What check and -vv add: every key's decision and fingerprint.
         explain = median_ms(
-            lambda v=values, s=scopes, e=inherited: plan(config, [Source("platform", v, s)], e, catalogue).decisions()
+            lambda v=values, s=scopes, e=inherited: run_gate(
+                config, [Source("platform", v, s)], e, catalogue
+            ).decisions()
         )
         rows.append(
             [

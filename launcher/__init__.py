@@ -1,7 +1,7 @@
 """agent-launcher: keep a platform's own LLM credentials out of BYOK agents.
 
 The stages are the layout (docs/architecture.md draws it). ``cli.main``
-parses and dispatches; ``config.resolve`` validates every flag and
+parses and dispatches; ``config.load_config`` validates every flag and
 environment variable once into a ``Config``; each command is a module of
 ``commands`` with one shape, ``run(config, environ, log) -> int``. Every
 command gets its plan from ``pipeline`` (``build_plan``: sources (dotenv

@@ -143,7 +143,7 @@ class KeyCatalogue(NamedTuple):
         return None
 
     def provider(self, name: str) -> Provider:
-        return self.providers[name]  # a name config.resolve has checked (check_provider)
+        return self.providers[name]  # a name config.load_config has checked (check_provider)
 
 
 def read_key_list(path: Path) -> set[str]:
@@ -198,7 +198,7 @@ def _provider_specs() -> dict[str, Any]:
 
 
 def check_provider(name: str) -> str:
-    """``name`` if it is a provider (``config.resolve`` asks, once, before
+    """``name`` if it is a provider (``config.load_config`` asks, once, before
     any I/O); else CONFIG_INVALID listing the known ones."""
     if name != "any" and name not in _provider_specs():
         known = ", ".join(sorted([*_provider_specs(), "any"]))

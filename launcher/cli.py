@@ -11,7 +11,7 @@ from typing import NoReturn
 
 from . import __version__
 from .commands import REGISTRY, load
-from .config import DEFAULTS, ENV_VARS, LOG_FORMATS, Config, pid, resolve
+from .config import DEFAULTS, ENV_VARS, LOG_FORMATS, Config, load_config, pid
 from .errors import ConfigError, LauncherError, unexpected
 from .log import Log
 
@@ -176,7 +176,7 @@ def _add_supervise(commands: argparse._SubParsersAction[_Parser]) -> None:
     _add_common_options(supervise)
     _add_user_option(supervise)
     _add_proxy_option(supervise)
-    # Values are checked by config.resolve, as every other flag's.
+    # Values are checked by config.load_config, as every other flag's.
     supervise.add_argument(
         "--refresh",
         default=None,
@@ -213,7 +213,7 @@ def _add_audit(commands: argparse._SubParsersAction[_Parser]) -> None:
     audit.add_argument(
         "--pid",
         dest="pids",
-        type=pid,  # config.pid: also what config.resolve applies
+        type=pid,  # config.pid: also what config.load_config applies
         action="extend",
         nargs="+",
         default=None,
@@ -237,7 +237,7 @@ def split_command(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
 def cli_layer(ns: argparse.Namespace) -> dict[str, object]:
     layer = {k: v for k, v in vars(ns).items() if k in DEFAULTS and v is not None}
     # The command names the default agent; it is not a setting of its own.
-    layer["command"] = tuple(getattr(ns, "argv", None) or ())
+    layer["argv"] = tuple(getattr(ns, "argv", None) or ())
     return layer
 
 
@@ -246,7 +246,7 @@ def log_for(config: Config) -> Log:
 
 
 def _fallback_log(ns: argparse.Namespace | None, environ: Mapping[str, str]) -> Log:
-    """Only for an error raised before ``config.resolve`` returned (it may be
+    """Only for an error raised before ``config.load_config`` returned (it may be
     the log format itself that is wrong): the best guess, so that the error
     is still reported."""
     fmt = getattr(ns, "log_format", None) or environ.get(ENV_VARS["log_format"], "text")
@@ -293,7 +293,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         ns = build_parser(only).parse_args(own_argv)
         if command is not None:
             ns.argv = [*ns.argv, *command]
-        config = resolve(cli_layer(ns), environ, switch_user=ns.command != "audit")
+        config = load_config(cli_layer(ns), environ, switch_user=ns.command != "audit")
         log = log_for(config)
         for warning in config.warnings:
             log.warning(warning)

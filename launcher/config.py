@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
-from .agents.profiles import command_of, resolve_agent
+from .agents.profiles import argv_of, identify_agent
 from .catalogue import check_provider
 from .errors import ConfigError, InsecureURLError
 from .files import Cap, check_regular, read_text
@@ -68,7 +68,7 @@ DEFAULTS: dict[str, object] = {
     "pristine": False,
     "agent": None,  # None: from the command's basename
     "own_agent_files": (),
-    "command": (),  # the child's argv (exec's default command when empty)
+    "argv": (),  # the agent's argv, after -- (exec's default when empty)
     "user": None,
     "verbose": 0,
     "quiet": False,
@@ -121,8 +121,8 @@ class Config(NamedTuple):
     agent: str = "generic"
     agent_source: str = "default"
     own_agent_files: tuple[Path, ...] = ()
-    command: tuple[str, ...] = ()  # the agent's argv: as given after --, else exec's default
-    command_given: bool = False  # after --: check resolves only a command it was given
+    argv: tuple[str, ...] = ()  # the agent's argv: as given after --, else exec's default
+    argv_given: bool = False  # after --: check finds only an executable it was given
     warnings: tuple[str, ...] = ()
     user: "Identity | None" = None  # --user: who the agent runs as (privileges.py)
     verbosity: int = 1  # LEVELS in log.py: 0 errors only (-q), 1 warnings, +1 for each -v
@@ -159,7 +159,7 @@ def source_of(settings: ChainMap[str, object], name: str) -> str:
     return "default"
 
 
-def resolve(cli: Mapping[str, object], environ: Mapping[str, str], *, switch_user: bool = True) -> Config:
+def load_config(cli: Mapping[str, object], environ: Mapping[str, str], *, switch_user: bool = True) -> Config:
     """``switch_user=False`` (audit) ignores ``LAUNCHER_USER``: nothing is started."""
     settings: ChainMap[str, object] = ChainMap(dict(cli), env_layer(environ), DEFAULTS)
     warnings: list[str] = []
@@ -175,8 +175,8 @@ def resolve(cli: Mapping[str, object], environ: Mapping[str, str], *, switch_use
     billing_mode, mode_source = _billing_mode(settings, warnings)
     # Local mode talks to no platform: it has no reason to read a secret.
     token, token_source = _token(settings, environ, warnings) if platform_url else (None, "unused in local mode")
-    command = command_of(settings["command"])
-    agent, agent_source = resolve_agent(settings["agent"], command, source_of(settings, "agent"))
+    argv = argv_of(settings["argv"])
+    agent, agent_source = identify_agent(settings["agent"], argv, source_of(settings, "agent"))
     log_format = str(settings["log_format"])
     if log_format not in LOG_FORMATS:
         raise ConfigError(f"log format must be text or json, not {log_format!r}")
@@ -201,8 +201,8 @@ def resolve(cli: Mapping[str, object], environ: Mapping[str, str], *, switch_use
         agent=agent,
         agent_source=agent_source,
         own_agent_files=_existing_files(settings["own_agent_files"], "--own-agent-file", Cap.AGENT_FILE),
-        command=command,
-        command_given=bool(settings.maps[0].get("command")),
+        argv=argv,
+        argv_given=bool(settings.maps[0].get("argv")),
         json=bool(settings["json"]),
         flags=dict(cli),
         warnings=tuple(warnings),

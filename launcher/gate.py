@@ -14,7 +14,7 @@ the launch. Everything else renders or executes the plan.
 
 import enum
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .agents import codex
 from .agents.codex import PendingAuth
@@ -26,8 +26,12 @@ from .files import Stamp
 from .refusal import NEEDS_CREDENTIAL, Outcome, refusal_for
 from .values import COPY_EQUAL, Scope, StrippedValues, Verdict, fingerprint
 
+if TYPE_CHECKING:
+    from .privileges import Identity
+
 _CODEX_SOURCE = f"launcher: {codex.AUTH_JSON_VAR} -> auth.json"
 _CLOSER_SOURCE = "launcher: closes the metadata fallback"
+_USER_SOURCE = "launcher: --user"
 
 # The variables that carry the launcher's own platform credential. They are
 # removed from every child environment: the agent has no business holding
@@ -315,7 +319,35 @@ def strip(config: Config, sources: Iterable[Source], inherited: Mapping[str, str
             layers.append(Source(_CLOSER_SOURCE, closed, Scope.LAUNCHER))
             gated.extend(k for k in closed if k not in gated)
             decided.update({k: decide(k, Scope.LAUNCHER, config.billing_mode, catalogue) for k in closed})
+    if config.user is not None:
+        as_user = user_environment(env, layers, config.user)
+        if as_user:
+            layers.append(Source(_USER_SOURCE, as_user, Scope.LAUNCHER))
+            decided.update({k: Decision(None, KEEP, "the --user's own, from its passwd entry") for k in as_user})
     return Stripped(layers, env, stripped, gated, copies, values, decided)
+
+
+def user_environment(env: dict[str, str], layers: list[Source], user: "Identity") -> dict[str, str]:
+    """HOME, USER and LOGNAME describe the agent's user, not root's: set in
+    ``env`` (the one place the ``--user`` environment is made: the agent's
+    files are read under it, and the child gets it). Returns what was set.
+
+    As gosu does for HOME: each comes from the user's passwd entry unless a
+    source the operator chose (an env file, the platform bundle) sets it;
+    an inherited value (``/root`` from Docker) is replaced. Without a passwd
+    entry HOME is ``/`` (as su-exec) and inherited USER/LOGNAME are dropped.
+    """
+    inherited = layers[0] if layers and layers[0].scope is Scope.INHERITED else None
+    wanted = {"HOME": user.home or "/", "USER": user.name, "LOGNAME": user.name}
+    set_here: dict[str, str] = {}
+    for key, value in wanted.items():
+        if key in env and (inherited is None or winner(layers, key) is not inherited):
+            continue  # chosen by the operator's sources (with --pristine, every source is)
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = set_here[key] = value
+    return set_here
 
 
 NO_FILES = AgentFiles()

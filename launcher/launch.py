@@ -10,20 +10,17 @@ the key, decided before a running child is stopped, rather than an
 ``execve`` error blamed on the command.
 """
 
-from __future__ import annotations
-
 import errno
 import os
 import signal
 import struct
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import BundleInvalidError, CommandNotExecutableError, CommandNotFoundError, ConfigError, LauncherError
 
 if TYPE_CHECKING:
-    from .config import Config
     from .privileges import Identity
 
 
@@ -50,7 +47,7 @@ class ExecLimits(NamedTuple):
     total: int  # bytes of all strings and their pointers, margin already taken off
 
     @classmethod
-    def current(cls) -> ExecLimits:
+    def current(cls) -> "ExecLimits":
         import resource
 
         page = os.sysconf("SC_PAGESIZE")
@@ -65,7 +62,7 @@ class ExecLimits(NamedTuple):
         return cls(per_string=32 * page, total=total - EXEC_MARGIN)
 
 
-def check_startable(argv: Sequence[str], env: Mapping[str, str], limits: ExecLimits | None = None) -> None:
+def check_startable(argv: Sequence[str], env: Mapping[str, str], limits: "ExecLimits | None" = None) -> None:
     """Raise unless ``execve(path, argv, env)`` can succeed as far as its
     arguments go: every name and value encodable (no lone surrogate), no
     empty name, no ``=`` or NUL in a name, no NUL in a value, each string
@@ -146,23 +143,34 @@ def _name(name: str) -> str:
     return name if name.isascii() and name.isprintable() and len(name) <= 128 else ascii(name[:128])
 
 
-def prepare(argv: Sequence[str], env: Mapping[str, str], config: Config, environ: Mapping[str, str]) -> dict[str, str]:
-    """The agent's environment, proven startable: what every command runs.
-    The plan's, with HOME/USER/LOGNAME of the ``--user`` if there is one."""
-    child = dict(env)
-    if config.user is not None:
-        from .privileges import child_environment
+class Startable(NamedTuple):
+    """What exec and supervise start: the agent's argv and environment, its
+    executable, and the agent files the gate judged (path and
+    ``files.stamp``, or None: absent; the last check before a start is
+    that none changed, ``files.changed``). supervise's refresh helpers
+    answer one across a fork, as JSON (``load``)."""
 
-        child = child_environment(env, config.user, None if config.pristine else environ)
-    check_startable(argv, child)
-    return child
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    path: str
+    watched: tuple[tuple[str, Sequence[int | str] | None], ...] = ()
+
+    def __repr__(self) -> str:  # the agent's arguments can hold a credential (--settings '{...}'); values too
+        return f"Startable({self.path!r}, {len(self.argv)} arguments, {len(self.env)} variables)"
+
+    @classmethod
+    def load(cls, data: Sequence[Any]) -> "Startable":
+        """From its JSON form (an array), field by field."""
+        argv, env, path, watched = data
+        stamps = tuple((str(p), None if s is None else tuple(s)) for p, s in watched)
+        return cls(tuple(map(str, argv)), {str(k): str(v) for k, v in env.items()}, str(path), stamps)
 
 
-def resolve(command: str, search_path: str | None, as_user: Identity | None = None) -> str:
+def find_executable(command: str, search_path: str | None, as_user: "Identity | None" = None) -> str:
     """The file ``command`` names, checked the way a shell checks it
     (as ``as_user`` would see it, when the agent will run as that user)."""
     if as_user is not None:
-        return _as_user(as_user, lambda: resolve(command, search_path))
+        return _as_user(as_user, lambda: find_executable(command, search_path))
     if "/" in command:
         return _checked(command, command)
     not_executable = None
@@ -185,7 +193,7 @@ def _checked(command: str, path: str) -> str:
     return path
 
 
-def check_drop(user: Identity) -> None:
+def check_drop(user: "Identity") -> None:
     """Prove, without dropping here, that the switch to ``user`` works
     (``check`` must fail where ``exec`` would)."""
     _as_user(user, lambda: "")
@@ -194,7 +202,7 @@ def check_drop(user: Identity) -> None:
 _ANSWERS = {0: None, 126: CommandNotExecutableError, 127: CommandNotFoundError, 64: ConfigError}
 
 
-def _as_user(user: Identity, work: Callable[[], str]) -> str:
+def _as_user(user: "Identity", work: Callable[[], str]) -> str:
     """``work`` in a short-lived child that has dropped to ``user``: its
     permissions, not root's, decide (e.g. what it may execute). The child
     makes system calls only; its answer comes back over a pipe. That keeps

@@ -1,9 +1,10 @@
 """The pipeline every command runs: configuration → sources → gate →
-a command that can be started.
+an agent that can be started.
 
-``build_plan`` gathers the sources and gates them; ``startable`` takes a
-launching plan to what exec and supervise start (the environment proven
-startable, the command resolved as the agent's user will see it). Commands
+``build_plan`` gathers the sources and gates them (``run_gate``);
+``startable`` takes a launching plan to what exec and supervise start
+(``launch.Startable``: the environment proven startable, the executable
+found as the agent's user will see it). Commands
 (``launcher/commands/``) add only what is theirs: exec replaces itself,
 check explains, supervise stays a parent, audit judges other processes.
 
@@ -13,7 +14,7 @@ inherited environment → ``--global-env-file`` → platform bundle →
 """
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -26,6 +27,7 @@ from .envfiles import read_dotenv
 from .errors import ConfigError, ForeignAgentCredentialError
 from .files import Stamp, changed
 from .gate import STRIP, AgentFiles, GatePlan, Source, Stripped, judge, strip
+from .launch import Startable
 from .log import LEVELS, Log
 from .values import Scope
 
@@ -72,10 +74,10 @@ class AgentContext(NamedTuple):
     profile: AgentProfile
     cwd: Path | None
     own: OwnFiles
-    command: tuple[str, ...] = ()  # the agent's argv: flags such as --settings name files too
+    argv: tuple[str, ...] = ()  # the agent's: flags such as --settings name files too
 
     def __repr__(self) -> str:  # the agent's arguments can hold a credential (--settings '{...}')
-        return f"AgentContext({self.profile.name!r}, cwd={str(self.cwd)!r}, {len(self.command)} arguments)"
+        return f"AgentContext({self.profile.name!r}, cwd={str(self.cwd)!r}, {len(self.argv)} arguments)"
 
 
 def agent_context(config: Config) -> AgentContext:
@@ -84,15 +86,15 @@ def agent_context(config: Config) -> AgentContext:
         cwd: Path | None = Path.cwd()
     except OSError:  # removed under us: no project files to find there
         cwd = None
-    return AgentContext(profile(config.agent), cwd, OwnFiles.of(config.own_agent_files), config.command)
+    return AgentContext(profile(config.agent), cwd, OwnFiles.of(config.own_agent_files), config.argv)
 
 
 def agent_note(config: Config) -> str | None:
     """What check says when the command named no agent: every profile's
     files are checked, and how to narrow that."""
-    if config.agent != ALL or config.agent_source != "command":
+    if config.agent != ALL or config.agent_source != "executable":
         return None
-    name = os.path.basename(config.command[0]) if config.command else ""
+    name = os.path.basename(config.argv[0]) if config.argv else ""
     return (
         f"the command ({name[:64]!r}) names no known agent: checking the files of every profile "
         f"({', '.join(members(ALL))}); --agent NAME (or LAUNCHER_AGENT) narrows it, --agent generic checks none"
@@ -100,14 +102,14 @@ def agent_note(config: Config) -> str | None:
 
 
 def build_plan(config: Config, environ: Mapping[str, str], log: Log, *, explain: bool = False) -> GatePlan:
-    catalogue = load_catalogue(config.bypass_keys_files)  # the provider was checked by config.resolve
+    catalogue = load_catalogue(config.bypass_keys_files)  # the provider was checked by config.load_config
     sources = gather_sources(config, environ, catalogue, log, explain=explain)
-    result = plan(config, sources, environ, catalogue, agent_context(config))
+    result = run_gate(config, sources, environ, catalogue, agent_context(config))
     _warn_unused_own_files(config, result, log)
     return result
 
 
-def plan(
+def run_gate(
     config: Config,
     sources: Iterable[Source],
     inherited: Mapping[str, str],
@@ -118,30 +120,26 @@ def plan(
     the agent's files where the agent would read them, judge what is left
     (``gate.judge``)."""
     state = strip(config, sources, inherited, catalogue)
-    files = read_agent_files(config, state, inherited, catalogue, agent)
+    files = read_agent_files(config, state, catalogue, agent)
     return judge(config, state, catalogue, files, agent.profile.name if agent else None)
 
 
 def read_agent_files(
-    config: Config, state: Stripped, inherited: Mapping[str, str], catalogue: KeyCatalogue, agent: AgentContext | None
+    config: Config, state: Stripped, catalogue: KeyCatalogue, agent: AgentContext | None
 ) -> AgentFiles:
-    """The agent's files, read where the agent would read them: for codex
-    with a materialised auth.json, the CODEX_HOME it replaces too (and the
-    variable moves out of the child's environment, ``state.env``); with
-    --user, under the user's HOME (USER, LOGNAME), as launch.prepare sets
-    them in the child's environment, not the root launcher's."""
+    """The agent's files, read where the agent would read them: in the
+    child's environment (with --user, the user's HOME: ``gate.strip`` set
+    it), and for codex with a materialised auth.json, the CODEX_HOME it
+    replaces too (the variable moves out of ``state.env``, not out of the
+    environment the files are read in)."""
     scan_env = dict(state.env)
-    if config.user is not None:
-        from .privileges import child_environment
-
-        scan_env = child_environment(scan_env, config.user, None if config.pristine else inherited)
     owner = None if config.user is None else (config.user.uid, config.user.gid)
     codex_auth, moved = take_auth_json(agent.profile.name if agent else None, state.env, owner, scan_env)
     if agent is None:
         return AgentFiles((), (), codex_auth, moved)
     watch: dict[str, Stamp | None] = {}
     findings = scan(
-        agent.profile, scan_env, agent.cwd, agent.own, catalogue.is_llm_key, agent.command, state.values, watch
+        agent.profile, scan_env, agent.cwd, agent.own, catalogue.is_llm_key, agent.argv, state.values, watch
     )
     return AgentFiles(findings, tuple(watch.items()), codex_auth, moved)
 
@@ -182,37 +180,21 @@ def log_plan(plan: GatePlan, log: Log) -> None:
         )
 
 
-class Startable(NamedTuple):
-    """What exec and supervise start: argv, environment, executable, and
-    the agent files judged (``GatePlan.watched``)."""
-
-    argv: tuple[str, ...]
-    env: dict[str, str]
-    path: str
-    watched: tuple[tuple[str, Stamp | None], ...] = ()
-
-    def __repr__(self) -> str:  # the agent's arguments can hold a credential (--settings '{...}')
-        return f"Startable({self.path!r}, {len(self.argv)} arguments, {len(self.env)} variables)"
-
-
 def startable(plan: GatePlan, config: Config, environ: Mapping[str, str]) -> Startable:
     """A launching plan, taken as far as exec goes before ``execve``: the
-    refusal raised, the environment proven startable (execve's limits,
-    ``--user``'s HOME), the command resolved as the agent's user sees it."""
-    from .launch import prepare, resolve, search_path_for
+    refusal raised, the environment proven startable (execve's limits),
+    the command found as the agent's user sees it."""
+    from .launch import check_startable, find_executable, search_path_for
 
     if plan.refusal is not None:
         raise plan.refusal
-    env = prepare(config.command, plan.env, config, environ)
-    return Startable(
-        config.command,
-        env,
-        resolve(config.command[0], search_path_for(env, environ), as_user=config.user),
-        plan.watched,
-    )
+    env = dict(plan.env)  # the child's own: the agent files' writer adds to it
+    check_startable(config.argv, env)
+    path = find_executable(config.argv[0], search_path_for(env, environ), as_user=config.user)
+    return Startable(config.argv, env, path, plan.watched)
 
 
-def still_as_checked(watched: tuple[tuple[str, Stamp | None], ...]) -> None:
+def still_as_checked(watched: Sequence[tuple[str, Sequence[int | str] | None]]) -> None:
     """The last check before the agent starts: every agent file the gate
     judged is the file it read (or still absent). A file replaced or
     written since could hold anything: refuse rather than judge it again

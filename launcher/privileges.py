@@ -37,7 +37,7 @@ when the feature is used.
 import functools
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import NamedTuple
 
 from .errors import ConfigError, LauncherError, PrivilegeError
@@ -126,30 +126,6 @@ def require_root(identity: Identity) -> None:
             f"--user {identity.spec[:64]}: switching users needs the launcher to start as root, "
             f"it runs as uid {euid}; drop --user/LAUNCHER_USER when the container already runs as the agent's user"
         )
-
-
-def child_environment(
-    env: Mapping[str, str], identity: Identity, inherited: Mapping[str, str] | None
-) -> dict[str, str]:
-    """HOME, USER and LOGNAME describe the agent's user, not root's.
-
-    As gosu does for HOME: each comes from the user's passwd entry unless a
-    source the operator chose (an env file, the platform bundle) sets it;
-    an inherited value (``/root`` from Docker) is replaced. Without a passwd
-    entry HOME is ``/`` (as su-exec) and inherited USER/LOGNAME are dropped.
-    ``inherited`` is None with ``--pristine``: then every value is chosen.
-    """
-    out = dict(env)
-    wanted = {"HOME": identity.home or "/", "USER": identity.name, "LOGNAME": identity.name}
-    for key, value in wanted.items():
-        chosen = key in out and (inherited is None or out[key] != inherited.get(key))
-        if chosen:
-            continue
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = value
-    return out
 
 
 # -- the system calls ----------------------------------------------------------------

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import pytest
 from support import OWN_API_KEY, PLATFORM_OAUTH, WORKSPACE_ID
 
-from launcher.config import resolve
+from launcher.config import load_config
 from launcher.devserver import PlatformState, Recorded
 from launcher.errors import PlatformUnavailableError
 from launcher.platform.client import PlatformClient
@@ -296,7 +296,7 @@ def failed_fetch(behaviour: Behaviour, deadline: float) -> tuple[PlatformUnavail
     to blur the timing), against ``behaviour``: the error it must end in
     and the seconds it took."""
     with FaultServer(default=behaviour) as server:
-        config = resolve({"platform_url": server.url, "workspace_id": WORKSPACE_ID, "deadline": str(deadline)}, {})
+        config = load_config({"platform_url": server.url, "workspace_id": WORKSPACE_ID, "deadline": str(deadline)}, {})
         started = time.monotonic()
         with PlatformClient(config) as client, pytest.raises(PlatformUnavailableError) as caught:
             client.fetch(False, lambda key: False)

@@ -37,7 +37,7 @@ from support import (
 )
 
 from launcher.agents.paths import candidates
-from launcher.agents.profiles import FileEntry, Format, Pick, agent_for_command, profile
+from launcher.agents.profiles import FileEntry, Format, Pick, agent_for_executable, profile
 from launcher.agents.scan import OwnFiles, scan
 from launcher.catalogue import load_catalogue
 
@@ -633,7 +633,7 @@ def test_profiles_are_valid_data():
     from launcher.agents.profiles import known
 
     assert {"all", "claude-code", "codex", "gemini-cli", "generic"} <= set(known())
-    assert agent_for_command("/usr/local/bin/claude") == "claude-code"
+    assert agent_for_executable("/usr/local/bin/claude") == "claude-code"
     assert profile("claude-code").files
     catalogue = load_catalogue()
     for name in ("GOOGLE_API_KEY", "ANTHROPIC_CUSTOM_HEADERS", "CLAUDE_SECURESTORAGE_CONFIG_DIR"):
@@ -703,16 +703,16 @@ def test_settings_named_on_the_command_line(box):
 
 def test_the_plan_is_immutable_and_decisions_are_records():
     from launcher.catalogue import KeyKind
-    from launcher.config import BillingMode, resolve
+    from launcher.config import BillingMode, load_config
     from launcher.gate import STRIP, Action, Decision, Source, decide
-    from launcher.pipeline import plan
+    from launcher.pipeline import run_gate
     from launcher.values import Scope
 
     catalogue = load_catalogue()
     d = decide("GOOGLE_API_KEY", Scope.GLOBAL, BillingMode.BYOK, catalogue)
     assert d == Decision(KeyKind.CREDENTIAL, Action.STRIP, d.reason) and d.action is STRIP and d.llm_key
-    config = resolve({"billing_mode": "byok"}, {"CONFIGS_DIR": "/nonexistent"})
-    result = plan(config, [Source("g", {"ANTHROPIC_API_KEY": PLATFORM_KEY}, Scope.GLOBAL)], {}, catalogue)
+    config = load_config({"billing_mode": "byok"}, {"CONFIGS_DIR": "/nonexistent"})
+    result = run_gate(config, [Source("g", {"ANTHROPIC_API_KEY": PLATFORM_KEY}, Scope.GLOBAL)], {}, catalogue)
     assert result.code == "MISSING_BYOK_CREDENTIAL"
     with pytest.raises(AttributeError):
         result.refusal = None  # type: ignore[misc]
@@ -724,33 +724,49 @@ def test_no_record_that_can_hold_a_value_shows_it_in_its_repr(tmp_path):
     agent's arguments, the token) prints names and counts only."""
     from launcher.agents.profiles import profile
     from launcher.agents.scan import OwnFiles
-    from launcher.config import resolve
+    from launcher.config import load_config
     from launcher.gate import Source
-    from launcher.pipeline import AgentContext, Startable, plan
+    from launcher.launch import Startable
+    from launcher.pipeline import AgentContext, run_gate
     from launcher.refusal import Outcome
-    from launcher.supervise.handover import Candidate, Handover, LogSettings, Options
+    from launcher.supervise.handover import (
+        Endpoint,
+        Handover,
+        LogSettings,
+        Options,
+        ProxyRequest,
+        PullInputs,
+        RefreshRequest,
+    )
     from launcher.values import Scope
 
     env = {"ANTHROPIC_API_KEY": PLATFORM_KEY}
     argv = ("claude", "--settings", f'{{"apiKeyHelper": "echo {PLATFORM_KEY}"}}')
-    config = resolve({"billing_mode": "byok", "command": argv}, {"CONFIGS_DIR": "/nonexistent"})
+    config = load_config({"billing_mode": "byok", "argv": argv}, {"CONFIGS_DIR": "/nonexistent"})
     context = AgentContext(profile("claude-code"), tmp_path, OwnFiles(frozenset()), argv)
     source = Source("global", env, Scope.GLOBAL)
-    result = plan(config, [source], {}, load_catalogue(), context)
+    result = run_gate(config, [source], {}, load_catalogue(), context)
+    inputs = PullInputs({"argv": argv}, env, LogSettings("text", 1), ())
+    endpoint = Endpoint("http://127.0.0.1:1", PLATFORM_KEY)
+    refresh = RefreshRequest(inputs, 35, endpoint)
+    proxy = ProxyRequest(inputs, 3, endpoint, "/configs/.auth_token")
     records = [
         source,
         context,
         result,
         Outcome(env, env, lambda key: Scope.GLOBAL, load_catalogue()),
         Startable(argv, env, "/usr/bin/claude"),
-        Candidate(env, "/usr/bin/claude"),
+        inputs,
+        endpoint,
+        refresh,
+        proxy,
         Handover(
-            argv,
             Options(None, signal.SIGTERM, 10.0, False),
             LogSettings("text", 1),
-            Candidate(env, "/usr/bin/claude"),
+            Startable(argv, env, "/c"),
             None,
-            {"environ": env},
+            refresh,
+            proxy,
         ),
     ]
     leaked = [type(record).__name__ for record in records if MARKER in repr(record)]  # names only, never the repr

@@ -254,7 +254,7 @@ def test_materialise_writes_a_private_codex_home(tmp_path):
     _write(image / "config.toml", 'model = "gpt-5"\n')
     _write(image / ".env", "RUST_LOG=info\n")
     _write(image / "auth.json", "{}")
-    pending = codex.prepare(value, {"XDG_RUNTIME_DIR": str(runtime), "CODEX_HOME": str(image)})
+    pending = codex.pending_auth(value, {"XDG_RUNTIME_DIR": str(runtime), "CODEX_HOME": str(image)})
     assert pending.image_home == image
     assert MARKER not in repr(pending)
     written = pending.write()
@@ -310,7 +310,7 @@ def test_materialise_for_a_user_gives_the_agent_its_own_private_home(tmp_path):
     runtime = tmp_path / "run"  # the agent's own runtime directory, as a login would make it
     runtime.mkdir(mode=0o700)
     os.chown(runtime, 10001, 10001)
-    pending = codex.prepare(value, {"XDG_RUNTIME_DIR": str(runtime)}, (10001, 10001))
+    pending = codex.pending_auth(value, {"XDG_RUNTIME_DIR": str(runtime)}, (10001, 10001))
     assert pending.codex_home.parent == runtime
     assert pending.codex_home.name.startswith("agent-launcher-codex-10001-")
     written = pending.write()

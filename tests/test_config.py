@@ -6,21 +6,21 @@ import signal
 
 import pytest
 
-from launcher.config import BillingMode, Config, resolve
+from launcher.config import BillingMode, Config, load_config
 from launcher.errors import ConfigError, InsecureURLError
 
 WS = "6b66de8d-9337-4fb4-be8d-6d49dca0d809"
 
 
 def test_default_layer():
-    config = resolve({}, {})
+    config = load_config({}, {})
     assert (config.billing_mode, config.billing_mode_source) == (BillingMode.PLATFORM_MANAGED, "default")
     assert (config.provider, config.deadline, config.max_bundle_bytes) == ("any", 30.0, 1024 * 1024)
     assert config.platform_url is None and config.token is None
 
 
 def test_env_layer():
-    config = resolve(
+    config = load_config(
         {}, {"MOLECULE_LLM_BILLING_MODE": "byok", "LAUNCHER_DEADLINE": "5", "MOLECULE_LLM_PROVIDER": "openai"}
     )
     assert (config.billing_mode, config.billing_mode_source) == (BillingMode.BYOK, "env")
@@ -28,7 +28,7 @@ def test_env_layer():
 
 
 def test_flag_layer_beats_env():
-    config = resolve(
+    config = load_config(
         {"billing_mode": "disabled", "deadline": "7"},
         {"MOLECULE_LLM_BILLING_MODE": "byok", "LAUNCHER_DEADLINE": "5"},
     )
@@ -36,11 +36,11 @@ def test_flag_layer_beats_env():
 
 
 def test_empty_env_value_counts_as_unset():
-    assert resolve({}, {"MOLECULE_LLM_BILLING_MODE": ""}).billing_mode_source == "default"
+    assert load_config({}, {"MOLECULE_LLM_BILLING_MODE": ""}).billing_mode_source == "default"
 
 
 def test_unrecognised_mode_falls_back_to_platform_managed_with_warning():
-    config = resolve({}, {"MOLECULE_LLM_BILLING_MODE": "bring-your-own"})
+    config = load_config({}, {"MOLECULE_LLM_BILLING_MODE": "bring-your-own"})
     assert (config.billing_mode, config.billing_mode_source) == (BillingMode.PLATFORM_MANAGED, "fallback")
     assert any("unrecognised billing mode" in w for w in config.warnings)
 
@@ -48,38 +48,38 @@ def test_unrecognised_mode_falls_back_to_platform_managed_with_warning():
 @pytest.mark.parametrize("wid", ["6B66DE8D-9337-4FB4-BE8D-6D49DCA0D809", "not-a-uuid", "../../admin", f"{WS}x"])
 def test_bad_workspace_id(wid):
     with pytest.raises(ConfigError):
-        resolve({"platform_url": "http://127.0.0.1:1", "workspace_id": wid}, {})
+        load_config({"platform_url": "http://127.0.0.1:1", "workspace_id": wid}, {})
 
 
 def test_workspace_id_required_with_platform():
     with pytest.raises(ConfigError, match="workspace id is required"):
-        resolve({"platform_url": "http://127.0.0.1:1"}, {})
+        load_config({"platform_url": "http://127.0.0.1:1"}, {})
 
 
 @pytest.mark.parametrize("url", ["http://platform.internal:8080", "http://10.0.0.5", "http://[fe80::1]"])
 def test_plain_http_to_non_loopback_is_refused(url):
     with pytest.raises(InsecureURLError):
-        resolve({"platform_url": url, "workspace_id": WS}, {})
+        load_config({"platform_url": url, "workspace_id": WS}, {})
 
 
 @pytest.mark.parametrize(
     "url", ["http://127.0.0.1:8080", "http://localhost", "http://[::1]:80", "https://platform.example"]
 )
 def test_loopback_and_https_are_allowed(url):
-    assert resolve({"platform_url": url, "workspace_id": WS}, {}).platform_url == url
+    assert load_config({"platform_url": url, "workspace_id": WS}, {}).platform_url == url
 
 
 @pytest.mark.parametrize("url", ["https://u:FAKESECRET@host", "ftp://u:FAKESECRET@host", "https://FAKESECRET@host:x"])
 def test_url_with_credentials_is_refused_without_quoting_them(url):
     with pytest.raises(ConfigError) as info:
-        resolve({"platform_url": url, "workspace_id": WS}, {})
+        load_config({"platform_url": url, "workspace_id": WS}, {})
     assert "FAKESECRET" not in str(info.value)
 
 
 def test_allow_http_from_flag_or_env():
     url = {"platform_url": "http://platform:8080", "workspace_id": WS}
-    assert resolve({**url, "allow_http": True}, {}).allow_http
-    assert resolve(url, {"LAUNCHER_ALLOW_HTTP": "1"}).allow_http
+    assert load_config({**url, "allow_http": True}, {}).allow_http
+    assert load_config(url, {"LAUNCHER_ALLOW_HTTP": "1"}).allow_http
 
 
 @pytest.mark.parametrize(
@@ -87,13 +87,13 @@ def test_allow_http_from_flag_or_env():
 )
 def test_malformed_platform_url(url):
     with pytest.raises(ConfigError):
-        resolve({"platform_url": url, "workspace_id": WS}, {})
+        load_config({"platform_url": url, "workspace_id": WS}, {})
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "soon"])
 def test_deadline_must_be_positive(value):
     with pytest.raises(ConfigError):
-        resolve({"deadline": value}, {})
+        load_config({"deadline": value}, {})
 
 
 PLATFORM = {"platform_url": "http://127.0.0.1:1", "workspace_id": WS}
@@ -106,18 +106,18 @@ def test_token_sources_in_order(tmp_path):
     for f in (flag_file, env_file):
         f.chmod(0o600)
     env = {"MOLECULE_WORKSPACE_TOKEN": "from-env", "MOLECULE_WORKSPACE_TOKEN_FILE": str(env_file)}
-    assert resolve({**PLATFORM, "token_file": str(flag_file)}, env).token == "from-flag"
-    assert resolve(PLATFORM, env).token == "from-env"
-    assert resolve(PLATFORM, {"MOLECULE_WORKSPACE_TOKEN_FILE": str(env_file)}).token == "from-env-file"
+    assert load_config({**PLATFORM, "token_file": str(flag_file)}, env).token == "from-flag"
+    assert load_config(PLATFORM, env).token == "from-env"
+    assert load_config(PLATFORM, {"MOLECULE_WORKSPACE_TOKEN_FILE": str(env_file)}).token == "from-env-file"
     (tmp_path / ".auth_token").write_text("from-configs")
     (tmp_path / ".auth_token").chmod(0o600)
-    assert resolve(PLATFORM, {"CONFIGS_DIR": str(tmp_path)}).token == "from-configs"
-    assert resolve(PLATFORM, {"CONFIGS_DIR": str(tmp_path / "none")}).token is None
+    assert load_config(PLATFORM, {"CONFIGS_DIR": str(tmp_path)}).token == "from-configs"
+    assert load_config(PLATFORM, {"CONFIGS_DIR": str(tmp_path / "none")}).token is None
 
 
 def test_local_mode_reads_no_token(tmp_path):
     absent = str(tmp_path / "absent")
-    config = resolve({"token_file": absent}, {"MOLECULE_WORKSPACE_TOKEN": "tok"})
+    config = load_config({"token_file": absent}, {"MOLECULE_WORKSPACE_TOKEN": "tok"})
     assert config.token is None and config.token_source == "unused in local mode"
 
 
@@ -127,7 +127,7 @@ def test_token_with_whitespace_or_control_characters_is_refused(tmp_path, token)
     path.write_text(token)
     path.chmod(0o600)
     with pytest.raises(ConfigError) as info:
-        resolve({**PLATFORM, "token_file": str(path)}, {})
+        load_config({**PLATFORM, "token_file": str(path)}, {})
     assert token.strip() == "" or token not in str(info.value)
 
 
@@ -135,16 +135,18 @@ def test_world_readable_token_file_warns(tmp_path):
     path = tmp_path / "token"
     path.write_text("tok")
     path.chmod(0o644)
-    assert any("readable by group or others" in w for w in resolve({**PLATFORM, "token_file": str(path)}, {}).warnings)
+    assert any(
+        "readable by group or others" in w for w in load_config({**PLATFORM, "token_file": str(path)}, {}).warnings
+    )
 
 
 def test_missing_token_file_is_config_invalid(tmp_path):
     with pytest.raises(ConfigError, match="cannot read token file"):
-        resolve({**PLATFORM, "token_file": str(tmp_path / "absent")}, {})
+        load_config({**PLATFORM, "token_file": str(tmp_path / "absent")}, {})
 
 
 def test_repr_masks_the_token():
-    config = resolve(PLATFORM, {"MOLECULE_WORKSPACE_TOKEN": "tok-FAKESECRET"})
+    config = load_config(PLATFORM, {"MOLECULE_WORKSPACE_TOKEN": "tok-FAKESECRET"})
     assert isinstance(config, Config)
     assert "FAKESECRET" not in repr(config) and "********" in repr(config)
 
@@ -159,45 +161,45 @@ def test_ca_file_flag_beats_launcher_ca_file_beats_ssl_cert_file(tmp_path):
     for path in (flag, launcher_var, openssl_var):
         path.write_text("-----BEGIN CERTIFICATE-----\n")
     env = {"LAUNCHER_CA_FILE": str(launcher_var), "SSL_CERT_FILE": str(openssl_var)}
-    assert resolve({**HTTPS, "ca_file": str(flag)}, env).ca_file == str(flag)
-    assert resolve(HTTPS, env).ca_file == str(launcher_var)
-    assert resolve(HTTPS, {"SSL_CERT_FILE": str(openssl_var)}).ca_file == str(openssl_var)
-    assert resolve(HTTPS, {"SSL_CERT_FILE": ""}).ca_file is None
+    assert load_config({**HTTPS, "ca_file": str(flag)}, env).ca_file == str(flag)
+    assert load_config(HTTPS, env).ca_file == str(launcher_var)
+    assert load_config(HTTPS, {"SSL_CERT_FILE": str(openssl_var)}).ca_file == str(openssl_var)
+    assert load_config(HTTPS, {"SSL_CERT_FILE": ""}).ca_file is None
 
 
 def test_ssl_cert_file_counts_only_where_tls_is_used(tmp_path):
     """Local mode and plain http never load a CA bundle, so an inherited
     SSL_CERT_FILE that names nothing is not their concern."""
     absent = {"SSL_CERT_FILE": str(tmp_path / "absent.pem")}
-    assert resolve({}, absent).ca_file is None
-    assert resolve(PLATFORM, absent).ca_file is None
+    assert load_config({}, absent).ca_file is None
+    assert load_config(PLATFORM, absent).ca_file is None
     with pytest.raises(ConfigError, match=r"cannot read SSL_CERT_FILE .*: no such file"):
-        resolve(HTTPS, absent)
+        load_config(HTTPS, absent)
     with pytest.raises(ConfigError, match="not a regular file"):
-        resolve(HTTPS, {"SSL_CERT_FILE": str(tmp_path)})
+        load_config(HTTPS, {"SSL_CERT_FILE": str(tmp_path)})
 
 
 def test_supervise_flags_are_validated_here():
-    config = resolve({"refresh": "2.5", "stop_signal": "hup", "stop_timeout": "0", "subreaper": True}, {})
+    config = load_config({"refresh": "2.5", "stop_signal": "hup", "stop_timeout": "0", "subreaper": True}, {})
     assert (config.refresh, config.stop_signal, config.stop_timeout, config.subreaper) == (2.5, signal.SIGHUP, 0, True)
-    defaults = resolve({}, {})
+    defaults = load_config({}, {})
     assert (defaults.refresh, defaults.stop_signal, defaults.stop_timeout) == (None, signal.SIGTERM, 10.0)
     for bad in ({"refresh": "0"}, {"refresh": "nan"}, {"refresh": "soon"}, {"stop_timeout": "-1"}):
         with pytest.raises(ConfigError):
-            resolve(bad, {})
+            load_config(bad, {})
     with pytest.raises(ConfigError, match="unknown signal"):
-        resolve({"stop_signal": "SIGBOGUS"}, {})
+        load_config({"stop_signal": "SIGBOGUS"}, {})
 
 
 def test_pids_and_verbosity():
-    assert resolve({"pids": [1, "2"]}, {}).pids == (1, 2)
-    assert resolve({}, {}).pids is None
+    assert load_config({"pids": [1, "2"]}, {}).pids == (1, 2)
+    assert load_config({}, {}).pids is None
     with pytest.raises(ConfigError, match="not a process id"):
-        resolve({"pids": ["0"]}, {})
-    assert [resolve(layer, {}).verbosity for layer in ({}, {"verbose": 2}, {"quiet": True})] == [1, 3, 0]
+        load_config({"pids": ["0"]}, {})
+    assert [load_config(layer, {}).verbosity for layer in ({}, {"verbose": 2}, {"quiet": True})] == [1, 3, 0]
 
 
 def test_log_format_from_the_environment_is_checked_once_here():
-    assert resolve({}, {"LAUNCHER_LOG_FORMAT": "json"}).log_format == "json"
+    assert load_config({}, {"LAUNCHER_LOG_FORMAT": "json"}).log_format == "json"
     with pytest.raises(ConfigError, match="log format"):
-        resolve({}, {"LAUNCHER_LOG_FORMAT": "xml"})
+        load_config({}, {"LAUNCHER_LOG_FORMAT": "xml"})

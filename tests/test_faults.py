@@ -37,7 +37,7 @@ from support import (
 )
 from support import assert_refused as refused
 
-from launcher.config import resolve
+from launcher.config import load_config
 from launcher.platform import client
 from launcher.platform.client import PlatformClient
 
@@ -96,7 +96,7 @@ def test_latency_beyond_per_request_timeout_is_retried(monkeypatch):
     request is abandoned and the next one is answered."""
     monkeypatch.setattr(client, "PER_REQUEST_TIMEOUT", 0.5)
     with FaultServer(script=[stall(10)], default=answer_ok) as server:
-        config = resolve({"platform_url": server.url, "workspace_id": WORKSPACE_ID, "deadline": "5"}, {})
+        config = load_config({"platform_url": server.url, "workspace_id": WORKSPACE_ID, "deadline": "5"}, {})
         started = time.monotonic()
         with PlatformClient(config) as platform_client:
             bundle = platform_client.fetch(False, lambda key: False)

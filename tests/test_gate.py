@@ -11,14 +11,14 @@ import pytest
 from support import OWN_API_KEY, PLATFORM_OAUTH
 
 from launcher.catalogue import load_catalogue
-from launcher.config import resolve
+from launcher.config import load_config
 from launcher.gate import STRIP, Source, judge, strip
 from launcher.values import Scope
 
 
 def test_strip_and_judge_need_no_filesystem(monkeypatch: pytest.MonkeyPatch) -> None:
     catalogue = load_catalogue()  # data: loaded before the filesystem goes away
-    config = resolve({"billing_mode": "byok"}, {"CONFIGS_DIR": os.devnull})
+    config = load_config({"billing_mode": "byok"}, {"CONFIGS_DIR": os.devnull})
     sources = [
         Source("global", {"CLAUDE_CODE_OAUTH_TOKEN": PLATFORM_OAUTH, "BACKUP": PLATFORM_OAUTH}, Scope.GLOBAL),
         Source("workspace", {"ANTHROPIC_API_KEY": OWN_API_KEY}, Scope.WORKSPACE),

@@ -51,7 +51,7 @@ from support import (
     wait_until,
 )
 
-from launcher.config import BillingMode, resolve
+from launcher.config import BillingMode, load_config
 from launcher.devserver import DevPlatform
 from launcher.errors import BundleInvalidError, ConfigError
 from launcher.launch import ExecLimits, check_startable
@@ -754,7 +754,7 @@ def test_a_refresh_that_cannot_start_keeps_the_running_child(tmp_path: Path, pla
 @pytest.mark.parametrize("flag", ["", " ", "\t\n", "\u200b", " \ufeff\u2060 "])
 def test_an_empty_billing_mode_flag_is_config_invalid(flag: str) -> None:
     with pytest.raises(ConfigError, match="empty"):
-        resolve({"billing_mode": flag}, {"MOLECULE_LLM_BILLING_MODE": "byok"})
+        load_config({"billing_mode": flag}, {"MOLECULE_LLM_BILLING_MODE": "byok"})
 
 
 def test_an_empty_billing_mode_flag_starts_nothing(tmp_path: Path) -> None:
@@ -778,17 +778,17 @@ def test_an_empty_billing_mode_flag_starts_nothing(tmp_path: Path) -> None:
     ],
 )
 def test_billing_mode_ignores_case_and_invisible_ends(raw: str, mode: BillingMode) -> None:
-    for config in (resolve({"billing_mode": raw}, {}), resolve({}, {"MOLECULE_LLM_BILLING_MODE": raw})):
+    for config in (load_config({"billing_mode": raw}, {}), load_config({}, {"MOLECULE_LLM_BILLING_MODE": raw})):
         assert config.billing_mode is mode and not config.warnings
 
 
 def test_an_empty_billing_mode_variable_is_still_unset() -> None:
-    config = resolve({}, {"MOLECULE_LLM_BILLING_MODE": ""})
+    config = load_config({}, {"MOLECULE_LLM_BILLING_MODE": ""})
     assert config.billing_mode is BillingMode.PLATFORM_MANAGED and config.billing_mode_source == "default"
 
 
 def test_an_unrecognised_mode_keeps_the_documented_fallback() -> None:
-    config = resolve({"billing_mode": "by\u200bok"}, {})
+    config = load_config({"billing_mode": "by\u200bok"}, {})
     assert config.billing_mode is BillingMode.PLATFORM_MANAGED and config.billing_mode_source == "fallback"
     assert any("unrecognised billing mode" in w for w in config.warnings)
 

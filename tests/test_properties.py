@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from support import MARKER
 
 from launcher.catalogue import load_catalogue
-from launcher.config import BillingMode, resolve, trimmed
+from launcher.config import BillingMode, load_config, trimmed
 from launcher.gate import LAUNCHER_OWN_VARS, GatePlan, Source, is_launcher_var
 from launcher.log import Log
-from launcher.pipeline import log_plan, plan
+from launcher.pipeline import log_plan, run_gate
 from launcher.render import dumps, plan_json, plan_table
 from launcher.values import Scope
 
@@ -77,7 +77,7 @@ def platform_sources(draw: st.DrawFn) -> Source:
 
 @st.composite
 def scenarios(draw: st.DrawFn) -> tuple[object, list[Source], dict[str, str]]:
-    config = resolve(
+    config = load_config(
         {"billing_mode": draw(mode_spellings), "provider": draw(providers), "pristine": draw(st.booleans())},
         {"CONFIGS_DIR": "/nonexistent"},
     )
@@ -104,7 +104,7 @@ def winners(config, sources: list[Source], inherited: dict[str, str]) -> dict[st
 
 def _plan(scenario) -> tuple[object, GatePlan, dict[str, tuple[str, Scope]]]:
     config, sources, inherited = scenario
-    return config, plan(config, sources, inherited, CATALOG), winners(config, sources, inherited)
+    return config, run_gate(config, sources, inherited, CATALOG), winners(config, sources, inherited)
 
 
 @PROPERTY_SETTINGS
@@ -213,7 +213,7 @@ def test_no_value_appears_in_any_rendering(scenario, log_format):
 @PROPERTY_SETTINGS
 @given(mode_spellings)
 def test_mode_spelling_is_case_and_space_insensitive_and_garbage_falls_back(spelling):
-    config = resolve({"billing_mode": spelling}, {"CONFIGS_DIR": "/nonexistent"})
+    config = load_config({"billing_mode": spelling}, {"CONFIGS_DIR": "/nonexistent"})
     expected = {m.value for m in BillingMode}
     if trimmed(spelling).casefold() in expected:
         assert config.billing_mode.value == trimmed(spelling).casefold()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from launcher.config import resolve
+from launcher.config import load_config
 from launcher.errors import PlatformAuthError, PlatformUnavailableError
 from launcher.platform.client import PlatformClient
 
@@ -36,7 +36,7 @@ def _client(handler, deadline: float = 30) -> tuple[PlatformClient, FakeTime, li
         fake.now += 0.01  # a request takes a little time
         return handler(request)
 
-    config = resolve({"platform_url": "http://127.0.0.1:1", "workspace_id": WS, "deadline": str(deadline)}, {})
+    config = load_config({"platform_url": "http://127.0.0.1:1", "workspace_id": WS, "deadline": str(deadline)}, {})
     client = PlatformClient(config, _clock=fake.clock, _sleep=fake.sleep, _transport=httpx.MockTransport(record))
     return client, fake, seen
 

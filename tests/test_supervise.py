@@ -610,13 +610,13 @@ class World:
         self, pull: Callable[[], object] | None = None, refresh: float | None = None, stop_timeout: float = 5
     ):  # type: ignore[no-untyped-def]
         """``pull``: what each refresh helper answers (or raises)."""
+        from launcher.launch import Startable
         from launcher.log import Log
-        from launcher.supervise.handover import Candidate, Options
+        from launcher.supervise.handover import Options
         from launcher.supervise.loop import Supervisor
 
         return Supervisor(
-            ["agent"],
-            Candidate({"ANTHROPIC_API_KEY": OWN_API_KEY}, "/bin/agent"),
+            Startable(("agent",), {"ANTHROPIC_API_KEY": OWN_API_KEY}, "/bin/agent"),
             Options(refresh=refresh, stop_signal=signal.SIGTERM, stop_timeout=stop_timeout, subreaper=False),
             Log("text", 0),
             pull=None if pull is None else FakePull(self, pull),  # type: ignore[arg-type]
@@ -663,10 +663,10 @@ def test_loop_sigterm_forwards_and_exits_with_the_childs_status() -> None:
 
 
 def test_loop_rotation_stops_then_restarts_with_the_new_environment() -> None:
-    from launcher.supervise.handover import Candidate
+    from launcher.launch import Startable
 
     world = World(obeys={signal.SIGTERM: 3 << 8})
-    rotated = Candidate({"ANTHROPIC_API_KEY": ROTATED_API_KEY}, "/bin/agent")
+    rotated = Startable(("agent",), {"ANTHROPIC_API_KEY": ROTATED_API_KEY}, "/bin/agent")
     sup = world.supervisor(pull=lambda: rotated, refresh=30.0)
     world.script = [(lambda: len(world.spawned) == 2, signal.SIGTERM)]
     assert sup.run() == 3
@@ -860,21 +860,38 @@ def test_the_handover_crosses_json_as_the_records_it_was() -> None:
     """The typed handover: what the command builds is what the resident
     gets back, tuples and nested records included (JSON alone would hand
     it lists and arrays)."""
+    from launcher.launch import Startable
     from launcher.privileges import Identity
-    from launcher.supervise.handover import Candidate, Handover, LogSettings, Options
-
-    first = Candidate(
-        {"ANTHROPIC_API_KEY": OWN_API_KEY}, "/bin/agent", (("/h/.claude.json", (1, 2, 3, 4, 5)), ("/x", None))
+    from launcher.supervise.handover import (
+        Endpoint,
+        Handover,
+        LogSettings,
+        Options,
+        ProxyRequest,
+        PullInputs,
+        RefreshRequest,
     )
-    sent = Handover(
+
+    first = Startable(
         ("agent", "--flag"),
+        {"ANTHROPIC_API_KEY": OWN_API_KEY},
+        "/bin/agent",
+        (("/h/.claude.json", (1, 2, 3, 4, 5, "ab")), ("/x", None)),
+    )
+    # flags: JSON-shaped (a list for a tuple), as load_config reads them on either side
+    inputs = PullInputs({"billing_mode": "byok", "argv": ["agent", "--flag"]}, {}, LogSettings("json", 2), ("/p",))
+    endpoint = Endpoint("http://127.0.0.1:5", "lpx-credential")
+    sent = Handover(
         Options(30.0, signal.SIGTERM, 10.0, True),
         LogSettings("json", 2),
         first,
         Identity("10001:10001", 10001, 10001, (10001, 20), None, None),
-        {"flags": {"billing_mode": "byok"}, "environ": {}},
+        RefreshRequest(inputs, 35, endpoint, None),
+        ProxyRequest(inputs, 7, endpoint, "/configs/.auth_token"),
     )
     received = Handover.loads(sent.dumps())
     assert received == sent
     assert isinstance(received.options.stop_signal, signal.Signals) and isinstance(received.user, Identity)
-    assert isinstance(received.first.watched[0][1], tuple)
+    assert isinstance(received.first.watched[0][1], tuple) and isinstance(received.first.argv, tuple)
+    assert received.refresh is not None and isinstance(received.refresh.proxy, Endpoint)
+    assert received.proxy is not None and isinstance(received.proxy.inputs.log, LogSettings)

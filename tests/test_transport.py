@@ -13,7 +13,7 @@ import pytest
 from faultserver import FaultServer, documents, status_trickle
 from support import WORKSPACE_ID, WORKSPACE_TOKEN, base_env, run_launcher
 
-from launcher.config import resolve
+from launcher.config import load_config
 from launcher.errors import PlatformUnavailableError
 from launcher.platform import transport
 from launcher.platform.client import PlatformClient
@@ -67,7 +67,7 @@ def test_a_body_after_connection_close_is_read_whole_and_the_next_request_reconn
     keeps the socket open), and the next request opens a new connection."""
     big = json.dumps({"BIG": "x" * 300_000}).encode()  # far more than one read's buffer
     with FaultServer(default=documents({"Connection": "close"}, values=big)) as server:
-        config = resolve({"platform_url": server.url, "workspace_id": WORKSPACE_ID, "deadline": "5"}, {})
+        config = load_config({"platform_url": server.url, "workspace_id": WORKSPACE_ID, "deadline": "5"}, {})
         with PlatformClient(config) as client:
             bundle = client.fetch(True, lambda key: False)
     assert len(bundle.values["BIG"]) == 300_000 and bundle.requests == 3

@@ -106,7 +106,7 @@ class PendingAuth(NamedTuple):
         return materialise(self.value, self.codex_home, self.image_home, self.owner, keeper, reuse)
 
 
-def prepare(value: str, env: Mapping[str, str], owner: tuple[int, int] | None = None) -> PendingAuth:
+def pending_auth(value: str, env: Mapping[str, str], owner: tuple[int, int] | None = None) -> PendingAuth:
     """Validate the variable and plan the private CODEX_HOME, in the child's
     environment ``env`` (before the launcher relocates it). The directory's
     parent is checked here, so that ``check`` refuses what ``exec`` would."""
@@ -129,7 +129,7 @@ def take_auth_json(
     was judged, and the one copied."""
     if agent != AGENT or AUTH_JSON_VAR not in env:
         return None, {}
-    pending = prepare(env[AUTH_JSON_VAR], env if seen is None else seen, owner)
+    pending = pending_auth(env[AUTH_JSON_VAR], env if seen is None else seen, owner)
     moved = {AUTH_JSON_VAR: env.pop(AUTH_JSON_VAR)}
     env[CODEX_HOME_VAR] = str(pending.codex_home)
     return pending, moved

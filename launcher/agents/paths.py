@@ -99,20 +99,20 @@ def _upward(names: tuple[str, ...], cwd: Path | None) -> list[str]:
     return [str(directory / name) for directory in (cwd, *cwd.parents) for name in names]
 
 
-class _Candidate(NamedTuple):
+class _Place(NamedTuple):
     path: str  # literal; for a glob, the path with its pattern characters as written
     pattern: str | None = None  # a glob with every substituted value escaped
 
 
-def _candidates(template: str, env: Mapping[str, str], cwd: Path | None) -> list[_Candidate]:
+def _candidates(template: str, env: Mapping[str, str], cwd: Path | None) -> list[_Place]:
     """The template's path, trimmed and verbatim when they differ; [] if unset."""
     is_glob = glob.has_magic(_VAR.sub("", template))  # only the profile's own text may be a pattern
-    found: list[_Candidate] = []
+    found: list[_Place] = []
     for trim in (True, False):
         path = _expand(template, env, cwd, trim=trim)
         if path is None or any(c.path == path for c in found):
             continue
-        found.append(_Candidate(path, _expand(template, env, cwd, glob.escape, trim) if is_glob else None))
+        found.append(_Place(path, _expand(template, env, cwd, glob.escape, trim) if is_glob else None))
     return found
 
 
@@ -125,7 +125,7 @@ def candidates(
     found absent in a search, each ``.git`` looked for on the way to the
     repository root."""
     probed = [] if probed is None else probed
-    groups = [[_Candidate(p)] for p in _upward(entry.upward, cwd)]
+    groups = [[_Place(p)] for p in _upward(entry.upward, cwd)]
     groups += [_candidates(t, env, cwd) for t in entry.paths]
     if entry.pick is Pick.FIRST_SET:
         groups = [next((g for g in groups if g), [])]

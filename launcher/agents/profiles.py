@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from ..errors import ConfigError
 
 # What exec, check and supervise run when no command is given.
-DEFAULT_COMMAND = ("claude",)
+DEFAULT_ARGV = ("claude",)
 
 AGENTS_DIR = Path(__file__).parent.parent / "data" / "agents"
 GENERIC = "generic"
@@ -73,7 +73,7 @@ class FileEntry(NamedTuple):
 
 class AgentProfile(NamedTuple):
     name: str
-    commands: tuple[str, ...]
+    executables: tuple[str, ...]  # basenames that default to this agent
     files: tuple[FileEntry, ...]
     source: str
 
@@ -115,7 +115,7 @@ def _build(raw: Spec) -> AgentProfile:
     sets = raw.get("field_sets", {})
     return AgentProfile(
         name=raw["agent"],
-        commands=tuple(raw.get("commands", ())),
+        executables=tuple(raw.get("executables", ())),
         files=tuple(_entry(spec, sets) for spec in raw.get("files", ())),
         source=raw.get("source", ""),
     )
@@ -152,7 +152,7 @@ def profile(name: str) -> AgentProfile:
         parts = [profile(n) for n in members(ALL)]
         return AgentProfile(
             name=ALL,
-            commands=(),
+            executables=(),
             files=tuple(entry for part in parts for entry in part.files),
             source="every profile's files: the command names no known agent",
         )
@@ -163,24 +163,25 @@ def profile(name: str) -> AgentProfile:
     return _build(raw)
 
 
-def command_of(given: object) -> tuple[str, ...]:
+def argv_of(given: object) -> tuple[str, ...]:
     """The agent's argv as given on the command line, else exec's default."""
-    command = tuple(str(arg) for arg in given) if isinstance(given, tuple | list) else ()
-    return command or DEFAULT_COMMAND
+    argv = tuple(str(arg) for arg in given) if isinstance(given, tuple | list) else ()
+    return argv or DEFAULT_ARGV
 
 
-def resolve_agent(flag_or_env: object, command: tuple[str, ...], source: str) -> tuple[str, str]:
+def identify_agent(flag_or_env: object, argv: tuple[str, ...], source: str) -> tuple[str, str]:
     """(agent, where it came from): --agent / LAUNCHER_AGENT, else what the
-    command's basename says. Unknown names are CONFIG_INVALID."""
+    executable's basename says (source "executable"). Unknown names are
+    CONFIG_INVALID."""
     if flag_or_env is None:
-        return agent_for_command(command[0]), "command"
+        return agent_for_executable(argv[0]), "executable"
     return profile(str(flag_or_env).strip().lower()).name, source
 
 
-def agent_for_command(command: str) -> str:
-    """The agent a command is, by its basename (``/usr/bin/claude`` →
+def agent_for_executable(executable: str) -> str:
+    """The agent an executable is, by its basename (``/usr/bin/claude`` →
     ``claude-code``); ``all`` when it names none: a wrapper (``sh -c``, a
     Python runtime using an SDK) may start any agent, so every profile's
     files are checked (fail closed)."""
-    base = os.path.basename(command)
-    return next((name for name, raw in _documents().items() if base in raw.get("commands", ())), ALL)
+    base = os.path.basename(executable)
+    return next((name for name, raw in _documents().items() if base in raw.get("executables", ())), ALL)

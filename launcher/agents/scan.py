@@ -198,7 +198,7 @@ class OwnFiles(NamedTuple):
             try:
                 info = os.stat(path)
             except OSError:
-                continue  # config.resolve already refused a missing one
+                continue  # config.load_config already refused a missing one
             ids.add((info.st_dev, info.st_ino))
         return cls(frozenset(ids))
 

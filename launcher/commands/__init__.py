@@ -1,6 +1,6 @@
 """One module per command, one shape: ``run(config, environ, log) -> int``.
 
-``cli`` parses and dispatches through ``REGISTRY``; ``config.resolve`` has
+``cli`` parses and dispatches through ``REGISTRY``; ``config.load_config`` has
 validated every flag; ``pipeline`` takes each command from the
 configuration to a plan and, for the commands that start the agent, to
 something that can be started. A command's module is imported only when it

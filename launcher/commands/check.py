@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..config import Config
-from ..launch import check_drop, prepare
+from ..launch import check_drop, check_startable
 from ..log import Log
 from ..pipeline import agent_note, build_plan, refuse_platform_proxy, startable
 from ..render import dumps, plan_json, plan_table
@@ -16,10 +16,10 @@ def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
     refuse_platform_proxy(config, "check")  # exactly as exec refuses it
     plan = build_plan(config, environ, log, explain=True)
     if plan.launches:  # what exec does next, in exec's order
-        if config.command_given:
-            startable(plan, config, environ)  # the command after -- must resolve, as the agent's user
+        if config.argv_given:
+            startable(plan, config, environ)  # the executable after -- must be found, as the agent's user
         else:
-            prepare(config.command, plan.env, config, environ)
+            check_startable(config.argv, plan.env)
             if config.user is not None:
                 check_drop(config.user)
     note = agent_note(config)

@@ -15,13 +15,13 @@ import signal
 import socket
 import sys
 from collections.abc import Mapping
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from ..config import Config
 from ..log import Log
 from ..privileges import make_undumpable
 from ..supervise import resident
-from ..supervise.handover import Handover, LogSettings, Options
+from ..supervise.handover import Endpoint, Handover, LogSettings, Options, ProxyRequest, PullInputs, RefreshRequest
 from ..supervise.loop import WAITED
 from ..supervise.pull import candidate_for
 
@@ -33,60 +33,36 @@ HELPER_GRACE = 5
 def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
     make_undumpable()  # before the first secret is read into memory that a child could inspect
     # What a pull after this one (a refresh helper, the proxy's gated
-    # re-pull) runs the pipeline with; the resident runs without
-    # site-packages, so the path it imports the pipeline from too.
-    pulls_with = {
-        "flags": config.flags,
-        "environ": dict(environ),
-        "log": {"fmt": log.fmt, "verbosity": log.verbosity},
-        "path": list(sys.path),
-    }
-    endpoint: dict[str, str] | None = None
-    proxy: dict[str, Any] | None = None
+    # re-pull) runs the pipeline with.
+    inputs = PullInputs(config.flags, dict(environ), LogSettings(log.fmt, log.verbosity), tuple(sys.path))
+    proxy: ProxyRequest | None = None
     if config.platform_proxy:
         from ..platform.endpoint import launcher_token_path, new_credential, open_listener
 
         fd, url = open_listener()
-        endpoint = {"url": url, "credential": new_credential()}
         token_path = launcher_token_path(config, environ)
-        proxy = {
-            "fd": fd,
-            "url": url,
-            "credential": endpoint["credential"],
-            "token_path": str(token_path),
-            **pulls_with,
-        }
+        proxy = ProxyRequest(inputs, fd, Endpoint(url, new_credential()), str(token_path))
+    endpoint = None if proxy is None else proxy.endpoint
     # Refusals raise here: no child is ever started.
     first = candidate_for(config, environ, log, first=True, proxy=endpoint)
-    if endpoint is not None:
+    if proxy is not None:
         from ..platform.endpoint import hand_token_file
 
-        hand_token_file(first.env, endpoint["credential"], token_path, config.user, log)
-        log.info(f"the child's platform is the proxy at {endpoint['url']}; the workspace token stays here")
+        hand_token_file(first.env, proxy.endpoint.credential, token_path, config.user, log)
+        log.info(f"the child's platform is the proxy at {proxy.endpoint.url}; the workspace token stays here")
         if config.user is None:
             log.warning(
                 "--platform-proxy without --user: the agent runs as the launcher's uid and can read the token "
                 "file (if any) itself; run it as another user to keep the token out of reach",
                 code="PROXY_SAME_UID",
             )
+        os.set_inheritable(proxy.fd, True)  # across the exec into the resident, which takes it back at once
     if config.user is not None:
         log.info(f"children run as uid {config.user.uid} gid {config.user.gid}")
-    request = None
+    refresh = None
     if config.refresh:
-        request = {**pulls_with, "alarm": math.ceil(config.deadline) + HELPER_GRACE, "proxy": endpoint}
-    if proxy is not None:
-        os.set_inheritable(proxy["fd"], True)  # across the exec into the resident, which takes it back at once
-    become_resident(
-        Handover(
-            tuple(config.command),
-            Options.from_config(config),
-            LogSettings(log.fmt, log.verbosity),
-            first,
-            config.user,
-            request,
-            proxy,
-        )
-    )
+        refresh = RefreshRequest(inputs, math.ceil(config.deadline) + HELPER_GRACE, endpoint)
+    become_resident(Handover(Options.from_config(config), inputs.log, first, config.user, refresh, proxy))
 
 
 def become_resident(handover: Handover) -> NoReturn:

@@ -78,12 +78,12 @@ def child_token_path(env: Mapping[str, str]) -> Path:
     return Path(env.get("CONFIGS_DIR") or "/configs") / TOKEN_FILE_NAME
 
 
-def proxied_env(env: Mapping[str, str], endpoint: Mapping[str, str], workspace_id: str | None) -> dict[str, str]:
+def proxied_env(env: Mapping[str, str], url: str, credential: str, workspace_id: str | None) -> dict[str, str]:
     """The gated environment, pointed at the proxy: PLATFORM_URL, the
     credential in the token variable, no token file variable."""
     out = {k: v for k, v in env.items() if not is_launcher_var(k)}
-    out[ENV_VARS["platform_url"]] = endpoint["url"]
-    out[TOKEN_VAR] = endpoint["credential"]
+    out[ENV_VARS["platform_url"]] = url
+    out[TOKEN_VAR] = credential
     if workspace_id:
         out[ENV_VARS["workspace_id"]] = workspace_id
     return out

@@ -68,7 +68,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from ..config import Config, resolve
+from ..config import Config, load_config
 from ..errors import (
     BundleIncompleteError,
     BundleInvalidError,
@@ -722,25 +722,33 @@ class Server(ThreadingHTTPServer):
     block_on_close = False
 
 
-def serve(request: Mapping[str, Any], ready: int) -> int:
-    """The proxy's life, in its fork of the resident: resolve the launch's
+def serve(
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str],
+    log: Log,
+    *,
+    listener: int,
+    url: str,
+    credential: str,
+    token_path: Path,
+    cell: int | None,
+    ready: int,
+) -> int:
+    """The proxy's life, in its fork of the resident: load the launch's
     configuration again (flags and environment, as the refresh helper
-    does), say ready on ``ready``, serve until killed."""
-    log = Log(**request["log"])
+    does), say ready on ``ready``, serve ``listener`` until killed."""
     try:
-        config = resolve(request["flags"], request["environ"])
-        proxy = Proxy(
-            config, request["environ"], request["credential"], Path(request["token_path"]), request.get("cell"), log
-        )
+        config = load_config(flags, environ)
+        proxy = Proxy(config, environ, credential, token_path, cell, log)
     except LauncherError as exc:
         log.error(exc.code, f"the platform proxy cannot start: {exc.message}")
         return exc.exit_code
-    listener = socket.socket(fileno=request["fd"])
-    server = Server(listener.getsockname(), type("Handler", (Handler,), {"proxy": proxy}), bind_and_activate=False)
+    sock = socket.socket(fileno=listener)
+    server = Server(sock.getsockname(), type("Handler", (Handler,), {"proxy": proxy}), bind_and_activate=False)
     server.socket.close()
-    server.socket = listener
+    server.socket = sock
     os.write(ready, b"R")
     os.close(ready)
-    log.info(f"platform proxy for workspace {config.workspace_id} on {request['url']}")
+    log.info(f"platform proxy for workspace {config.workspace_id} on {url}")
     server.serve_forever(poll_interval=3600)
     return 0

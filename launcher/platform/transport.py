@@ -224,7 +224,7 @@ def ssl_context(config: Config) -> ssl.SSLContext | None:
         # No TLS on this connection: skip loading a CA bundle we would
         # never use (it is a measurable part of start-up).
         return None
-    cafile = config.ca_file  # --ca-file, LAUNCHER_CA_FILE or SSL_CERT_FILE (config.resolve)
+    cafile = config.ca_file  # --ca-file, LAUNCHER_CA_FILE or SSL_CERT_FILE (config.load_config)
     if cafile is None:
         import certifi  # what httpx trusts by default; only https pays for it
 

@@ -30,9 +30,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from ..errors import ForeignAgentCredentialError, LauncherError, PlatformProxyError, unexpected
+from ..launch import Startable
 from ..log import Log
 from .children import Tree, exit_code, reap, signal_group, spawn
-from .handover import Candidate, Options
+from .handover import Options
 from .refresh import Schedule, compare
 
 FORWARDED = tuple(
@@ -54,9 +55,9 @@ class Pull(Protocol):
     loop has reaped that pid, ``finish`` returns the helper's candidate or
     raises its error; ``cancel`` kills a helper in flight."""
 
-    def start(self, current: Candidate) -> int: ...
+    def start(self, current: Startable) -> int: ...
 
-    def finish(self) -> Candidate: ...
+    def finish(self) -> Startable: ...
 
     def cancel(self) -> None: ...
 
@@ -84,8 +85,7 @@ def wait_for_signal(timeout: float | None) -> int | None:
 class Supervisor:
     def __init__(
         self,
-        argv: Sequence[str],
-        first: Candidate,
+        first: Startable,
         options: Options,
         log: Log,
         *,
@@ -97,10 +97,9 @@ class Supervisor:
         _tree: Callable[[int], Tree] = Tree,
         _clock: Callable[[], float] = time.monotonic,
         _random: Callable[[], float] = random.random,
-        _moved: Callable[[Candidate], list[str]] = lambda c: moved_files(c.watched),
+        _moved: Callable[[Startable], list[str]] = lambda c: moved_files(c.watched),
         essential: Mapping[int, str] | None = None,
     ) -> None:
-        self.argv = list(argv)
         self.options = options
         self.log = log
         self._pull = pull if options.refresh else None
@@ -117,7 +116,7 @@ class Supervisor:
         self.child: int | None = None  # None once reaped
         self.status: int | None = None  # the main child's wait status
         self.stopping: _Stopping | None = None
-        self.pending: Candidate | None = None
+        self.pending: Startable | None = None
         self.shutting_down = False
         self.refresh_at: float | None = None
         self.helper: int | None = None  # a refresh helper's pid while it runs
@@ -223,7 +222,7 @@ class Supervisor:
     def _refreshed(self, pull: Pull, now: float) -> None:
         error: Exception | None = None
         try:
-            candidate: Candidate | None = pull.finish()  # always: it also frees the answer
+            candidate: Startable | None = pull.finish()  # always: it also frees the answer
         except Exception as exc:  # reported by code, or by type and place only
             candidate, error = None, exc
         if self.rechecking:
@@ -261,18 +260,18 @@ class Supervisor:
 
     # -- starting and stopping -------------------------------------------
 
-    def _start(self, candidate: Candidate) -> None:
+    def _start(self, candidate: Startable) -> None:
         moved = self._moved(candidate)
         if moved:  # the last check before a start: the agent files are the ones judged
             raise ForeignAgentCredentialError(f"{moved[0]} changed after the launcher checked it; nothing was started")
-        pid = self._spawn(candidate.path, self.argv, candidate.env)
+        pid = self._spawn(candidate.path, candidate.argv, candidate.env)
         self.current = candidate
         self.child, self.pgid, self.status = pid, pid, None
         self.log.info(f"started {candidate.path} as pid {pid} with {len(candidate.env)} variables")
         if self._pull is not None:
             self.refresh_at = self._clock() + self.schedule.after_success()
 
-    def _rechecked(self, candidate: Candidate | None, error: Exception | None) -> None:
+    def _rechecked(self, candidate: Startable | None, error: Exception | None) -> None:
         """The restart's second pull is in: start it, or exit with why not
         (the old child is gone; a refusal must not leave a half-started agent)."""
         self.rechecking = False

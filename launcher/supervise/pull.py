@@ -1,20 +1,20 @@
 """The pull every start of ``supervise`` makes: the first in the command's
 process, each refresh in a helper that is a fork of the resident
 (``resident.HelperPull``). The whole pipeline, up to a child that can be
-started; the answer is a ``handover.Candidate``, or an error by code."""
+started; the answer is a ``launch.Startable``, or an error by code."""
 
 import os
 import signal
 from collections.abc import Mapping
-from typing import Any
 
 from ..agents.codex import CODEX_HOME_VAR
-from ..config import Config, resolve
+from ..config import Config, load_config
 from ..errors import LauncherError, unexpected
+from ..launch import Startable
 from ..log import Log
 from ..pipeline import build_plan, log_plan, startable, write_agent_files
 from ..privileges import make_undumpable
-from .handover import Candidate
+from .handover import Endpoint, RefreshRequest
 
 
 def candidate_for(
@@ -24,8 +24,8 @@ def candidate_for(
     *,
     first: bool,
     current: Mapping[str, str] | None = None,
-    proxy: Mapping[str, str] | None = None,
-) -> Candidate:
+    proxy: Endpoint | None = None,
+) -> Startable:
     """The pipeline, up to a child that can be started: what every pull runs
     (the first in this process, each refresh in ``pull_helper``, where
     ``current`` is the running child's environment). ``proxy``: the
@@ -37,36 +37,35 @@ def candidate_for(
     if proxy is not None:
         from ..platform.endpoint import proxied_env
 
-        plan = plan._replace(env=proxied_env(plan.env, proxy, config.workspace_id))
+        plan = plan._replace(env=proxied_env(plan.env, proxy.url, proxy.credential, config.workspace_id))
     launch = startable(plan, config, environ)  # refusals raise: no child is started or stopped
     # e.g. codex's auth.json. A refresh helper writes on behalf of its
     # parent, the resident, and keeps the running child's directory when
     # nothing in it would change.
     reuse = (current or {}).get(CODEX_HOME_VAR)
     write_agent_files(plan, launch.env, keeper=None if first else os.getppid(), reuse=reuse)
-    return Candidate(launch.env, launch.path, launch.watched)
+    return launch
 
 
-def pull_helper(request: Mapping[str, Any], current: Mapping[str, str]) -> dict[str, object]:
+def pull_helper(request: RefreshRequest, current: Mapping[str, str]) -> dict[str, object]:
     """One pull, in the refresh helper: the request it inherited and the
-    running child's environment in, the answer out (the next child's
-    environment, or an error by code)."""
+    running child's environment in, the answer out (the next child, or an
+    error by code)."""
     make_undumpable()  # inherited from the resident over fork; checked, as in every launcher process
-    signal.alarm(request["alarm"])  # SIGALRM's default action ends a pull that hangs
-    log = Log(**request["log"])
+    signal.alarm(request.alarm)  # SIGALRM's default action ends a pull that hangs
+    inputs = request.inputs
+    log = Log(*inputs.log)
     try:
-        config = resolve(request["flags"], request["environ"])
-        if request.get("token_cell") is not None:
+        config = load_config(inputs.flags, inputs.environ)
+        if request.token_cell is not None:
             from ..platform.endpoint import read_cell
 
-            kept = read_cell(request["token_cell"])  # a register's token, kept by the platform proxy
+            kept = read_cell(request.token_cell)  # a register's token, kept by the platform proxy
             if kept is not None:
                 source = "the platform proxy (issued by register)"
                 config = config._replace(token=kept, token_source=source)
-        env, path, watched = candidate_for(
-            config, request["environ"], log, first=False, current=current, proxy=request.get("proxy")
-        )
-        return {"env": env, "path": path, "watched": watched}
+        launch = candidate_for(config, inputs.environ, log, first=False, current=current, proxy=request.proxy)
+        return {"startable": launch}
     except LauncherError as exc:
         return {"error": {"code": exc.code, "message": exc.message}}
     except Exception as exc:  # reported by the resident, by type and place only

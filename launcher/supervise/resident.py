@@ -41,14 +41,13 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Mapping
-from typing import Any
 
 from ..errors import LauncherError, PlatformProxyError, by_code, unexpected
+from ..launch import Startable
 from ..log import Log
 from ..privileges import make_undumpable
 from .children import Tree, become_subreaper, spawn
-from .handover import Candidate, Handover
+from .handover import Handover, ProxyRequest, RefreshRequest
 from .loop import WAITED, Supervisor
 
 # How the resident and the pull helper start: an isolated interpreter (-I:
@@ -90,11 +89,11 @@ def resident(fd: str, writer: str = "") -> int:
             os.waitpid(int(writer), 0)  # the fork that wrote it: reaped here, not left for the loop
         log = Log(handover.log.fmt, handover.log.verbosity)
         options, user = handover.options, handover.user
-        request = dict(handover.request) if handover.request else None
+        request = handover.refresh
         if handover.proxy:
-            proxy = ProxyProcess(dict(handover.proxy))  # the listening socket: this process's and the proxy's only
+            proxy = ProxyProcess(handover.proxy)  # the listening socket: this process's and the proxy's only
             if request is not None:
-                request["token_cell"] = proxy.cell
+                request = request._replace(token_cell=proxy.cell)
         pull = HelperPull(request) if request else None
         if options.subreaper and os.getpid() != 1 and not become_subreaper():
             log.warning("--subreaper: prctl(PR_SET_CHILD_SUBREAPER) failed; orphans will not be reaped here")
@@ -102,7 +101,6 @@ def resident(fd: str, writer: str = "") -> int:
             proxy.start()  # ready before the first child, which is given its address
         spare = frozenset({proxy.pid} if proxy is not None and proxy.pid else ())
         supervisor = Supervisor(
-            handover.argv,
             handover.first,
             options,
             log,
@@ -142,12 +140,12 @@ class HelperPull:
     hold. The loop reaps the helper like any other child, then calls
     ``finish``."""
 
-    def __init__(self, request: Mapping[str, Any]) -> None:
+    def __init__(self, request: RefreshRequest) -> None:
         self._request = request
         self.pid: int | None = None
         self._answer: int | None = None
 
-    def start(self, current: Candidate) -> int:
+    def start(self, current: Startable) -> int:
         answer = os.memfd_create("agent-launcher-refresh", os.MFD_CLOEXEC)
         sys.stdout.flush()  # or the child would write what is buffered a second time
         sys.stderr.flush()
@@ -165,7 +163,7 @@ class HelperPull:
         self.pid, self._answer = pid, answer
         return pid
 
-    def finish(self) -> Candidate:
+    def finish(self) -> Startable:
         fd, self._answer, self.pid = self._answer, None, None
         if fd is None:
             raise LauncherError("the refresh helper gave no answer (never started)")
@@ -179,7 +177,7 @@ class HelperPull:
             raise LauncherError("the refresh helper gave no answer (killed or crashed)") from None
         if "error" in answer:
             raise by_code(answer["error"]["code"], answer["error"]["message"])
-        return Candidate.load((answer["env"], answer["path"], answer.get("watched", ())))
+        return Startable.load(answer["startable"])
 
     def cancel(self) -> None:
         if self.pid is not None:
@@ -201,12 +199,11 @@ class ProxyProcess:
 
     READY_TIMEOUT = 60.0
 
-    def __init__(self, request: dict[str, Any]) -> None:
+    def __init__(self, request: ProxyRequest) -> None:
         self._request = request
-        self._listener: int | None = request["fd"]
-        os.set_inheritable(request["fd"], False)  # crossed the exec to get here; no child may hold it
+        self._listener: int | None = request.fd
+        os.set_inheritable(request.fd, False)  # crossed the exec to get here; no child may hold it
         self.cell = os.memfd_create("agent-launcher-token", os.MFD_CLOEXEC)
-        request["cell"] = self.cell
         self.pid: int | None = None
 
     def start(self) -> int:
@@ -219,7 +216,7 @@ class ProxyProcess:
             code = 70
             try:
                 os.close(ready_read)
-                code = _proxy(self._request, parent, ready_write)
+                code = _proxy(self._request, self.cell, parent, ready_write)
             finally:
                 os._exit(code)
         os.close(ready_write)
@@ -254,7 +251,7 @@ def _read_ready(fd: int, timeout: float) -> bytes:
     return os.read(fd, 1) if readable else b""
 
 
-def _proxy(request: dict[str, Any], parent: int, ready: int) -> int:
+def _proxy(request: ProxyRequest, cell: int, parent: int, ready: int) -> int:
     """The proxy's whole life, after the fork."""
     from ..privileges import die_with_parent
 
@@ -263,10 +260,23 @@ def _proxy(request: dict[str, Any], parent: int, ready: int) -> int:
     if os.getppid() != parent:  # the resident died before the line above
         return 70
     make_undumpable()  # inherited over fork; checked, as in every launcher process
-    sys.path[:] = request["path"]
+    inputs = request.inputs
+    sys.path[:] = inputs.path
+    from pathlib import Path
+
     from ..platform.proxy import serve
 
-    return serve(request, ready)
+    return serve(
+        inputs.flags,
+        inputs.environ,
+        Log(*inputs.log),
+        listener=request.fd,
+        url=request.endpoint.url,
+        credential=request.endpoint.credential,
+        token_path=Path(request.token_path),
+        cell=cell,
+        ready=ready,
+    )
 
 
 def untraced() -> None:
@@ -298,12 +308,12 @@ def _read_from_start(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _helper(request: Mapping[str, Any], current: dict[str, str], answer: int) -> int:
+def _helper(request: RefreshRequest, current: dict[str, str], answer: int) -> int:
     """The refresh helper's whole life, after the fork: the launcher's full
     import path (the resident runs without site-packages), one pull, the
     answer written, stderr flushed (``os._exit`` would drop it)."""
     signal.pthread_sigmask(signal.SIG_UNBLOCK, WAITED)  # an operator's SIGTERM ends it, as any process
-    sys.path[:] = request["path"]
+    sys.path[:] = request.inputs.path
     from .pull import pull_helper
 
     data = json.dumps(pull_helper(request, current)).encode()
