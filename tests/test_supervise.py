@@ -396,7 +396,8 @@ def test_a_refreshed_codex_home_is_kept_by_the_resident_not_the_helper(tmp_path:
     """A rotated CODEX_AUTH_JSON is written by the refresh helper, which exits
     at once: the new private CODEX_HOME records the resident's PID, so no
     other launcher takes it for stale and removes it under the running agent.
-    When the resident exits, the agent gone, they go with it."""
+    The old child's goes once the new child runs; the new one when the
+    resident exits, the agent gone."""
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
     with platform.state.lock:
@@ -413,9 +414,10 @@ def test_a_refreshed_codex_home_is_kept_by_the_resident_not_the_helper(tmp_path:
     wait_until(lambda: len(lines(homes)) == 2, "the restart after rotation")
     first, second = (Path(h) for h in lines(homes))
     assert first != second and first.parent == second.parent == runtime
-    for home in (first, second):
-        marks = sorted(p.name for p in home.iterdir() if p.name.startswith(".pid-"))
-        assert marks == [f".pid-{run.proc.pid}"], f"{home.name}: {marks}"
+    marks = sorted(p.name for p in second.iterdir() if p.name.startswith(".pid-"))
+    assert marks == [f".pid-{run.proc.pid}"], f"{second.name}: {marks}"
+    wait_until(lambda: not first.exists(), "the old child's CODEX_HOME to go once the new child runs")
+    assert (second / "auth.json").exists(), "the running child's CODEX_HOME went too"
     run.proc.send_signal(signal.SIGTERM)
     assert run.finish() == 0
     assert list(runtime.iterdir()) == [], "the private CODEX_HOMEs outlived the resident that kept them"

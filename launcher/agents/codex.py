@@ -289,13 +289,15 @@ def _write_private(directory: int, name: str, text: str, owner: tuple[int, int] 
         f.write(text)
 
 
-def release(codex_home: str, uid: int | None = None) -> None:
-    """At its keeper's exit (supervise's resident, once the agent is gone):
-    the private CODEX_HOMEs this process kept go with it, unless another live
-    process keeps them too. A credential file left behind is one more copy."""
+def release(codex_home: str, uid: int | None = None, keep: str | None = None) -> None:
+    """At its keeper's exit (supervise's resident, once the agent is gone),
+    or once the child that used ``codex_home`` is replaced by one using
+    ``keep``: the private CODEX_HOMEs this process kept go, but ``keep`` and
+    any that another live process keeps too. A credential file left behind is
+    one more copy."""
     home = Path(codex_home)
     if home.name.startswith(_PREFIX):
-        remove_stale(home.parent, uid=uid, leaving=os.getpid())
+        remove_stale(home.parent, keep=Path(keep) if keep else None, uid=uid, leaving=os.getpid())
 
 
 def remove_stale(parent: Path, keep: Path | None = None, uid: int | None = None, leaving: int | None = None) -> None:

@@ -98,6 +98,7 @@ class Supervisor:
         _clock: Callable[[], float] = time.monotonic,
         _random: Callable[[], float] = random.random,
         _moved: Callable[[Startable], list[str]] = lambda c: moved_files(c.watched),
+        _replaced: Callable[[Startable, Startable], None] = lambda old, new: None,
         essential: Mapping[int, str] | None = None,
     ) -> None:
         self.options = options
@@ -111,6 +112,7 @@ class Supervisor:
         self._clock = _clock
         self.schedule = Schedule(options.refresh or 1.0, _random=_random)
         self._moved = _moved
+        self._replaced = _replaced  # what the old child used and the new one does not goes (resident.retire)
         self.current = first
         self.pgid = 0  # the child's pid: leader of its own session and group
         self.child: int | None = None  # None once reaped
@@ -265,7 +267,9 @@ class Supervisor:
         if moved:  # the last check before a start: the agent files are the ones judged
             raise ForeignAgentCredentialError(f"{moved[0]} changed after the launcher checked it; nothing was started")
         pid = self._spawn(candidate.path, candidate.argv, candidate.env)
-        self.current = candidate
+        previous, self.current = self.current, candidate
+        if previous is not candidate:  # a restart: the old child's tree is gone
+            self._replaced(previous, candidate)
         self.child, self.pgid, self.status = pid, pid, None
         self.log.info(f"started {candidate.path} as pid {pid} with {len(candidate.env)} variables")
         if self._pull is not None:

@@ -106,6 +106,7 @@ def resident(fd: str, writer: str = "") -> int:
             log,
             pull=pull,
             _spawn=lambda path, argv, env: spawn(path, argv, env, user),
+            _replaced=lambda old, new: retire(old, new, user.uid if user else None),
             essential={pid: "the platform proxy" for pid in spare},
             # The proxy is this process's child, not the agent's: a stop leaves it be.
             _tree=lambda pgid: Tree(pgid, spare),
@@ -129,6 +130,17 @@ def resident(fd: str, writer: str = "") -> int:
 
         release(supervisor.current.env["CODEX_HOME"], user.uid if user else None)
     return status
+
+
+def retire(old: Startable, new: Startable, uid: int | None) -> None:
+    """After a restart: what the launcher wrote for the old child and the
+    new one does not use goes now, not at the resident's exit. Only codex's
+    private CODEX_HOME so far (a refresh that rotated CODEX_AUTH_JSON)."""
+    home = old.env.get("CODEX_HOME")
+    if home and home != new.env.get("CODEX_HOME"):
+        from ..agents.codex import release
+
+        release(home, uid, keep=new.env.get("CODEX_HOME"))
 
 
 class HelperPull:
