@@ -7,6 +7,9 @@ built from this repository's Dockerfile, and the stand-ins it runs against.
                   pulled, else the stand-in from scripts/standin-base.sh
 - ``image``       session: the production image and the ``demo`` target,
                   built with the classic builder (harness.py)
+- ``stub``        the loopback Anthropic stand-in (tests/e2e/anthropic_stub.py)
+- ``platform``    the platform stand-in, the pre-fix server, set up for ``stub``
+- ``token_file``  the workspace token as the image's agent user owns it
 
 Without an engine the tests are skipped with the reason, except under
 ``CI=true`` where that is a failure.
@@ -14,6 +17,7 @@ Without an engine the tests are skipped with the reason, except under
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -27,9 +31,12 @@ for extra in (HERE, HERE.parent / "e2e"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
+from anthropic_stub import AnthropicStub  # noqa: E402
 from engine import Engine, EngineUnavailableError, get_engine  # noqa: E402
-from harness import Image, NodeBase, build_image, find_node_base  # noqa: E402
-from support import unavailable  # noqa: E402
+from harness import AGENT_UID, Image, NodeBase, build_image, find_node_base  # noqa: E402
+from support import GITHUB_TOKEN, PLATFORM_OAUTH, WORKSPACE_ID, WORKSPACE_TOKEN, unavailable  # noqa: E402
+
+from launcher.devserver import DevPlatform, PlatformState  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -77,6 +84,53 @@ def image(engine: Engine, node_base: NodeBase, tmp_path_factory: pytest.TempPath
 
 
 BUILT: list[Image] = []
+
+
+@pytest.fixture
+def stub() -> Iterator[AnthropicStub]:
+    with AnthropicStub() as s:
+        yield s
+
+
+@pytest.fixture
+def platform(stub: AnthropicStub) -> Iterator[DevPlatform]:
+    """The pre-fix platform: its global OAuth token merged into a byok
+    workspace; the workspace's own secrets carry the claude sandbox."""
+    no_proxy = "127.0.0.1,localhost,::1"
+    sandbox = {
+        "ANTHROPIC_BASE_URL": stub.url,
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_TELEMETRY": "1",
+        "DISABLE_ERROR_REPORTING": "1",
+        # The egress trap: anything aimed beyond loopback lands on the stub, refused.
+        "HTTPS_PROXY": stub.url,
+        "HTTP_PROXY": stub.url,
+        "https_proxy": stub.url,
+        "http_proxy": stub.url,
+        "NO_PROXY": no_proxy,
+        "no_proxy": no_proxy,
+    }
+    state = PlatformState(
+        WORKSPACE_ID,
+        token=WORKSPACE_TOKEN,
+        workspace_secrets=sandbox,
+        global_secrets={"CLAUDE_CODE_OAUTH_TOKEN": PLATFORM_OAUTH, "GITHUB_TOKEN": GITHUB_TOKEN},
+    )
+    with DevPlatform(state) as server:
+        yield server
+
+
+@pytest.fixture
+def token_file(tmp_path: Path) -> Path:
+    """The workspace token as the agent's uid would own it (0600)."""
+    path = tmp_path / "auth_token"
+    path.write_text(WORKSPACE_TOKEN + "\n")
+    path.chmod(0o600)
+    try:
+        os.chown(path, AGENT_UID, AGENT_UID)
+    except PermissionError:
+        path.chmod(0o644)  # not root: readable by uid 10001 the only other way
+    return path
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 from engine import Engine
-from support import MARKER, Result, assert_no_secret, unavailable
+from support import MARKER, WORKSPACE_TOKEN, Result, assert_no_secret, unavailable
+
+from launcher.devserver import DevPlatform
 
 REPO = Path(__file__).resolve().parents[2]
 OFFICIAL_BASE = "node:22-bookworm-slim"
@@ -23,6 +25,8 @@ STANDIN_SCRIPT = REPO / "scripts" / "standin-base.sh"
 IMAGE_TAG = "agent-launcher:test"
 DEMO_TAG = "agent-launcher:test-demo"
 BUILD_STAGE_TAG = "agent-launcher:test-launcher-build"
+AGENT_UID = 10001  # the image's agent user
+TOKEN_PATH = "/configs/.auth_token"
 BUILD_TIMEOUT_S = 1200
 PULL_TIMEOUT_S = 120
 # Registry mirrors the Dockerfile accepts, when this machine's environment names them.
@@ -103,11 +107,17 @@ def build_args(base: NodeBase) -> list[str]:
     return args
 
 
-def docker_build(engine: Engine, base: NodeBase, tag: str, *extra: str, log: Path) -> None:
+def build_command(docker: str, base: NodeBase, tag: str, *extra: str) -> tuple[dict[str, str], list[str]]:
+    """The build's environment and command line (docs/containers.md shows them)."""
     # The classic builder: it needs no BuildKit frontend image, and
     # --network host reaches the registries the way this machine does.
-    env = {**engine.env, "DOCKER_BUILDKIT": "0"}
-    cmd = engine.cmd("build", "--network", "host", *build_args(base), *extra, "--tag", tag, str(REPO))
+    cmd = [docker, "build", "--network", "host", *build_args(base), *extra, "--tag", tag, str(REPO)]
+    return {"DOCKER_BUILDKIT": "0"}, cmd
+
+
+def docker_build(engine: Engine, base: NodeBase, tag: str, *extra: str, log: Path) -> None:
+    builder_env, cmd = build_command(engine.docker, base, tag, *extra)
+    env = {**engine.env, **builder_env}
     with open(log, "ab") as out:
         try:
             proc = subprocess.run(
@@ -146,8 +156,13 @@ def docker_run(
     network: str = "host",
 ) -> Result:
     """``docker run --rm --network NETWORK ARGS``; the container is removed even on a hang."""
+    return run_container(engine, ["--rm", "--network", network, *args], timeout=timeout, check_secrets=check_secrets)
+
+
+def run_container(engine: Engine, args: Sequence[str], *, timeout: float = 120, check_secrets: bool = True) -> Result:
+    """``docker run ARGS`` under a name of this suite's (ARGS say ``--rm``), removed on a hang."""
     name = container_name()
-    cmd = engine.cmd("run", "--rm", "--name", name, "--network", network, *args)
+    cmd = engine.cmd("run", "--name", name, *args)
     try:
         proc = subprocess.run(
             cmd, env=engine.env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False
@@ -181,3 +196,10 @@ def parse_json_line(text: str) -> dict[str, Any]:
         pass
     shown = f"<{len(line)} chars holding {MARKER}>" if MARKER in line else repr(line[-500:])
     pytest.fail(f"not a JSON object line: {shown}", pytrace=False)
+
+
+def assert_token_used(platform: DevPlatform) -> None:
+    """The launcher read the mounted token file and sent it, to the platform only."""
+    requests = platform.state.requests
+    assert requests, "the launcher never asked the platform"
+    assert all(r.authorization == f"Bearer {WORKSPACE_TOKEN}" for r in requests)

@@ -19,6 +19,7 @@ the suite with the FORWARD policy at DROP to prove it."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import uuid
@@ -27,6 +28,7 @@ from typing import Any
 
 import pytest
 import yaml
+from doc_commands import claimed, fill
 from engine import Engine
 from harness import REPO, Image
 from support import unavailable
@@ -77,19 +79,18 @@ def example_for_test(image: Image) -> dict[str, Any]:
 
 
 def test_compose_example_comes_up_and_the_agent_runs(engine: Engine, image: Image, tmp_path: Path) -> None:
+    """The line docs/containers.md shows, with the copy and a project of its own."""
+    ((_page, line),) = claimed("container/test_container_compose.py::test_compose_example_comes_up_and_the_agent_runs")
     # Its relative paths (secrets, volumes) resolve against --project-directory, the example's folder.
     example = tmp_path / "compose.yaml"
     example.write_text(yaml.safe_dump(example_for_test(image), sort_keys=False))
     project = f"agentlaunchertest{uuid.uuid4().hex[:8]}"
-    compose = [
-        *compose_cli(engine),
-        "--project-name",
-        project,
-        "--project-directory",
-        str(COMPOSE_FILE.parent),
-        "-f",
-        str(example),
-    ]
+    copy = next(p for p in re.findall(r"<[^>]*>", line) if p.startswith("<copy of"))
+    directory = f"--project-directory {COMPOSE_FILE.parent}"
+    shown = fill(line, {copy: str(example), "<project>": project, "--project-directory examples": directory})
+    assert shown[0] == "docker-compose", shown
+    cut = shown.index("run")
+    compose, command = [*compose_cli(engine), *shown[1:cut]], shown[cut:]
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -104,7 +105,7 @@ def test_compose_example_comes_up_and_the_agent_runs(engine: Engine, image: Imag
 
     try:
         # `run` starts the platform first and waits for its health check.
-        result = run("run", "--rm", "-T", "agent")
+        result = run(*command)
         assert result.returncode == 0, (result.returncode, result.stdout[-2000:], result.stderr[-3000:])
         lines = result.stdout.split()
         assert lines[0] == "10001"

@@ -17,14 +17,24 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from anthropic_stub import DEFAULT_REPLY, AnthropicStub
+from doc_commands import claimed, fill
 from engine import Engine
-from harness import REPO, Image, docker_run, parse_json_line, wait_for
+from harness import (
+    AGENT_UID,
+    REPO,
+    TOKEN_PATH,
+    Image,
+    assert_token_used,
+    docker_run,
+    parse_json_line,
+    run_container,
+    wait_for,
+)
 from support import (
     GITHUB_TOKEN,
     OWN_API_KEY,
@@ -36,24 +46,11 @@ from support import (
 )
 
 from launcher.catalogue import load_catalogue
-from launcher.devserver import DevPlatform, PlatformState
+from launcher.devserver import DevPlatform
 from launcher.values import fingerprint
 
 pytestmark = pytest.mark.container
 
-AGENT_UID = 10001
-TOKEN_PATH = "/configs/.auth_token"
-HARDENED = (
-    "--read-only",
-    "--cap-drop",
-    "ALL",
-    "--security-opt",
-    "no-new-privileges",
-    "--tmpfs",
-    f"/home/agent:uid={AGENT_UID},gid={AGENT_UID},mode=0700",
-    "--tmpfs",
-    "/tmp",
-)
 # The stand-in agent: who it runs as and its environment exactly as exec'd
 # (/proc/self/environ, before the interpreter could add anything).
 REPORT = (
@@ -62,53 +59,6 @@ REPORT = (
     "env = dict(e.decode().split('=', 1) for e in raw if e)\n"
     "print(json.dumps({'uid': os.getuid(), 'gid': os.getgid(), 'groups': os.getgroups(), 'env': env}))\n"
 )
-
-
-@pytest.fixture
-def stub() -> Iterator[AnthropicStub]:
-    with AnthropicStub() as s:
-        yield s
-
-
-@pytest.fixture
-def platform(stub: AnthropicStub) -> Iterator[DevPlatform]:
-    """The pre-fix platform: its global OAuth token merged into a byok
-    workspace; the workspace's own secrets carry the claude sandbox."""
-    no_proxy = "127.0.0.1,localhost,::1"
-    sandbox = {
-        "ANTHROPIC_BASE_URL": stub.url,
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "DISABLE_TELEMETRY": "1",
-        "DISABLE_ERROR_REPORTING": "1",
-        # The egress trap: anything aimed beyond loopback lands on the stub, refused.
-        "HTTPS_PROXY": stub.url,
-        "HTTP_PROXY": stub.url,
-        "https_proxy": stub.url,
-        "http_proxy": stub.url,
-        "NO_PROXY": no_proxy,
-        "no_proxy": no_proxy,
-    }
-    state = PlatformState(
-        WORKSPACE_ID,
-        token=WORKSPACE_TOKEN,
-        workspace_secrets=sandbox,
-        global_secrets={"CLAUDE_CODE_OAUTH_TOKEN": PLATFORM_OAUTH, "GITHUB_TOKEN": GITHUB_TOKEN},
-    )
-    with DevPlatform(state) as server:
-        yield server
-
-
-@pytest.fixture
-def token_file(tmp_path: Path) -> Path:
-    """The workspace token as the agent's uid would own it (0600)."""
-    path = tmp_path / "auth_token"
-    path.write_text(WORKSPACE_TOKEN + "\n")
-    path.chmod(0o600)
-    try:
-        os.chown(path, AGENT_UID, AGENT_UID)
-    except PermissionError:
-        path.chmod(0o644)  # not root: readable by uid 10001 the only other way
-    return path
 
 
 def launcher_args(platform: DevPlatform, token_file: Path, mode: str = "byok") -> list[str]:
@@ -128,13 +78,6 @@ def launcher_args(platform: DevPlatform, token_file: Path, mode: str = "byok") -
 
 def claude_cmd() -> list[str]:
     return ["claude", "-p", "say hi", "--output-format", "json"]
-
-
-def assert_token_used(platform: DevPlatform) -> None:
-    """The launcher read the mounted token file and sent it, to the platform only."""
-    requests = platform.state.requests
-    assert requests, "the launcher never asked the platform"
-    assert all(r.authorization == f"Bearer {WORKSPACE_TOKEN}" for r in requests)
 
 
 def env_of(report: dict[str, Any]) -> dict[str, str]:
@@ -243,9 +186,14 @@ def test_byok_own_key_real_claude_sends_only_that_key(
     token_file: Path,
     hardened: bool,
 ) -> None:
+    """docs/containers.md's run line for these tests, its optional group
+    (the hardening) left out and kept."""
+    ((_page, line),) = claimed("container/test_container_image.py::test_byok_own_key_real_claude_sends_only_that_key")
     platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
-    extra = list(HARDENED) if hardened else []
-    result = docker_run(engine, [*launcher_args(platform, token_file), *extra, image.tag, *claude_cmd()])
+    port = platform.url.rsplit(":", 1)[1]
+    words = fill(line, {"$TOKEN_FILE": str(token_file), "<port>": port, "<uuid>": WORKSPACE_ID}, optional=hardened)
+    assert words[:2] == ["docker", "run"] and image.tag in words, "the docs name another image than the suite's"
+    result = run_container(engine, words[2:])
     assert result.returncode == 0, result
     out = parse_json_line(result.stdout)
     assert (out["type"], out["is_error"], out["result"]) == ("result", False, DEFAULT_REPLY)
