@@ -13,6 +13,7 @@ the key, decided before a running child is stopped, rather than an
 import errno
 import os
 import signal
+import stat
 import struct
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -173,15 +174,22 @@ def find_executable(command: str, search_path: str | None, as_user: "Identity | 
         return _as_user(as_user, lambda: find_executable(command, search_path))
     if "/" in command:
         return _checked(command, command)
-    not_executable = None
+    denied = None  # as execvp: a name behind a directory the user may not search is 126, not 127
     for directory in (search_path if search_path is not None else os.defpath).split(os.pathsep):
         candidate = os.path.join(directory or ".", command)
-        if os.path.isfile(candidate):
+        try:
+            is_file = stat.S_ISREG(os.stat(candidate).st_mode)
+        except PermissionError:
+            denied = denied or f"{command}: a directory on PATH cannot be searched (by the agent's user, if --user)"
+            continue
+        except (OSError, ValueError):
+            continue
+        if is_file:
             if os.access(candidate, os.X_OK):
                 return candidate
-            not_executable = not_executable or candidate
-    if not_executable:
-        raise CommandNotExecutableError(f"{command}: {not_executable} is not executable")
+            denied = denied or f"{command}: {candidate} is not executable"
+    if denied:
+        raise CommandNotExecutableError(denied)
     raise CommandNotFoundError(f"{command}: not found on PATH")
 
 
