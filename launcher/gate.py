@@ -58,6 +58,7 @@ __all__ = [
     "GatePlan",
     "KeyDecision",
     "Source",
+    "Strip",
     "Verdict",
     "decide",
     "is_launcher_var",
@@ -116,13 +117,51 @@ def winner(layers: list[Source], key: str) -> Source:
     return next(source for source in reversed(layers) if key in source.values)
 
 
+class Strip(NamedTuple):
+    """The strip's result (``strip``): the child's environment so far, and
+    what was taken out of it and why, before any agent file is read. What
+    ``check``, ``-v`` and ``audit`` explain a plan with."""
+
+    layers: list[Source]  # the sources, lowest first (``winner``)
+    env: dict[str, str]
+    removed: dict[str, str]  # what was stripped: key -> value
+    gated: list[str]  # the keys decided one by one: LLM keys, the launcher's own, copies of stripped values
+    copies: dict[str, str]  # key -> the stripped key (or the token variable) whose value it holds
+    values: StrippedValues  # the stripped values long enough to recognise a copy of
+    # The one decision made for each gated key, the one that stripped or kept
+    # it (explaining reads it back; it is never worked out a second time).
+    decided: dict[str, Decision]
+
+    def __repr__(self) -> str:  # values: counts only
+        return f"Strip({len(self.env)} kept, {len(self.removed)} stripped)"
+
+
+class AgentFiles(NamedTuple):
+    """What the agent's files said (read by ``pipeline``, in the child's
+    final environment): the findings; each judged file's stamp (or None:
+    absent), when the mode refuses on what they hold, for the last check
+    before a start (``files.changed``); and CODEX_AUTH_JSON, when the
+    launcher writes it to auth.json instead of passing it on (``codex``):
+    what to write, and the variable it moved."""
+
+    findings: tuple[AgentFinding, ...] = ()
+    watched: tuple[tuple[str, Stamp | None], ...] = ()
+    codex_auth: PendingAuth | None = None
+    moved: dict[str, str] = {}  # noqa: RUF012 - a NamedTuple default, never mutated
+
+    def __repr__(self) -> str:  # moved holds a credential
+        return f"AgentFiles({len(self.findings)} findings, {len(self.watched)} watched)"
+
+
 class GatePlan(NamedTuple):
     """The gate's verdict: the child's environment, and why. Immutable.
 
     ``env`` and ``refusal`` are all that exec needs, and they cost one pass
-    over the key names. ``decisions`` (every key with its scope, reason
-    and fingerprint) is what ``check``, ``-v`` and ``audit`` show; it is
-    built, and values hashed, only when asked for.
+    over the key names. ``strip`` and ``files`` are why: every source and
+    every decision made, and what the agent's files said (with what the
+    launcher writes for the agent before it starts). ``decisions`` (every
+    key with its scope, reason and fingerprint) is what ``check``, ``-v``
+    and ``audit`` show; it is built, and values hashed, only when asked for.
     """
 
     workspace_id: str | None
@@ -131,34 +170,20 @@ class GatePlan(NamedTuple):
     provider: str
     agent: str
     env: dict[str, str]
-    usable_credentials: tuple[str, ...]
-    agent_files: tuple[AgentFinding, ...]
     refusal: LauncherError | None
-    catalogue: KeyCatalogue  # the LLM keys this plan was gated with (audit judges by them too)
-    stripped: dict[str, str]
-    layers: list[Source]
-    gated: list[str]  # the keys decided one by one: LLM keys, the launcher's own, copies of stripped values
-    copies: dict[str, str]  # key -> the stripped key (or the token variable) whose value it holds
-    # The one decision made for each gated key, the one that stripped or kept
-    # it (explaining reads it back; it is never worked out a second time).
-    decided: dict[str, Decision]
-    # CODEX_AUTH_JSON, when the launcher writes it to auth.json instead of
-    # passing it on (see ``codex``): what to write, and the variable it moved.
-    codex_auth: PendingAuth | None
-    moved: dict[str, str]
-    # The agent files judged, as they were (a stamp, or None: absent), when
-    # this mode refuses on what they hold: the last check before the agent
-    # starts is that none of them has changed since (``files.changed``).
-    watched: tuple[tuple[str, Stamp | None], ...] = ()
+    usable_credentials: tuple[str, ...]
     # Switches that survived with no workspace-own credential for their
     # backend: (switch, backend); byok and subscription refuse on them.
-    gaps: tuple[tuple[str, Backend], ...] = ()
+    gaps: tuple[tuple[str, Backend], ...]
+    catalogue: KeyCatalogue  # the LLM keys this plan was gated with (audit judges by them too)
+    strip: Strip
+    files: AgentFiles
 
     def __repr__(self) -> str:  # values: names and counts only
         return (
             f"GatePlan(billing_mode={self.billing_mode.value!r}, provider={self.provider!r}, agent={self.agent!r}, "
-            f"keys={len(self.env)} kept/{len(self.stripped)} stripped, agent_files={len(self.agent_files)}, "
-            f"refusal={self.code!r})"
+            f"keys={len(self.env)} kept/{len(self.strip.removed)} stripped, "
+            f"agent_files={len(self.files.findings)}, refusal={self.code!r})"
         )
 
     @property
@@ -175,30 +200,33 @@ class GatePlan(NamedTuple):
         return None if self.refusal is None else self.refusal.code
 
     def _decision(self, key: str) -> KeyDecision:
-        source = winner(self.layers, key)
+        source = winner(self.strip.layers, key)
         scope = source.scope_of(key)
-        d = self.decided.get(key) or decide(key, scope, self.billing_mode, self.catalogue)  # the latter: not gated
+        # What strip decided; a key it did not gate is decided here, the one way it could be.
+        d = self.strip.decided.get(key) or decide(key, scope, self.billing_mode, self.catalogue)
         if source.name == _CODEX_SOURCE:
             d = Decision(d.kind, d.action, f"the launcher's private CODEX_HOME: auth.json from {codex.AUTH_JSON_VAR}")
-        if key in self.moved:
+        moved = self.files.moved
+        if key in moved:
             d = Decision(d.kind, d.action, f"{d.reason}; written to auth.json in the private CODEX_HOME instead")
-        kept = self.moved if key in self.moved else self.env
-        value = kept[key] if d.action is KEEP else self.stripped[key]
+        kept = moved if key in moved else self.env
+        value = kept[key] if d.action is KEEP else self.strip.removed[key]
         return KeyDecision(key, scope, source.name, d.llm_key, d.action, d.reason, fingerprint(value), d.kind)
 
     def decisions(self) -> tuple[KeyDecision, ...]:
         """Every key but inherited non-LLM ones (PATH, HOME, ...), which are
         only counted."""
-        shown = (self.env.keys() | self.stripped.keys() | self.moved.keys()) - self._passthrough()
+        shown = (self.env.keys() | self.strip.removed.keys() | self.files.moved.keys()) - self._passthrough()
         return tuple(self._decision(k) for k in sorted(shown))
 
     def _passthrough(self) -> frozenset[str]:
         """Inherited non-LLM keys that no source overrides."""
-        inherited = [src for src in self.layers if src.scope is Scope.INHERITED]
+        layers = self.strip.layers
+        inherited = [src for src in layers if src.scope is Scope.INHERITED]
         if not inherited:
             return frozenset()
-        overridden = {k for src in self.layers if src.scope is not Scope.INHERITED for k in src.values}
-        return frozenset(inherited[0].values.keys() - overridden - set(self.gated))
+        overridden = {k for src in layers if src.scope is not Scope.INHERITED for k in src.values}
+        return frozenset(inherited[0].values.keys() - overridden - set(self.strip.gated))
 
     @property
     def passthrough_inherited(self) -> int:
@@ -207,7 +235,7 @@ class GatePlan(NamedTuple):
     def llm_key_decisions(self) -> list[KeyDecision]:
         """Only the LLM keys, the launcher's own variables and copies of its
         token: cheap."""
-        return [self._decision(k) for k in sorted(self.gated)]
+        return [self._decision(k) for k in sorted(self.strip.gated)]
 
     def kept_fingerprints(self) -> dict[str, str]:
         return {d.key: d.fingerprint for d in self.llm_key_decisions() if d.action is KEEP and d.llm_key}
@@ -243,37 +271,7 @@ def stripped_values(config: Config, stripped: Mapping[str, str], catalogue: KeyC
     return StrippedValues.of(values, frozenset(tokens))
 
 
-class Stripped(NamedTuple):
-    """The strip's result (``strip``): the child's environment so far, what
-    was taken out of it and why, before any agent file is read."""
-
-    layers: list[Source]
-    env: dict[str, str]
-    stripped: dict[str, str]
-    gated: list[str]
-    copies: dict[str, str]
-    values: StrippedValues
-    decided: dict[str, Decision]
-
-    def __repr__(self) -> str:  # values: counts only
-        return f"Stripped({len(self.env)} kept, {len(self.stripped)} stripped)"
-
-
-class AgentFiles(NamedTuple):
-    """What the agent's files said (read by ``pipeline``, in the child's
-    final environment): the findings, each judged file's stamp, and for
-    codex the auth.json the launcher will write instead of a variable."""
-
-    findings: tuple[AgentFinding, ...] = ()
-    watched: tuple[tuple[str, Stamp | None], ...] = ()
-    codex_auth: PendingAuth | None = None
-    moved: dict[str, str] = {}  # noqa: RUF012 - a NamedTuple default, never mutated
-
-    def __repr__(self) -> str:  # moved holds a credential
-        return f"AgentFiles({len(self.findings)} findings, {len(self.watched)} watched)"
-
-
-def strip(config: Config, sources: Iterable[Source], inherited: Mapping[str, str], catalogue: KeyCatalogue) -> Stripped:
+def strip(config: Config, sources: Iterable[Source], inherited: Mapping[str, str], catalogue: KeyCatalogue) -> Strip:
     """Layer the sources (later wins) and strip, key by key; copies of
     what was stripped go too, and the metadata fallbacks are closed."""
     layers = list(sources)
@@ -324,7 +322,7 @@ def strip(config: Config, sources: Iterable[Source], inherited: Mapping[str, str
         if as_user:
             layers.append(Source(_USER_SOURCE, as_user, Scope.LAUNCHER))
             decided.update({k: Decision(None, KEEP, "the --user's own, from its passwd entry") for k in as_user})
-    return Stripped(layers, env, stripped, gated, copies, values, decided)
+    return Strip(layers, env, stripped, gated, copies, values, decided)
 
 
 def user_environment(env: dict[str, str], layers: list[Source], user: "Identity") -> dict[str, str]:
@@ -354,17 +352,17 @@ NO_FILES = AgentFiles()
 
 
 def judge(
-    config: Config, state: Stripped, catalogue: KeyCatalogue, files: AgentFiles = NO_FILES, agent: str | None = None
+    config: Config, state: Strip, catalogue: KeyCatalogue, files: AgentFiles = NO_FILES, agent: str | None = None
 ) -> GatePlan:
     """What is left, with what the agent's files said: a usable credential
     of the workspace's own (and one for every cloud backend switched on),
     or the refusal."""
-    layers, env, gated = list(state.layers), state.env, list(state.gated)
+    env = state.env
     if files.codex_auth is not None:  # CODEX_HOME is as scoped as the variable it came from
-        scope = winner(layers, codex.AUTH_JSON_VAR).scope_of(codex.AUTH_JSON_VAR)
-        layers.append(Source(_CODEX_SOURCE, {codex.CODEX_HOME_VAR: env[codex.CODEX_HOME_VAR]}, scope))
-        if codex.CODEX_HOME_VAR not in gated:
-            gated.append(codex.CODEX_HOME_VAR)  # the agent's own now (audit, -v)
+        scope = winner(state.layers, codex.AUTH_JSON_VAR).scope_of(codex.AUTH_JSON_VAR)
+        codex_home = Source(_CODEX_SOURCE, {codex.CODEX_HOME_VAR: env[codex.CODEX_HOME_VAR]}, scope)
+        gated = state.gated if codex.CODEX_HOME_VAR in state.gated else [*state.gated, codex.CODEX_HOME_VAR]
+        state = state._replace(layers=[*state.layers, codex_home], gated=gated)  # the agent's own now (audit, -v)
     provider = catalogue.provider(config.provider)
     findings = files.findings
     from_files = {f.counts_as: "own agent file" for f in findings if f.verdict is Verdict.OWN and f.counts_as}
@@ -378,8 +376,11 @@ def judge(
         elif backend.name in provider.backends:
             found.extend(group)
     usable = tuple(dict.fromkeys(found))
-    outcome = Outcome(env, state.stripped, lambda key: winner(layers, key).scope_of(key), catalogue)
+    layers = state.layers
+    outcome = Outcome(env, state.removed, lambda key: winner(layers, key).scope_of(key), catalogue)
     refusal = refusal_for(config, provider.name, findings, usable, outcome, tuple(gaps))
+    if config.billing_mode is BillingMode.PLATFORM_MANAGED:
+        files = files._replace(watched=())  # nothing refuses on what they hold: nothing to check again
     return GatePlan(
         workspace_id=config.workspace_id,
         billing_mode=config.billing_mode,
@@ -387,19 +388,12 @@ def judge(
         provider=provider.name,
         agent=agent or config.agent,
         env=env,
-        usable_credentials=usable,
-        agent_files=findings,
         refusal=refusal,
-        catalogue=catalogue,
-        stripped=state.stripped,
-        layers=layers,
-        gated=gated,
-        copies=state.copies,
-        decided=state.decided,
-        codex_auth=files.codex_auth,
-        moved=files.moved,
-        watched=() if config.billing_mode is BillingMode.PLATFORM_MANAGED else files.watched,
+        usable_credentials=usable,
         gaps=tuple(gaps),
+        catalogue=catalogue,
+        strip=state,
+        files=files,
     )
 
 

@@ -26,7 +26,7 @@ from .config import BillingMode, Config
 from .envfiles import read_dotenv
 from .errors import ConfigError, ForeignAgentCredentialError
 from .files import Stamp, changed
-from .gate import STRIP, AgentFiles, GatePlan, Source, Stripped, judge, strip
+from .gate import STRIP, AgentFiles, GatePlan, Source, Strip, judge, strip
 from .launch import Startable
 from .log import LEVELS, Log
 from .values import Scope
@@ -125,7 +125,7 @@ def run_gate(
 
 
 def read_agent_files(
-    config: Config, state: Stripped, catalogue: KeyCatalogue, agent: AgentContext | None
+    config: Config, state: Strip, catalogue: KeyCatalogue, agent: AgentContext | None
 ) -> AgentFiles:
     """The agent's files, read where the agent would read them: in the
     child's environment (with --user, the user's HOME: ``gate.strip`` set
@@ -147,7 +147,7 @@ def read_agent_files(
 def _warn_unused_own_files(config: Config, result: GatePlan, log: Log) -> None:
     """A declared file the agent will not read (or that holds nothing) is
     most likely a typo: say so, since it then vouches for nothing."""
-    found = {f.identity for f in result.agent_files}
+    found = {f.identity for f in result.files.findings}
     for path in config.own_agent_files:
         if OwnFiles.of((path,)).ids.isdisjoint(found):
             log.warning(f"--own-agent-file {path}: no credential of it is among the files {result.agent} reads")
@@ -160,8 +160,8 @@ def write_agent_files(plan: GatePlan, env: dict[str, str], keeper: int | None = 
     ``keeper``: the process the files live as long as (default this one);
     ``reuse``: the CODEX_HOME of the child a refresh would replace (see
     ``codex.materialise``)."""
-    if plan.codex_auth is not None:
-        written = plan.codex_auth.write(keeper, Path(reuse) if reuse else None)
+    if plan.files.codex_auth is not None:
+        written = plan.files.codex_auth.write(keeper, Path(reuse) if reuse else None)
         env[CODEX_HOME_VAR] = str(written.codex_home)
 
 
@@ -174,7 +174,7 @@ def log_plan(plan: GatePlan, log: Log) -> None:
         level = "info" if d.action is STRIP else "debug"
         message = f"{d.action} {d.key} [{d.scope.value}, {d.fingerprint}]: {d.reason}"
         log.emit(level, message, None, {"key": d.key, "action": d.action})
-    for f in plan.agent_files:
+    for f in plan.files.findings:
         log.emit(
             "info", f"{f.verdict} agent file {f.describe()} [{f.fingerprint or 'unreadable'}]", None, {"path": f.path}
         )
@@ -191,7 +191,7 @@ def startable(plan: GatePlan, config: Config, environ: Mapping[str, str]) -> Sta
     env = dict(plan.env)  # the child's own: the agent files' writer adds to it
     check_startable(config.argv, env)
     path = find_executable(config.argv[0], search_path_for(env, environ), as_user=config.user)
-    return Startable(config.argv, env, path, plan.watched)
+    return Startable(config.argv, env, path, plan.files.watched)
 
 
 def still_as_checked(watched: Sequence[tuple[str, Sequence[int | str] | None]]) -> None:

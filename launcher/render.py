@@ -40,7 +40,7 @@ def plan_json(plan: GatePlan, warnings: tuple[str, ...] = ()) -> dict[str, objec
             }
             for d in plan.decisions()
         ],
-        "agent_files": [agent_file_json(f) for f in plan.agent_files],
+        "agent_files": [agent_file_json(f) for f in plan.files.findings],
         "usable_credentials": list(plan.usable_credentials),
         "inherited_passthrough": plan.passthrough_inherited,
         "warnings": list(warnings),
@@ -116,10 +116,10 @@ def plan_table(plan: GatePlan) -> str:
 
 
 def _agent_files_table(plan: GatePlan) -> list[str]:
-    if not plan.agent_files:
+    if not plan.files.findings:
         return []
     header = ("AGENT FILE", "FIELD", "VERDICT", "FINGERPRINT")
-    rows = [(f.path, f.field or f"({f.problem})", f.verdict.value, f.fingerprint or "-") for f in plan.agent_files]
+    rows = [(f.path, f.field or f"({f.problem})", f.verdict.value, f.fingerprint or "-") for f in plan.files.findings]
     return ["", *columns(header, rows)]
 
 

@@ -34,5 +34,37 @@ def test_strip_and_judge_need_no_filesystem(monkeypatch: pytest.MonkeyPatch) -> 
     result = judge(config, state, catalogue)
     monkeypatch.undo()
     assert result.launches and result.usable_credentials == ("ANTHROPIC_API_KEY",)
-    assert set(result.stripped) == {"CLAUDE_CODE_OAUTH_TOKEN", "BACKUP"}
+    assert set(result.strip.removed) == {"CLAUDE_CODE_OAUTH_TOKEN", "BACKUP"}
     assert {d.key: d.action for d in result.llm_key_decisions()}["BACKUP"] is STRIP
+
+
+def test_the_user_environment_is_made_once_by_the_gate() -> None:
+    """With --user, HOME/USER/LOGNAME are the user's unless a source the
+    operator chose sets them (an inherited /root is replaced; no passwd
+    name drops the inherited USER): the one environment that the agent's
+    files are read under and that the child gets, explained as the
+    launcher's own."""
+    from launcher.privileges import Identity
+
+    catalogue = load_catalogue()
+    config = load_config({"billing_mode": "platform_managed"}, {"CONFIGS_DIR": os.devnull})
+    named = config._replace(user=Identity("agent", 10001, 10001, (10001,), "agent", "/home/agent"))
+    inherited = {"HOME": "/root", "USER": "root", "LOGNAME": "root", "PATH": "/bin"}
+    chosen = [Source("workspace", {"LOGNAME": "chosen"}, Scope.WORKSPACE)]
+    result = judge(named, strip(named, chosen, inherited, catalogue), catalogue)
+    assert {k: result.env[k] for k in ("HOME", "USER", "LOGNAME")} == {
+        "HOME": "/home/agent",
+        "USER": "agent",
+        "LOGNAME": "chosen",
+    }
+    shown = {d.key: (d.scope, d.source) for d in result.decisions()}
+    assert shown["HOME"] == (Scope.LAUNCHER, "launcher: --user") and shown["LOGNAME"][0] is Scope.WORKSPACE
+
+    numeric = config._replace(user=Identity("10001", 10001, 10001, (10001,), None, None))
+    result = judge(numeric, strip(numeric, [], inherited, catalogue), catalogue)
+    assert result.env["HOME"] == "/" and "USER" not in result.env and "LOGNAME" not in result.env
+    pristine = numeric._replace(pristine=True)
+    result = judge(
+        pristine, strip(pristine, [Source("f", {"HOME": "/srv"}, Scope.WORKSPACE)], {}, catalogue), catalogue
+    )
+    assert result.env["HOME"] == "/srv", "with --pristine every value is chosen"

@@ -82,7 +82,7 @@ class Judge(NamedTuple):
     @classmethod
     def of(cls, plan: GatePlan, config: Config) -> Judge:
         own = {normalise(k): fp for k, fp in plan.kept_fingerprints().items()}
-        return cls(plan.catalogue, own, stripped_values(config, plan.stripped, plan.catalogue), _own_home(plan))
+        return cls(plan.catalogue, own, stripped_values(config, plan.strip.removed, plan.catalogue), _own_home(plan))
 
     def verdict(self, key: str, value: str) -> Verdict | None:
         original = self.stripped.copy_of(value)
@@ -98,7 +98,7 @@ class Judge(NamedTuple):
 
 
 def _own_home(plan: GatePlan) -> Callable[[str], bool]:
-    pending = plan.codex_auth
+    pending = plan.files.codex_auth
     if pending is None:
         return lambda _path: False
     from ..agents.codex import image_config, same_content

@@ -335,15 +335,15 @@ class Proxy:
         if plan.refusal is not None:
             self.log.warning(f"a re-pull of secrets/values refused: {plan.refusal.message}", code=plan.refusal.code)
             return _status_of(plan.refusal), {"error": plan.refusal.message, "code": plan.refusal.code}
-        platform = next((s for s in plan.layers if s.name == "platform"), None)
+        platform = next((s for s in plan.strip.layers if s.name == "platform"), None)
         kept: dict[str, object] = {}
         for key in platform.values if platform is not None else ():
-            if winner(plan.layers, key) is not platform:
+            if winner(plan.strip.layers, key) is not platform:
                 continue  # an --env-file (or the launcher) overrides it: not the platform's to answer
             if key in plan.env:
                 kept[key] = plan.env[key]
-            elif key in plan.moved:
-                kept[key] = plan.moved[key]
+            elif key in plan.files.moved:
+                kept[key] = plan.files.moved[key]
         total = len(platform.values) if platform is not None else 0
         self.log.info(f"a re-pull of secrets/values: {len(kept)} of {total} platform keys pass the gate")
         return 200, kept
