@@ -234,7 +234,7 @@ def bench_gate(repeats: int) -> None:
         )
     table(
         f"gate scaling (median of {repeats}, ms)",
-        ["keys", "json.loads", "parse_values", "gate.plan", "plan us/key", "plan/json.loads", "plan+explain"],
+        ["keys", "json.loads", "parse_values", "run_gate", "plan us/key", "plan/json.loads", "plan+explain"],
         rows,
     )
 
@@ -343,17 +343,23 @@ def main() -> int:
     print(f"{platform.node()}: {os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}")
     print(f"Python {platform.python_version()} at {PY}")
     compile_launcher()
-    failed = []  # a part that could not measure: the run exits 1, its tables printed all the same
-    if "launch" in sections:
-        bench_launch(rounds=10 if args.quick else 30)
-    if "gate" in sections:
-        bench_gate(repeats=3 if args.quick else 7)
-    if "supervise" in sections and not bench_supervise(args.quick):
-        failed.append("supervise")
-    if "fleet" in sections and not bench_fleet(args.launchers, 20, args.service_time, retry_after=1):
-        failed.append("fleet")
-    if "proxy" in sections and not bench_proxy(args.quick):
-        failed.append("proxy")
+    parts: list[tuple[str, Callable[[], object]]] = [
+        ("launch", lambda: bench_launch(rounds=10 if args.quick else 30)),
+        ("gate", lambda: bench_gate(repeats=3 if args.quick else 7)),
+        ("supervise", lambda: bench_supervise(args.quick)),
+        ("fleet", lambda: bench_fleet(args.launchers, 20, args.service_time, retry_after=1)),
+        ("proxy", lambda: bench_proxy(args.quick)),
+    ]
+    failed = []  # a part that could not measure: the run goes on, and exits 1
+    for name, part in parts:
+        if name not in sections:
+            continue
+        try:
+            if part() is False:
+                failed.append(name)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            print(f"\n({name} could not be measured: {type(exc).__name__}: {exc})")
+            failed.append(name)
     if failed:
         print(f"\nfailed: {', '.join(failed)}")
     return 1 if failed else 0

@@ -226,7 +226,9 @@ class GatePlan(NamedTuple):
         if not inherited:
             return frozenset()
         overridden = {k for src in layers if src.scope is not Scope.INHERITED for k in src.values}
-        return frozenset(inherited[0].values.keys() - overridden - set(self.strip.gated))
+        # Only what the child gets: a spelling the launcher replaced, a USER
+        # that --user dropped, is not passed through.
+        return frozenset((inherited[0].values.keys() & self.env.keys()) - overridden - set(self.strip.gated))
 
     @property
     def passthrough_inherited(self) -> int:
@@ -321,7 +323,14 @@ def strip(config: Config, sources: Iterable[Source], inherited: Mapping[str, str
         as_user = user_environment(env, layers, config.user)
         if as_user:
             layers.append(Source(_USER_SOURCE, as_user, Scope.LAUNCHER))
-            decided.update({k: Decision(None, KEEP, "the --user's own, from its passwd entry") for k in as_user})
+            own = "the --user's own, from its passwd entry" if config.user.name else "the --user's: no passwd entry"
+            for key in as_user:
+                prior = decided.get(key)  # a copy of a stripped value stays reported as one
+                decided[key] = (
+                    Decision(prior.kind, STRIP, f"{prior.reason}; the --user's own is set instead")
+                    if prior is not None and prior.action is STRIP
+                    else Decision(None, KEEP, own)
+                )
     return Strip(layers, env, stripped, gated, copies, values, decided)
 
 

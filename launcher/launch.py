@@ -194,9 +194,13 @@ def find_executable(command: str, search_path: str | None, as_user: "Identity | 
 
 
 def _checked(command: str, path: str) -> str:
-    if not os.path.exists(path):
-        raise CommandNotFoundError(f"{command}: no such file")
-    if os.path.isdir(path) or not os.access(path, os.X_OK):
+    try:
+        info = os.stat(path)
+    except PermissionError:  # a directory on the way the user may not search: as execve, 126
+        raise CommandNotExecutableError(f"{command}: a directory on the way cannot be searched") from None
+    except (OSError, ValueError):
+        raise CommandNotFoundError(f"{command}: no such file") from None
+    if stat.S_ISDIR(info.st_mode) or not os.access(path, os.X_OK):
         raise CommandNotExecutableError(f"{command}: not an executable file")
     return path
 

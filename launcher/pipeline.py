@@ -124,9 +124,7 @@ def run_gate(
     return judge(config, state, catalogue, files, agent.profile.name if agent else None)
 
 
-def read_agent_files(
-    config: Config, state: Strip, catalogue: KeyCatalogue, agent: AgentContext | None
-) -> AgentFiles:
+def read_agent_files(config: Config, state: Strip, catalogue: KeyCatalogue, agent: AgentContext | None) -> AgentFiles:
     """The agent's files, read where the agent would read them: in the
     child's environment (with --user, the user's HOME: ``gate.strip`` set
     it), and for codex with a materialised auth.json, the CODEX_HOME it

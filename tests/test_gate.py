@@ -68,3 +68,22 @@ def test_the_user_environment_is_made_once_by_the_gate() -> None:
         pristine, strip(pristine, [Source("f", {"HOME": "/srv"}, Scope.WORKSPACE)], {}, catalogue), catalogue
     )
     assert result.env["HOME"] == "/srv", "with --pristine every value is chosen"
+
+
+def test_a_copy_the_user_environment_replaces_is_still_reported_as_a_copy() -> None:
+    """An inherited USER holding the platform's token is a copy of a stripped
+    value: the child gets the --user's name instead, and check still says
+    that USER held the stripped credential."""
+    from launcher.gate import KEEP
+    from launcher.privileges import Identity
+
+    catalogue = load_catalogue()
+    config = load_config({"billing_mode": "byok"}, {"CONFIGS_DIR": os.devnull})
+    config = config._replace(user=Identity("agent", 10001, 10001, (10001,), "agent", "/home/agent"))
+    inherited = {"CLAUDE_CODE_OAUTH_TOKEN": PLATFORM_OAUTH, "USER": PLATFORM_OAUTH, "HOME": "/root"}
+    own = [Source("workspace", {"ANTHROPIC_API_KEY": OWN_API_KEY}, Scope.WORKSPACE)]
+    result = judge(config, strip(config, own, inherited, catalogue), catalogue)
+    assert result.env["USER"] == "agent"
+    shown = {d.key: d for d in result.decisions()}
+    assert shown["USER"].action is STRIP and "stripped CLAUDE_CODE_OAUTH_TOKEN" in shown["USER"].reason
+    assert shown["HOME"].action is KEEP and shown["HOME"].reason == "the --user's own, from its passwd entry"

@@ -302,33 +302,55 @@ def release(codex_home: str, uid: int | None = None, keep: str | None = None) ->
 
 def remove_stale(parent: Path, keep: Path | None = None, uid: int | None = None, leaving: int | None = None) -> None:
     """This user's private CODEX_HOMEs whose recorded processes are all gone
-    (``leaving``, the caller at its exit, counts as gone)."""
-    import shutil
+    (``leaving``, the caller at its exit, counts as gone), but ``keep``
+    (by device and inode: another spelling of its path is still it).
 
+    The directories are the agent's own (its uid) and it may have planted
+    anything in them: mark names that are no pid, trees too deep to walk.
+    Nothing found there makes this fail; at worst a directory stays."""
     try:
         entries = list(os.scandir(parent))
     except OSError:
         return
     uid = os.getuid() if uid is None else uid
     mine = f"{_PREFIX}{uid}-"
+    kept = _inode(keep)
     for entry in entries:
-        if not entry.name.startswith(mine) or (keep is not None and entry.path == str(keep)):
+        if not entry.name.startswith(mine):
             continue
         try:
-            if not entry.is_dir(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_uid != uid:
+            info = entry.stat(follow_symlinks=False)
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != uid or (info.st_dev, info.st_ino) == kept:
                 continue
-            marks = [n for n in os.listdir(entry.path) if n.startswith(_USER_MARK)]
+            marks = [n[len(_USER_MARK) :] for n in os.listdir(entry.path) if n.startswith(_USER_MARK)]
         except OSError:
             continue
-        pids = [int(n[len(_USER_MARK) :]) for n in marks if n[len(_USER_MARK) :].isdigit()]
+        pids = [int(m) for m in marks if m.isascii() and m.isdigit() and len(m) <= 10]
         if pids and not any(pid != leaving and _alive(pid) for pid in pids):
-            shutil.rmtree(entry.path, ignore_errors=True)
+            _remove(entry.path)
+
+
+def _inode(path: Path | None) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path) if path is not None else None
+    except OSError:
+        return None
+    return None if info is None else (info.st_dev, info.st_ino)
+
+
+def _remove(path: str) -> None:
+    import shutil
+
+    try:
+        shutil.rmtree(path, ignore_errors=True)  # never follows a link (rmtree's avoids_symlink_attacks)
+    except Exception:  # noqa: S110 - e.g. RecursionError on a tree the agent made too deep: it stays
+        pass
 
 
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: no pid is that large
         return False
     except PermissionError:
         return True

@@ -268,9 +268,12 @@ class Supervisor:
             raise ForeignAgentCredentialError(f"{moved[0]} changed after the launcher checked it; nothing was started")
         pid = self._spawn(candidate.path, candidate.argv, candidate.env)
         previous, self.current = self.current, candidate
-        if previous is not candidate:  # a restart: the old child's tree is gone
-            self._replaced(previous, candidate)
         self.child, self.pgid, self.status = pid, pid, None
+        if previous is not candidate:  # a restart: the old child's tree is gone
+            try:
+                self._replaced(previous, candidate)
+            except Exception as exc:  # tidying never costs the running child its supervisor
+                self.log.warning(f"could not remove what the old child used: {unexpected(exc)}")
         self.log.info(f"started {candidate.path} as pid {pid} with {len(candidate.env)} variables")
         if self._pull is not None:
             self.refresh_at = self._clock() + self.schedule.after_success()
