@@ -22,6 +22,10 @@ import pytest
 
 from launcher.devserver import DevPlatform
 
+# The repository (tests/ is one level down); test modules live deeper, so they
+# take the root from here rather than counting their own parents.
+REPO = Path(__file__).resolve().parents[1]
+
 WORKSPACE_ID = "6b66de8d-9337-4fb4-be8d-6d49dca0d809"
 
 # Every fake secret carries the marker, so one grep finds any leak.
@@ -293,7 +297,7 @@ def agent_inventory() -> ModuleType:
     """scripts/agent_inventory.py as a module (a script, not a package's)."""
     if "agent_inventory" in sys.modules:
         return sys.modules["agent_inventory"]
-    script = Path(__file__).resolve().parents[1] / "scripts" / "agent_inventory.py"
+    script = REPO / "scripts" / "agent_inventory.py"
     spec = importlib.util.spec_from_file_location("agent_inventory", script)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

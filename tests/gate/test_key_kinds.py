@@ -19,6 +19,7 @@ from support import (
     MARKER,
     OWN_API_KEY,
     PLATFORM_OAUTH,
+    REPO,
     Box,
 )
 
@@ -115,7 +116,7 @@ CLOSED = {"AWS_EC2_METADATA_DISABLED": "true", "METADATA_SERVER_DETECTION": "non
 def test_documented_backends_table_is_the_data_s_own():
     from launcher.doctables import backends_markdown
 
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "agent-channels.md").read_text(encoding="utf-8")
+    doc = (REPO / "docs" / "agent-channels.md").read_text(encoding="utf-8")
     assert backends_markdown() in doc, "paste `python -m launcher.doctables` into docs/agent-channels.md"
 
 

@@ -10,7 +10,7 @@ pasted in the wrong place.
 Run by pytest, this file starts itself as the fuzz target in a subprocess
 for a bounded time. By hand, for longer::
 
-    python tests/test_fuzz.py -max_total_time=300 -artifact_prefix=/tmp/
+    python tests/platform/test_parser_fuzz.py -max_total_time=300 -artifact_prefix=/tmp/
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
-from support import unavailable
 
 FUZZ_SECONDS = int(os.environ.get("LAUNCHER_FUZZ_SECONDS", "10"))
 
@@ -149,6 +148,11 @@ def _fuzz_main() -> None:
 
 @pytest.fixture
 def atheris_available() -> None:
+    # Imported here, not at the top: run as the fuzz target (``python
+    # tests/platform/test_parser_fuzz.py``) this file has only the launcher
+    # on its path, not tests/.
+    from support import unavailable
+
     if importlib.util.find_spec("atheris") is None:
         unavailable("atheris is not installed (pip install -e '.[test]')")
 

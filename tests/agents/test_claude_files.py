@@ -24,6 +24,7 @@ from support import (
     OWN_API_KEY,
     OWN_OAUTH,
     PLATFORM_OAUTH,
+    REPO,
     WORKSPACE_TOKEN,
     Box,
     Result,
@@ -644,7 +645,7 @@ def test_profiles_are_valid_data():
 def test_docs_catalogue_and_file_channels_are_the_data_s_own():
     from launcher.doctables import catalogue_markdown, file_channels_markdown
 
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "agent-channels.md").read_text(encoding="utf-8")
+    doc = (REPO / "docs" / "agent-channels.md").read_text(encoding="utf-8")
     assert catalogue_markdown() in doc, "paste `python -m launcher.doctables` into docs/agent-channels.md"
     assert file_channels_markdown() in doc, "paste `python -m launcher.doctables` into docs/agent-channels.md"
 

@@ -367,6 +367,6 @@ def test_a_bug_is_internal_error_without_its_text(monkeypatch, capsys):
     assert signal.getsignal(signal.SIGTERM) is previous, "cli.main installed a signal handler"
     err = capsys.readouterr().err
     expect_absent(err, OWN_API_KEY)
-    assert err.startswith("agent-launcher: error: INTERNAL_ERROR: unexpected RuntimeError at test_cli_local.py:")
+    assert err.startswith("agent-launcher: error: INTERNAL_ERROR: unexpected RuntimeError at test_cli.py:")
     assert " in broken, from commands/check.py:" in err  # and where the launcher's own code called it
     assert "boom" not in err
