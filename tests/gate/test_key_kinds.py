@@ -1,123 +1,125 @@
-"""Issue 18: channels that carried a platform credential, or sent the
-workspace's own to a platform-chosen place, past the gate: a wrapper that
-hides the agent, ambient cloud identities, transport (proxies, CA trust,
-sockets), commands, and the settings, MCP and config blocks that hold them.
+"""Every kind of key the gate judges (``catalogue.py``: credential, routing,
+switch, relocation, cloud identity, transport, command), through the
+installed command in local mode: each one stripped outside platform_managed
+unless it is the workspace's own, and shown with its kind; none but a
+credential counts as one; a cloud switch that survives needs a credential
+of the workspace's own for its backend, and each SDK's metadata fallback is
+closed (issue 18). Every variable the issue names is gated like an LLM key
+(issue 8).
 
-Every case runs the installed launcher as a subprocess in local mode, with
-a fresh HOME and working directory, and greps all of its output for the
-fake secrets (all carry the marker).
+Every case runs the installed launcher as a subprocess, with a fresh HOME
+and working directory (``box``), and greps all of its output for the fake
+secrets (all carry the marker).
 """
 
 from __future__ import annotations
-
-import json
-import sys
-from pathlib import Path
 
 import pytest
 from support import (
     MARKER,
     OWN_API_KEY,
+    PLATFORM_AWS_ID,
+    PLATFORM_AWS_SECRET,
+    PLATFORM_KEY,
     PLATFORM_OAUTH,
-    REPO,
-    Box,
+    by_key,
 )
 
-PLATFORM_KEY = f"sk-ant-api03-platform-{MARKER}-18aa01"
-PLATFORM_AWS_ID = f"AKIA{MARKER}PLATFORM1"
-PLATFORM_AWS_SECRET = f"platform-aws-secret-{MARKER}-18bb02"
 OWN_AWS_ID = f"AKIA{MARKER}OWNKEY01"
 OWN_AWS_SECRET = f"own-aws-secret-{MARKER}-18cc03"
 PLATFORM_GCP_TOKEN = f"ya29.platform-{MARKER}-18dd04"
 PLATFORM_CONTAINER_TOKEN = f"container-token-{MARKER}-18ee05"
 PLATFORM_REFRESH_URL = "http://platform-refresh.invalid/oauth/token"
-SECRETS = (
-    PLATFORM_KEY,
-    PLATFORM_OAUTH,
-    OWN_API_KEY,
-    PLATFORM_AWS_ID,
-    PLATFORM_AWS_SECRET,
-    OWN_AWS_ID,
-    OWN_AWS_SECRET,
-    PLATFORM_GCP_TOKEN,
-    PLATFORM_CONTAINER_TOKEN,
-)
-
-
-@pytest.fixture
-def box(tmp_path: Path) -> Box:
-    return Box(tmp_path, SECRETS)
-
-
-def keys(report: dict) -> dict[str, dict]:
-    return {k["key"]: k for k in report["keys"]}
-
-
-# -- a wrapper hides the agent -------------------------------------------------
-
-
-WRAPPERS = [("sh", "-c", "claude -p hi"), (sys.executable, "-c", "import claude_agent_sdk"), ("node", "agent.js")]
-
-
-@pytest.mark.parametrize("command", WRAPPERS, ids=["sh-c", "python-sdk", "node"])
-@pytest.mark.parametrize(
-    "planted",
-    [".claude/settings.json", ".codex/auth.json", ".gemini/.env"],
-    ids=["claude-settings", "codex-auth", "gemini-env"],
-)
-def test_a_wrapper_command_checks_every_profile_s_files(box, command, planted):
-    content = {
-        ".claude/settings.json": {"env": {"ANTHROPIC_API_KEY": PLATFORM_KEY}},
-        ".codex/auth.json": {"OPENAI_API_KEY": PLATFORM_KEY},
-        ".gemini/.env": f"GEMINI_API_KEY={PLATFORM_KEY}\n",
-    }[planted]
-    box.write(planted, content)
-    own = box.dotenv("own.env", ANTHROPIC_API_KEY=OWN_API_KEY)
-    result, report = box.check("--billing-mode", "byok", "--env-file", own, "--", *command)
-    assert (result.returncode, report["code"]) == (78, "FOREIGN_AGENT_CREDENTIAL")
-    assert report["agent"] == "all"
-    assert report["agent_profiles"] == ["claude-code", "codex", "gemini-cli"]
-    assert any("names no known agent" in w and "--agent" in w for w in report["warnings"])
-    assert [f["path"] for f in report["agent_files"]] == [str(box.home / planted)]
-    # exec refuses alike, before the wrapper runs
-    assert box.run("exec", "--billing-mode", "byok", "--env-file", own, "--", *command).returncode == 78
-
-
-def test_agent_narrows_a_wrapper_to_one_profile(box):
-    box.write(".codex/auth.json", {"OPENAI_API_KEY": PLATFORM_KEY})
-    own = box.dotenv("own.env", ANTHROPIC_API_KEY=OWN_API_KEY)
-    args = ("--billing-mode", "byok", "--env-file", own)
-    result, report = box.check(*args, "--agent", "claude-code", "--", "sh", "-c", "claude")
-    assert (result.returncode, report["agent"], report["agent_profiles"]) == (0, "claude-code", ["claude-code"])
-    assert not any("names no known agent" in w for w in report["warnings"])
-    result, report = box.check(*args, "--agent", "generic", "--", "sh", "-c", "claude")
-    assert (result.returncode, report["agent_files"]) == (0, [])
-    # the text form says so too
-    text = box.run("check", *args, "--", "sh", "-c", "claude")
-    assert text.returncode == 78
-    assert "agent: all (claude-code, codex, gemini-cli)" in text.stdout
-    assert "names no known agent" in text.stderr
-
-
-def test_a_wrapper_launches_when_every_profile_s_files_are_clean(box):
-    own = box.dotenv("own.env", ANTHROPIC_API_KEY=OWN_API_KEY)
-    result, child = box.child("--billing-mode", "byok", "--env-file", own)
-    assert result.returncode == 0, result
-    assert "ANTHROPIC_API_KEY" in child
-    assert "names no known agent" not in result.stderr  # exec says it at -v only
-
-
-# -- ambient cloud identities ---------------------------------------------------
-
 BYOK = ("--billing-mode", "byok")
 CLOSED = {"AWS_EC2_METADATA_DISABLED": "true", "METADATA_SERVER_DETECTION": "none", "AZURE_TOKEN_CREDENTIALS": "dev"}
 
 
-def test_documented_backends_table_is_the_data_s_own():
-    from launcher.doctables import backends_markdown
+# -- LLM keys of every kind, in the environment ----------------------------------------------------
 
-    doc = (REPO / "docs" / "agent-channels.md").read_text(encoding="utf-8")
-    assert backends_markdown() in doc, "paste `python -m launcher.doctables` into docs/agent-channels.md"
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "GOOGLE_API_KEY",
+        "AWS_BEARER_TOKEN_BEDROCK",
+        "CLAUDE_CODE_USE_BEDROCK",
+        "ANTHROPIC_CUSTOM_HEADERS",
+        "CODEX_API_KEY",
+        "CODEX_ACCESS_TOKEN",
+        "AZURE_OPENAI_API_KEY",
+        "MISTRAL_API_KEY",
+        "GROQ_API_KEY",
+        "ANTHROPIC_FOUNDRY_API_KEY",
+        "CLAUDE_CODE_OAUTH_REFRESH_TOKEN",
+        "ANTHROPIC_BASE_URL",
+        "GOOGLE_GEMINI_BASE_URL",
+        "ANTHROPIC_BEDROCK_BASE_URL",
+        "ANTHROPIC_VERTEX_BASE_URL",
+        "GEMINI_CLI_CUSTOM_HEADERS",
+        "GOOGLE_GENAI_USE_VERTEXAI",
+        "GOOGLE_GENAI_USE_GCA",
+        "CLAUDE_CONFIG_DIR",
+        "CLAUDE_SECURESTORAGE_CONFIG_DIR",
+        "ANTHROPIC_CONFIG_DIR",
+        "CODEX_HOME",
+        "GEMINI_CLI_HOME",
+        "GEMINI_CLI_SYSTEM_SETTINGS_PATH",
+        "CLAUDE_CODE_API_KEY_FILE_DESCRIPTOR",
+        "anthropic_custom_headers",
+    ],
+)
+def test_every_variable_the_issue_names_is_gated_like_a_bypass_key(box, name):
+    value = f"x-api-key: {PLATFORM_KEY}"
+    own = box.own_env_file(ANTHROPIC_API_KEY=OWN_API_KEY)
+    args = ("--billing-mode", "byok", "--env-file", own, "--agent", "generic")
+    _, child = box.child(*args, env=box.env(**{name: value}))
+    assert name not in child and PLATFORM_KEY not in "".join(child.values())
+    _, managed = box.child("--billing-mode", "platform_managed", env=box.env(**{name: value}))
+    assert managed.get(name) == value
+    # The workspace's own copy survives (a cloud switch with the workspace's
+    # own credential for its backend, issue 18).
+    backend_own = {
+        "CLAUDE_CODE_USE_BEDROCK": {"AWS_BEARER_TOKEN_BEDROCK": OWN_API_KEY},
+        "GOOGLE_GENAI_USE_VERTEXAI": {"GOOGLE_API_KEY": OWN_API_KEY},
+        "GOOGLE_GENAI_USE_GCA": {"GOOGLE_CLOUD_ACCESS_TOKEN": OWN_API_KEY},
+    }.get(name.strip(), {})
+    ws = box.own_env_file(ANTHROPIC_API_KEY=OWN_API_KEY, **{name.strip(): "1"}, **backend_own)
+    _, own_child = box.child("--billing-mode", "byok", "--env-file", ws, "--agent", "generic", env=box.env())
+    assert own_child.get(name.strip()) == "1"
+
+
+def test_a_global_base_url_never_completes_anthropic_compatible(box):
+    own = box.own_env_file(ANTHROPIC_AUTH_TOKEN=OWN_API_KEY)
+    env = box.env(ANTHROPIC_BASE_URL="https://platform-proxy.invalid")
+    result, report = box.check(
+        "--billing-mode", "byok", "--provider", "anthropic-compatible", "--env-file", own, env=env
+    )
+    assert (result.returncode, report["code"]) == (78, "MISSING_BYOK_CREDENTIAL")
+    assert "ANTHROPIC_BASE_URL (inherited)" in report["message"]
+
+
+def test_routing_switch_and_relocation_never_count_as_a_credential(box):
+    own = box.own_env_file(
+        ANTHROPIC_BASE_URL="http://127.0.0.1:9", CLAUDE_CODE_USE_BEDROCK="1", CLAUDE_CONFIG_DIR=str(box.root / "none")
+    )
+    result, report = box.check("--billing-mode", "byok", "--env-file", own)
+    assert (result.returncode, report["usable_credentials"]) == (78, [])
+    kinds = {k["key"]: (k["kind"], k["llm_key"], k["llm_bypass"]) for k in report["keys"]}
+    assert kinds["ANTHROPIC_BASE_URL"] == ("routing", True, True)
+    assert kinds["CLAUDE_CODE_USE_BEDROCK"] == ("switch", True, True)
+    assert kinds["CLAUDE_CONFIG_DIR"] == ("relocation", True, True)
+
+
+@pytest.mark.parametrize(
+    ("provider", "key"), [("codex", "CODEX_API_KEY"), ("gemini", "GOOGLE_API_KEY"), ("gemini", "GEMINI_API_KEY")]
+)
+def test_codex_and_gemini_providers(box, provider, key):
+    own = box.own_env_file(**{key: OWN_API_KEY})
+    _, report = box.check("--billing-mode", "byok", "--provider", provider, "--env-file", own)
+    assert report["usable_credentials"] == [key]
+
+
+# -- ambient cloud identities ---------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -145,7 +147,7 @@ def test_own_bedrock_switch_with_only_a_platform_aws_identity_refuses(box, platf
     assert (result.returncode, report["code"]) == (78, "MISSING_BYOK_CREDENTIAL")
     assert "CLAUDE_CODE_USE_BEDROCK turns on the aws backend" in report["message"]
     assert f"{next(iter(platform))} ({where})" in report["message"]
-    shown = keys(report)
+    shown = by_key(report)
     for name in platform:
         assert (shown[name]["action"], shown[name]["kind"], shown[name]["scope"]) == ("strip", "cloud_identity", where)
     assert shown["AWS_EC2_METADATA_DISABLED"]["scope"] == "launcher"
@@ -173,7 +175,7 @@ def test_own_bedrock_switch_with_own_aws_keys_launches_and_metadata_is_closed(bo
     result, report = box.check(*BYOK, "--provider", "claude-code", "--env-file", own, "--agent", "claude-code", env=env)
     assert result.returncode == 0, report["message"]
     assert report["usable_credentials"] == ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
-    closed = keys(report)["AWS_EC2_METADATA_DISABLED"]
+    closed = by_key(report)["AWS_EC2_METADATA_DISABLED"]
     assert (closed["scope"], closed["source"], closed["kind"]) == (
         "launcher",
         "launcher: closes the metadata fallback",
@@ -183,36 +185,6 @@ def test_own_bedrock_switch_with_own_aws_keys_launches_and_metadata_is_closed(bo
     assert result.returncode == 0
     assert child["AWS_ACCESS_KEY_ID"] == OWN_AWS_ID  # the workspace's, not the inherited one
     assert {k: child.get(k) for k in CLOSED} == CLOSED
-
-
-def test_the_image_s_aws_credentials_file_refuses_unless_declared_own(box):
-    creds = box.write(
-        ".aws/credentials",
-        f"[default]\naws_access_key_id = {PLATFORM_AWS_ID}\naws_secret_access_key = {PLATFORM_AWS_SECRET}\n",
-    )
-    own = box.dotenv("own.env", ANTHROPIC_API_KEY=OWN_API_KEY, CLAUDE_CODE_USE_BEDROCK="1")
-    result, report = box.check(*BYOK, "--env-file", own, "--agent", "claude-code")
-    assert (result.returncode, report["code"]) == (78, "FOREIGN_AGENT_CREDENTIAL")
-    fields = {f["field"] for f in report["agent_files"] if f["path"] == str(creds)}
-    assert fields == {"default.aws_access_key_id", "default.aws_secret_access_key"}
-    # the workspace's own file: its keys are the backend's credential
-    result, report = box.check(*BYOK, "--env-file", own, "--own-agent-file", str(creds), "--agent", "claude-code")
-    assert result.returncode == 0, report["message"]
-    # codex reads it too (its amazon-bedrock provider)
-    result, report = box.check(*BYOK, "--env-file", own, "--agent", "codex")
-    assert report["code"] == "FOREIGN_AGENT_CREDENTIAL"
-
-
-def test_aws_config_helpers_and_broken_files(box):
-    box.write(".aws/config", "[profile platform]\ncredential_process = /opt/platform/creds\nregion = us-east-1\n")
-    own = box.dotenv("own.env", ANTHROPIC_API_KEY=OWN_API_KEY)
-    result, report = box.check(*BYOK, "--env-file", own, "--agent", "claude-code")
-    assert [(f["field"], f["helper"]) for f in report["agent_files"]] == [("profile platform.credential_process", True)]
-    box.write(".aws/config", "[default]\nregion = us-east-1\n")  # settings only: nothing to refuse
-    assert box.check(*BYOK, "--env-file", own, "--agent", "claude-code")[0].returncode == 0
-    box.write(".aws/credentials", "aws_access_key_id = no section\n")
-    result, report = box.check(*BYOK, "--env-file", own, "--agent", "claude-code")
-    assert (result.returncode, report["agent_files"][0]["problem"]) == (78, "not valid INI")
 
 
 @pytest.mark.parametrize(
@@ -251,7 +223,7 @@ def test_gca_with_a_global_access_token_is_stripped_and_refused(box):
     result, report = box.check(*BYOK, "--env-file", own, "--global-env-file", platform, "--agent", "gemini-cli")
     assert (result.returncode, report["code"]) == (78, "MISSING_BYOK_CREDENTIAL")
     assert "GOOGLE_CLOUD_ACCESS_TOKEN (global)" in report["message"]
-    assert keys(report)["GOOGLE_CLOUD_ACCESS_TOKEN"]["kind"] == "cloud_identity"
+    assert by_key(report)["GOOGLE_CLOUD_ACCESS_TOKEN"]["kind"] == "cloud_identity"
     # the workspace's own token: launches
     mine = box.dotenv("mine.env", GOOGLE_GENAI_USE_GCA="true", GOOGLE_CLOUD_ACCESS_TOKEN=OWN_AWS_SECRET)
     result, report = box.check(*BYOK, "--provider", "gemini", "--env-file", mine, "--agent", "gemini-cli")
@@ -274,7 +246,8 @@ def test_metadata_closers_only_outside_platform_managed_and_azure_only_without_o
     assert child["AWS_EC2_METADATA_DISABLED"] == "true"
 
 
-# -- transport, commands, and the blocks that hold them ------------------------------------
+# -- transport, commands, and the other kinds ------------------------------------------------
+
 
 TRANSPORT = {
     "HTTPS_PROXY": "http://platform-proxy.invalid:3128",
@@ -300,7 +273,7 @@ def test_transport_not_from_the_workspace_is_stripped_and_shown_with_its_kind(bo
         env.update(TRANSPORT)
     result, report = box.check(*args, env=env)
     assert result.returncode == 0, report["message"]
-    shown = keys(report)
+    shown = by_key(report)
     assert {k: (shown[k]["action"], shown[k]["kind"]) for k in TRANSPORT} == dict.fromkeys(
         TRANSPORT, ("strip", "transport")
     )
@@ -339,7 +312,7 @@ def test_each_classified_name_is_stripped_when_global_with_its_kind(box, name, k
     platform = box.dotenv("global.env", **{name: PLATFORM_REFRESH_URL})
     result, report = box.check(*BYOK, "--env-file", own, "--global-env-file", platform, "--agent", "generic")
     assert result.returncode == 0, report["message"]
-    assert (keys(report)[name]["action"], keys(report)[name]["kind"]) == ("strip", kind)
+    assert (by_key(report)[name]["action"], by_key(report)[name]["kind"]) == ("strip", kind)
 
 
 def test_every_stripped_name_shows_a_kind(box):
@@ -350,113 +323,4 @@ def test_every_stripped_name_shows_a_kind(box):
     stripped = [k for k in report["keys"] if k["action"] == "strip"]
     assert {k["key"] for k in stripped} >= {*values, "TOKEN_BACKUP"}
     assert [k["key"] for k in stripped if k["kind"] is None] == []
-    assert keys(report)["TOKEN_BACKUP"]["kind"] == "credential"
-
-
-@pytest.mark.parametrize(
-    "env_block",
-    [
-        {"NODE_EXTRA_CA_CERTS": "/etc/platform/mitm-ca.pem"},
-        {"HTTPS_PROXY": "http://platform-proxy.invalid:3128"},
-        {"AWS_ACCESS_KEY_ID": PLATFORM_AWS_ID},
-        {"ANTHROPIC_UNIX_SOCKET": "/run/platform.sock"},
-    ],
-    ids=["ca", "proxy", "aws", "socket"],
-)
-@pytest.mark.parametrize(
-    "place",
-    [".claude/settings.json", ".claude/cowork_settings.json", "--settings"],
-    ids=["user-settings", "cowork-settings", "settings-flag"],
-)
-def test_settings_env_blocks_are_checked_for_every_kind(box, env_block, place):
-    own = box.dotenv("own.env", ANTHROPIC_API_KEY=OWN_API_KEY)
-    extra: tuple[str, ...] = ("--agent", "claude-code")
-    if place == "--settings":
-        extra = ("--", "claude", "--settings", json.dumps({"env": env_block}))
-    else:
-        box.write(place, {"env": env_block})
-    result, report = box.check(*BYOK, "--env-file", own, *extra)
-    assert (result.returncode, report["code"]) == (78, "FOREIGN_AGENT_CREDENTIAL")
-    assert [f["field"] for f in report["agent_files"]] == [f"env.{next(iter(env_block))}"]
-
-
-@pytest.mark.parametrize(
-    ("relative", "doc", "field"),
-    [
-        (
-            ".claude.json",
-            {"mcpServers": {"x": {"env": {"ANTHROPIC_API_KEY": PLATFORM_KEY}}}},
-            "mcpServers.x.env.ANTHROPIC_API_KEY",
-        ),
-        (
-            ".claude.json",
-            {"projects": {"/w": {"mcpServers": {"x": {"env": {"HTTPS_PROXY": "http://p.invalid"}}}}}},
-            "projects./w.mcpServers.x.env.HTTPS_PROXY",
-        ),
-        (
-            "work/.mcp.json",
-            {"mcpServers": {"x": {"env": {"OPENAI_API_KEY": PLATFORM_KEY}}}},
-            "mcpServers.x.env.OPENAI_API_KEY",
-        ),
-    ],
-    ids=["claude-json", "claude-json-project", "project-mcp-json"],
-)
-def test_mcp_server_env_blocks_are_checked(box, relative, doc, field):
-    base = box.root if relative.startswith("work/") else box.home
-    box.write(relative, doc, base=base)
-    own = box.dotenv("own.env", ANTHROPIC_API_KEY=OWN_API_KEY)
-    result, report = box.check(*BYOK, "--env-file", own, "--agent", "claude-code")
-    assert (result.returncode, [f["field"] for f in report["agent_files"]]) == (78, [field])
-    # an MCP server's own, non-LLM variables are its business
-    box.write(relative, {"mcpServers": {"x": {"env": {"GITHUB_TOKEN": "x", "LOG_LEVEL": "debug"}}}}, base=base)
-    assert box.check(*BYOK, "--env-file", own, "--agent", "claude-code")[0].returncode == 0
-
-
-CODEX_CONFIG = """model_provider = "stub"
-[model_providers.stub]
-base_url = "http://127.0.0.1:9/v1"
-"""
-
-
-@pytest.mark.parametrize(
-    ("extra", "field"),
-    [
-        (f'query_params = {{ key = "{PLATFORM_KEY}" }}\n', "model_providers.stub.query_params.key"),
-        ('gateway_oauth = { device_authorization_url = "http://p.invalid" }\n', "model_providers.stub.gateway_oauth"),
-        ('aws = { profile = "platform" }\n', "model_providers.stub.aws"),
-    ],
-    ids=["query-params", "gateway-oauth", "aws"],
-)
-def test_codex_provider_fields_are_checked(box, extra, field):
-    box.write(".codex/config.toml", CODEX_CONFIG + extra)
-    own = box.dotenv("own.env", CODEX_API_KEY=OWN_API_KEY)
-    result, report = box.check(*BYOK, "--provider", "codex", "--env-file", own, "--agent", "codex")
-    assert (result.returncode, [f["field"] for f in report["agent_files"]]) == (78, [field])
-
-
-def test_codex_amazon_bedrock_provider_in_the_image_s_config_is_checked(box):
-    box.write(".codex/config.toml", 'model_provider = "amazon-bedrock"\n')
-    own = box.dotenv("own.env", CODEX_API_KEY=OWN_API_KEY)
-    result, report = box.check(*BYOK, "--provider", "codex", "--env-file", own, "--agent", "codex")
-    assert (result.returncode, [f["field"] for f in report["agent_files"]]) == (78, ["model_provider"])
-
-
-@pytest.mark.parametrize(
-    "override",
-    [
-        ["-c", f'model_providers.stub.experimental_bearer_token="{PLATFORM_KEY}"'],
-        [f"--config=model_providers.stub.query_params.key={PLATFORM_KEY}"],
-        [f'-cmodel_providers.x.http_headers.authorization="Bearer {PLATFORM_KEY}"'],
-        ["--config", "model_providers.x.auth.command=/opt/platform/token"],
-    ],
-    ids=["bearer", "query-params", "attached-header", "auth-command"],
-)
-def test_codex_config_overrides_on_its_command_line_refuse(box, override):
-    own = box.dotenv("own.env", CODEX_API_KEY=OWN_API_KEY)
-    args = (*BYOK, "--provider", "codex", "--env-file", own, "--", "codex", "exec", *override, "hi")
-    result, report = box.check(*args)
-    assert (result.returncode, report["code"]) == (78, "FOREIGN_AGENT_CREDENTIAL")
-    assert {f["path"] for f in report["agent_files"]} <= {"(command line -c)", "(command line --config)"}
-    # an override that holds nothing of the kind passes
-    harmless = (*BYOK, "--provider", "codex", "--env-file", own, "--agent", "codex", "--", "sh", "-c", 'model="gpt-5"')
-    assert box.check(*harmless)[1]["agent_files"] == []
+    assert by_key(report)["TOKEN_BACKUP"]["kind"] == "credential"

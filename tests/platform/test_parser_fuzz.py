@@ -1,5 +1,7 @@
-"""Coverage-guided fuzzing (atheris) of everything that parses untrusted
-bytes: the platform's Values / List / refusal bodies and dotenv files.
+"""Every parser of untrusted bytes (the platform's Values / List / refusal
+bodies, ``platform/wire.py``; dotenv files, ``envfiles.py``) fails only with
+BundleInvalidError and never echoes its input: coverage-guided fuzzing
+(atheris), and the same property on fixed cases.
 
 The only failure these parsers may report is ``BundleInvalidError``;
 anything else escaping (a KeyError, a RecursionError, a TypeError deep in
