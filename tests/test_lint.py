@@ -1,4 +1,5 @@
-"""The code base stays ruff-clean; CI runs this with everything else."""
+"""The code base stays ruff-clean, and the suite's own guard holds: a failed
+assert prints no fake secret. CI runs this with everything else."""
 
 from __future__ import annotations
 
@@ -26,14 +27,6 @@ def test_ruff_check_is_clean():
     targets = [p for p in ("launcher", "tests", "benchmarks") if (REPO / p).exists()]
     proc = subprocess.run([_ruff(), "check", *targets], cwd=REPO, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout[-4000:]
-
-
-def test_the_documented_decision_table_is_the_gate_s_own():
-    from launcher.doctables import markdown
-
-    assert markdown() in (REPO / "docs" / "agent-channels.md").read_text(encoding="utf-8"), (
-        "docs/agent-channels.md's decision table is stale: paste `python -m launcher.doctables` into it"
-    )
 
 
 def test_a_failed_assert_prints_no_fake_secret(tmp_path: Path) -> None:

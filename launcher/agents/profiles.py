@@ -79,7 +79,7 @@ class AgentProfile(NamedTuple):
 
 
 # Profiles are JSON read from our own package: shapes are checked by use
-# (and by tests/test_agent_files.py), not by a schema.
+# (and by tests/agents/), not by a schema.
 Spec = Mapping[str, Any]
 
 

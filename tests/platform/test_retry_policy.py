@@ -1,16 +1,18 @@
-"""The retry policy's pieces, with an injected clock and sleep (narrow unit
-tests: the transport is httpx's MockTransport, never the network)."""
+"""The platform client's retry policy (``platform/client.py``), with an
+injected clock and sleep: back off and stop at the deadline without
+spinning, honour Retry-After but never sleep past the deadline, never retry
+an auth failure, report a failure by its cause. Narrow unit tests: the
+transport is httpx's MockTransport, never the network."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
+from support import WORKSPACE_ID
 
 from launcher.config import load_config
 from launcher.errors import PlatformAuthError, PlatformUnavailableError
 from launcher.platform.client import PlatformClient
-
-WS = "6b66de8d-9337-4fb4-be8d-6d49dca0d809"
 
 
 class FakeTime:
@@ -36,7 +38,9 @@ def _client(handler, deadline: float = 30) -> tuple[PlatformClient, FakeTime, li
         fake.now += 0.01  # a request takes a little time
         return handler(request)
 
-    config = load_config({"platform_url": "http://127.0.0.1:1", "workspace_id": WS, "deadline": str(deadline)}, {})
+    config = load_config(
+        {"platform_url": "http://127.0.0.1:1", "workspace_id": WORKSPACE_ID, "deadline": str(deadline)}, {}
+    )
     client = PlatformClient(config, _clock=fake.clock, _sleep=fake.sleep, _transport=httpx.MockTransport(record))
     return client, fake, seen
 

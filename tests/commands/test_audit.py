@@ -1,19 +1,22 @@
-"""``audit``: live processes holding keys, judged against the plan."""
+"""``audit`` (``commands/audit.py``): live processes holding LLM keys, judged
+against the plan: the workspace's own, foreign (a stripped value under any
+name too), the launcher's token whoever holds it (reported, not counted), and
+a process whose environment cannot be read, or hides, never proven clean;
+every raw entry of an environment judged, every name escaped."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support import (
+    AS_AGENT,
     OWN_API_KEY,
     OWN_OAUTH,
     PLATFORM_OAUTH,
@@ -25,7 +28,7 @@ from support import (
     require_unshare,
     run_launcher,
     token_env,
-    unavailable,
+    write_file,
 )
 
 from launcher.catalogue import load_catalogue
@@ -211,17 +214,9 @@ def test_unreadable_environments_are_counted(user_namespace, holder) -> None:  #
     # From inside a user namespace, processes outside it deny /proc/PID/environ
     # even to "root": the ordinary way audit meets an unreadable process.
     leak = holder(CLAUDE_CODE_OAUTH_TOKEN=PLATFORM_OAUTH)
-    proc = subprocess.run(
-        ["unshare", "--user", "--map-root-user", launcher_path(), "audit", "--json", "--pid", str(leak)],
-        env=base_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        stdin=subprocess.DEVNULL,
-    )
-    assert_no_secret(proc.stdout + proc.stderr)  # not through run_launcher: check what it would
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    result = run_launcher("audit", "--json", "--pid", str(leak), prefix=("unshare", "--user", "--map-root-user"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
     assert report["unreadable"] == 1 and report["findings"] == []
 
 
@@ -273,33 +268,23 @@ def test_a_renamed_copy_of_a_stripped_platform_key_is_foreign(holder, platform) 
 NON_DUMPABLE = "import ctypes, time\nctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\ntime.sleep(60)\n"  # PR_SET_DUMPABLE 0
 
 
-def test_a_process_that_hides_is_not_proven_clean(holder) -> None:  # type: ignore[no-untyped-def]
+def test_a_process_that_hides_is_not_proven_clean(as_root, shared: Path, holder) -> None:  # type: ignore[no-untyped-def]
     """Issue 19.5: an agent that makes itself non-dumpable cannot be read by
     an audit of its own uid. That is no clean bill: exit 2, listed by pid."""
-    if os.geteuid() != 0 or not shutil.which("setpriv"):
-        unavailable("needs root and setpriv to run both as another uid")
-    as_user = ["setpriv", "--reuid", "10001", "--regid", "10001", "--clear-groups"]
-    hidden = holder([*as_user, sys.executable, "-c", NON_DUMPABLE], CLAUDE_CODE_OAUTH_TOKEN=PLATFORM_OAUTH)
+    hidden = holder([*AS_AGENT, sys.executable, "-c", NON_DUMPABLE], CLAUDE_CODE_OAUTH_TOKEN=PLATFORM_OAUTH)
     time.sleep(0.5)  # let it hide
-    shared = Path(tempfile.mkdtemp(prefix="launcher-audit-"))  # pytest's tmp_path is root-only
-    shared.chmod(0o755)
-    own_env_file = shared / "ws.env"
-    own_env_file.write_text(f"ANTHROPIC_API_KEY={OWN_API_KEY}\n")
-    own_env_file.chmod(0o644)
+    own_env_file = write_file(shared / "ws.env", f"ANTHROPIC_API_KEY={OWN_API_KEY}\n")
     for extra in (["--json"], []):
-        proc = subprocess.run(
-            [*as_user, launcher_path(), "audit", "--billing-mode", "byok", "--env-file", str(own_env_file),
-             *extra, "--pid", str(hidden)],
-            env=base_env(), capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+        result = run_launcher(
+            "audit", "--billing-mode", "byok", "--env-file", str(own_env_file), *extra, "--pid", str(hidden),
+            prefix=AS_AGENT,
         )  # fmt: skip
-        assert_no_secret(proc.stdout + proc.stderr)
-        assert proc.returncode == 2, proc.stderr[-1000:]
+        assert result.returncode == 2, result.stderr[-1000:]
         if extra:
-            report = json.loads(proc.stdout)
+            report = json.loads(result.stdout)
             assert report["unreadable_pids"] == [hidden] and report["findings"] == []
         else:
-            assert f"not proven clean: the environment of 1 process(es) could not be read ({hidden})" in proc.stdout
-    shutil.rmtree(shared)
+            assert f"not proven clean: the environment of 1 process(es) could not be read ({hidden})" in result.stdout
 
 
 @pytest.mark.parametrize("pid", ["-1", "0", "x"])

@@ -1,6 +1,9 @@
-"""The gate is pure (issue 21): ``gate.strip`` and ``gate.judge`` decide
-from their inputs alone, with no filesystem, no network and no privileges:
-every file the decision needs was read by ``pipeline`` before."""
+"""The gate's decisions (``gate.py``) are pure records: ``gate.strip`` and
+``gate.judge`` decide from their inputs alone, with no filesystem, no
+network and no privileges (every file the decision needs was read by
+``pipeline`` before; issue 21); the ``--user`` environment (HOME, USER,
+LOGNAME) is made once, there; and what they return cannot be changed
+afterwards nor shows a value."""
 
 from __future__ import annotations
 
@@ -8,11 +11,12 @@ import builtins
 import os
 
 import pytest
-from support import OWN_API_KEY, PLATFORM_OAUTH
+from support import MARKER, OWN_API_KEY, PLATFORM_KEY, PLATFORM_OAUTH
 
-from launcher.catalogue import load_catalogue
-from launcher.config import load_config
-from launcher.gate import STRIP, Source, judge, strip
+from launcher.catalogue import KeyKind, load_catalogue
+from launcher.config import BillingMode, load_config
+from launcher.gate import STRIP, Action, Decision, Source, decide, judge, strip
+from launcher.pipeline import run_gate
 from launcher.values import Scope
 
 
@@ -87,3 +91,15 @@ def test_a_copy_the_user_environment_replaces_is_still_reported_as_a_copy() -> N
     shown = {d.key: d for d in result.decisions()}
     assert shown["USER"].action is STRIP and "stripped CLAUDE_CODE_OAUTH_TOKEN" in shown["USER"].reason
     assert shown["HOME"].action is KEEP and shown["HOME"].reason == "the --user's own, from its passwd entry"
+
+
+def test_the_plan_is_immutable_and_decisions_are_records():
+    catalogue = load_catalogue()
+    d = decide("GOOGLE_API_KEY", Scope.GLOBAL, BillingMode.BYOK, catalogue)
+    assert d == Decision(KeyKind.CREDENTIAL, Action.STRIP, d.reason) and d.action is STRIP and d.llm_key
+    config = load_config({"billing_mode": "byok"}, {"CONFIGS_DIR": "/nonexistent"})
+    result = run_gate(config, [Source("g", {"ANTHROPIC_API_KEY": PLATFORM_KEY}, Scope.GLOBAL)], {}, catalogue)
+    assert result.code == "MISSING_BYOK_CREDENTIAL"
+    with pytest.raises(AttributeError):
+        result.refusal = None  # type: ignore[misc]
+    assert MARKER not in repr(result) and MARKER not in repr(result.llm_key_decisions())

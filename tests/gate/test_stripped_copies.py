@@ -1,14 +1,15 @@
-"""Issue 19.4: a stripped credential copied under a name the gate does not
-know is that credential. In every scope (inherited, global, even the
-workspace's own file), equal or inside a longer value, the copy is stripped
-and reported by name; an agent file that holds one refuses the launch, even
-when declared own. Black-box runs of the installed launcher against the
-pre-fix platform stand-in, all output grepped for the fake values."""
+"""A stripped value under another name is that value (issues 10 and 19.4):
+the launcher's token in any spelling or copy never reaches the child, and
+a stripped credential copied under a name the gate does not know is
+stripped too, in every scope (inherited, global, even the workspace's own
+file), equal or inside a longer value, and reported by name; an agent file
+that holds one refuses the launch, even when declared own. Black-box runs
+of the installed launcher, against the pre-fix platform stand-in where a
+platform is needed, all output grepped for the fake values."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from support import (
@@ -16,35 +17,21 @@ from support import (
     OWN_API_KEY,
     PLATFORM_OAUTH,
     WORKSPACE_TOKEN,
-    Result,
-    assert_no_secret,
     base_env,
-    child_env_dump,
-    parse_env_dump,
+    by_key,
+    exec_dump,
     platform_args,
     run_launcher,
     token_env,
+    touch_command,
+    write_env_file,
 )
 
 from launcher.values import fingerprint
 
 
-def dumped(*args: str, env: dict[str, str]) -> Result:
-    """exec with a child that prints its environment (values on purpose:
-    only the launcher's stderr must hold none)."""
-    ran = run_launcher("exec", *args, "--", *child_env_dump(), env=env, check_secrets=False)
-    assert_no_secret(ran.stderr)
-    return ran
-
-
-def own_env(tmp_path: Path, **values: str) -> str:
-    path = tmp_path / "own.env"
-    path.write_text("".join(f"{k}='{v}'\n" for k, v in values.items()))
-    return str(path)
-
-
 def test_copies_of_the_stripped_platform_token_are_stripped_in_every_scope(tmp_path: Path, platform) -> None:  # type: ignore[no-untyped-def]
-    workspace = own_env(tmp_path, ANTHROPIC_API_KEY=OWN_API_KEY, WS_COPY=f"Bearer {PLATFORM_OAUTH}")
+    workspace = write_env_file(tmp_path / "own.env", ANTHROPIC_API_KEY=OWN_API_KEY, WS_COPY=f"Bearer {PLATFORM_OAUTH}")
     globals_file = tmp_path / "global.env"
     globals_file.write_text(f"GLOBAL_COPY={PLATFORM_OAUTH}\n")
     env = token_env(CLAUDE_TOKEN_BACKUP=PLATFORM_OAUTH, lower_copy=f"  {PLATFORM_OAUTH}\n", SHORT="1")
@@ -52,7 +39,7 @@ def test_copies_of_the_stripped_platform_token_are_stripped_in_every_scope(tmp_p
 
     checked = run_launcher("check", "--json", *args, "--", "true", env=env)
     assert checked.returncode == 0, checked.stderr
-    keys = {k["key"]: k for k in json.loads(checked.stdout)["keys"]}
+    keys = by_key(json.loads(checked.stdout))
     copies = {
         "CLAUDE_TOKEN_BACKUP": "inherited",
         "lower_copy": "inherited",
@@ -64,9 +51,8 @@ def test_copies_of_the_stripped_platform_token_are_stripped_in_every_scope(tmp_p
         assert keys[key]["reason"] == "holds the value of the stripped CLAUDE_CODE_OAUTH_TOKEN", key
     assert keys["ANTHROPIC_API_KEY"]["action"] == "keep"
 
-    ran = dumped(*args, env=env)
+    ran, child = exec_dump(*args, env=env)
     assert ran.returncode == 0, ran.stderr
-    child = parse_env_dump(ran.stdout)
     assert not set(copies) & child.keys(), "a copy of the stripped platform token reached the agent"
     assert child["ANTHROPIC_API_KEY"] == OWN_API_KEY
     assert child["SHORT"] == "1" and child["GITHUB_TOKEN"] == GITHUB_TOKEN, "values that copy nothing stay"
@@ -76,9 +62,9 @@ def test_copies_of_the_stripped_platform_token_are_stripped_in_every_scope(tmp_p
 def test_the_tokens_copies_are_stripped_as_before(tmp_path: Path, platform) -> None:  # type: ignore[no-untyped-def]
     with platform.state.lock:
         platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
-    ran = dumped(*platform_args(platform), env=token_env(AUTH_HEADER=f"Bearer {WORKSPACE_TOKEN}"))
+    ran, child = exec_dump(*platform_args(platform), env=token_env(AUTH_HEADER=f"Bearer {WORKSPACE_TOKEN}"))
     assert ran.returncode == 0, ran.stderr
-    assert "AUTH_HEADER" not in parse_env_dump(ran.stdout)
+    assert "AUTH_HEADER" not in child
 
 
 def test_an_agent_file_holding_a_stripped_value_refuses_even_declared_own(tmp_path: Path, platform) -> None:  # type: ignore[no-untyped-def]
@@ -89,10 +75,10 @@ def test_an_agent_file_holding_a_stripped_value_refuses_even_declared_own(tmp_pa
     settings = home / ".claude" / "settings.json"
     settings.parent.mkdir(parents=True)
     settings.write_text(json.dumps({"env": {"CLAUDE_TOKEN_BACKUP": PLATFORM_OAUTH}, "note": "x"}))
-    workspace = own_env(tmp_path, ANTHROPIC_API_KEY=OWN_API_KEY)
+    workspace = write_env_file(tmp_path / "own.env", ANTHROPIC_API_KEY=OWN_API_KEY)
     env = token_env(HOME=str(home))
     ran_marker = tmp_path / "ran"
-    child = [sys.executable, "-c", f"open({str(ran_marker)!r}, 'w').close()"]
+    child = touch_command(ran_marker)
     for declared in ((), ("--own-agent-file", str(settings))):
         args = (*platform_args(platform), "--env-file", workspace, "--agent", "claude-code", *declared)
         checked = run_launcher("check", "--json", *args, "--", *child, env=env)
@@ -112,22 +98,24 @@ def test_an_agent_file_holding_a_stripped_value_refuses_even_declared_own(tmp_pa
 
 
 def test_platform_managed_strips_no_copy(tmp_path: Path, platform) -> None:  # type: ignore[no-untyped-def]
-    ran = dumped(*platform_args(platform, "platform_managed"), env=token_env(CLAUDE_TOKEN_BACKUP=PLATFORM_OAUTH))
+    ran, child = exec_dump(
+        *platform_args(platform, "platform_managed"), env=token_env(CLAUDE_TOKEN_BACKUP=PLATFORM_OAUTH)
+    )
     assert ran.returncode == 0, ran.stderr
-    assert parse_env_dump(ran.stdout)["CLAUDE_TOKEN_BACKUP"] == PLATFORM_OAUTH
+    assert child["CLAUDE_TOKEN_BACKUP"] == PLATFORM_OAUTH
 
 
 def test_local_mode_without_a_platform(tmp_path: Path) -> None:
     """A global env file's stripped key, copied in the inherited environment."""
     globals_file = tmp_path / "global.env"
     globals_file.write_text(f"CLAUDE_CODE_OAUTH_TOKEN={PLATFORM_OAUTH}\n")
-    workspace = own_env(tmp_path, ANTHROPIC_API_KEY=OWN_API_KEY)
-    ran = dumped(
+    workspace = write_env_file(tmp_path / "own.env", ANTHROPIC_API_KEY=OWN_API_KEY)
+    ran, child = exec_dump(
         "--billing-mode", "byok", "--global-env-file", str(globals_file), "--env-file", workspace,
         env=base_env(BACKUP=PLATFORM_OAUTH),
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr
-    assert "BACKUP" not in parse_env_dump(ran.stdout)
+    assert "BACKUP" not in child
 
 
 def test_a_json_escaped_copy_in_a_declared_file_still_refuses(tmp_path: Path, platform) -> None:  # type: ignore[no-untyped-def]
@@ -138,7 +126,7 @@ def test_a_json_escaped_copy_in_a_declared_file_still_refuses(tmp_path: Path, pl
     settings.parent.mkdir(parents=True)
     escaped = "\\u00" + format(ord(PLATFORM_OAUTH[0]), "02x") + PLATFORM_OAUTH[1:]
     settings.write_text('{"env": {"ANTHROPIC_AUTH_TOKEN": "' + escaped + '"}}')
-    workspace = own_env(tmp_path, ANTHROPIC_API_KEY=OWN_API_KEY)
+    workspace = write_env_file(tmp_path / "own.env", ANTHROPIC_API_KEY=OWN_API_KEY)
     args = (*platform_args(platform), "--env-file", workspace, "--agent", "claude-code")
     checked = run_launcher(
         "check", "--json", *args, "--own-agent-file", str(settings), "--", "true", env=token_env(HOME=str(home))
@@ -151,6 +139,49 @@ def test_a_json_escaped_copy_in_a_declared_file_still_refuses(tmp_path: Path, pl
 def test_a_short_token_inside_a_longer_value_is_the_token(tmp_path: Path) -> None:
     """Attack pass: a token under 16 characters inside ``Bearer <token>``."""
     short = "FAKESECRET-tok1"
-    ran = dumped(env=base_env(MOLECULE_WORKSPACE_TOKEN=short, AUTH_HDR=f"Bearer {short}"))
+    ran, child = exec_dump(env=base_env(MOLECULE_WORKSPACE_TOKEN=short, AUTH_HDR=f"Bearer {short}"))
     assert ran.returncode == 0, ran.stderr
-    assert "AUTH_HDR" not in parse_env_dump(ran.stdout)
+    assert "AUTH_HDR" not in child
+
+
+# -- the launcher's token, under any name ---------------------------------------------------------
+
+
+def test_launcher_variables_in_any_spelling_never_reach_the_child(box):
+    env = box.env(
+        **{
+            "molecule_workspace_token": WORKSPACE_TOKEN,
+            "MOLECULE_WORKSPACE_TOKEN ": WORKSPACE_TOKEN,
+            "Molecule_Workspace_Token_File": "/configs/.auth_token",
+        }
+    )
+    for mode in ("platform_managed", "byok"):
+        result, child = box.child(
+            "--billing-mode", mode, "--env-file", box.own_env_file(ANTHROPIC_API_KEY="k"), env=env
+        )
+        assert result.returncode == 0, result
+        assert not [k for k in child if k.strip().upper().startswith("MOLECULE_WORKSPACE_TOKEN")]
+
+
+def test_any_variable_holding_the_token_is_stripped_by_name(box, platform):
+    platform.state.workspace_secrets.update({"WORKSPACE_AUTH_TOKEN": WORKSPACE_TOKEN, "ANTHROPIC_API_KEY": OWN_API_KEY})
+    env = box.env(
+        MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN,
+        COPY_OF_TOKEN=f" {WORKSPACE_TOKEN}\n",
+        AUTH=f"Bearer {WORKSPACE_TOKEN}",
+    )
+    args = (*platform_args(platform, "byok"), "--agent", "generic")
+    result, child = box.child(*args, env=env)
+    assert result.returncode == 0, result
+    assert not {"WORKSPACE_AUTH_TOKEN", "COPY_OF_TOKEN", "AUTH"} & child.keys()
+    assert WORKSPACE_TOKEN not in "".join(child.values())
+    _checked, report = box.check(*args, env=env)
+    keys = by_key(report)
+    for name in ("WORKSPACE_AUTH_TOKEN", "COPY_OF_TOKEN", "AUTH"):
+        assert keys[name]["action"] == "strip" and "token" in keys[name]["reason"]
+
+
+def test_in_local_mode_an_inherited_token_s_copies_go_too(box):
+    env = box.env(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN, ALIAS=WORKSPACE_TOKEN, OTHER="kept")
+    result, child = box.child("--agent", "generic", env=env)
+    assert result.returncode == 0 and "ALIAS" not in child and child["OTHER"] == "kept"

@@ -1,5 +1,8 @@
-"""The launcher against the real workspace-server contract, over HTTP on
-loopback: auth, retries, refusals, malformed bundles, provenance races."""
+"""The platform client (``platform/client.py``, ``wire.py``) against the
+real workspace-server contract, over HTTP on loopback: which endpoints each
+mode reads, with which token (and the token never passed on), retries and
+what is never retried, refusals, malformed and oversized bundles, and
+provenance that changes during the read."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from support import (
     WORKSPACE_ID,
     WORKSPACE_TOKEN,
     base_env,
-    child_env_dump,
+    exec_dump,
     expect_absent,
     expect_secret,
     launcher_path,
@@ -25,22 +28,17 @@ from support import (
     platform_args,
     require_unshare,
     run_launcher,
+    token_env,
 )
 
 from launcher.devserver import Canned
 from launcher.values import Scope
 
 
-def _exec(platform, *extra: str, mode: str = "byok", env=None):
-    return run_launcher(
-        "exec",
-        *platform_args(platform, mode),
-        *extra,
-        "--",
-        *child_env_dump(),
-        env=env if env is not None else base_env(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN),
-        check_secrets=False,
-    )
+def _exec(platform, *extra: str, mode: str = "byok", env=None):  # type: ignore[no-untyped-def]
+    """exec against ``platform``, the child printing its environment (to stdout)."""
+    result, _ = exec_dump(*platform_args(platform, mode), *extra, env=token_env() if env is None else env)
+    return result
 
 
 def _paths(platform) -> list[str]:

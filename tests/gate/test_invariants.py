@@ -1,5 +1,9 @@
-"""Invariants of the gate over random bundles, scopes, inherited
-environments, key-name case variants and billing-mode spellings.
+"""Invariants of the gate (``gate.py``, through ``pipeline.run_gate``) over
+random bundles, scopes, inherited environments, key-name case variants and
+billing-mode spellings: no foreign LLM key survives a non-platform mode,
+every other key does, unchanged; the launcher's token never reaches the
+child; a refusal exactly when nothing usable is left; no rendering shows a
+value.
 
 The expected outcome is computed here from first principles (which layer
 wins a key, what scope it carries), not by asking the gate, so a bug in
@@ -58,7 +62,7 @@ mode_spellings = st.one_of(
     st.sampled_from([m.value for m in BillingMode]).flatmap(
         lambda m: st.sampled_from([m, m.upper(), m.title(), f"  {m}\t", m.swapcase(), f"{m}\u200b", f"\ufeff{m} "])
     ),
-    # An empty flag is CONFIG_INVALID (test_hardening.py); these fall back.
+    # An empty flag is CONFIG_INVALID (config/test_config.py); these fall back.
     st.sampled_from(["bring-your-own", "BYO", "platform-managed", "none", "by\u200bok"]),
 )
 providers = st.sampled_from(["any", "any", "anthropic-api", "anthropic-oauth", "anthropic-compatible", "openai"])

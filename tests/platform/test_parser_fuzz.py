@@ -1,5 +1,7 @@
-"""Coverage-guided fuzzing (atheris) of everything that parses untrusted
-bytes: the platform's Values / List / refusal bodies and dotenv files.
+"""Every parser of untrusted bytes (the platform's Values / List / refusal
+bodies, ``platform/wire.py``; dotenv files, ``envfiles.py``) fails only with
+BundleInvalidError and never echoes its input: coverage-guided fuzzing
+(atheris), and the same property on fixed cases.
 
 The only failure these parsers may report is ``BundleInvalidError``;
 anything else escaping (a KeyError, a RecursionError, a TypeError deep in
@@ -10,7 +12,7 @@ pasted in the wrong place.
 Run by pytest, this file starts itself as the fuzz target in a subprocess
 for a bounded time. By hand, for longer::
 
-    python tests/test_fuzz.py -max_total_time=300 -artifact_prefix=/tmp/
+    python tests/platform/test_parser_fuzz.py -max_total_time=300 -artifact_prefix=/tmp/
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
-from support import unavailable
 
 FUZZ_SECONDS = int(os.environ.get("LAUNCHER_FUZZ_SECONDS", "10"))
 
@@ -149,6 +150,11 @@ def _fuzz_main() -> None:
 
 @pytest.fixture
 def atheris_available() -> None:
+    # Imported here, not at the top: run as the fuzz target (``python
+    # tests/platform/test_parser_fuzz.py``) this file has only the launcher
+    # on its path, not tests/.
+    from support import unavailable
+
     if importlib.util.find_spec("atheris") is None:
         unavailable("atheris is not installed (pip install -e '.[test]')")
 

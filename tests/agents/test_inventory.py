@@ -9,11 +9,9 @@ import copy
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-from support import agent_inventory
+from support import REPO, agent_inventory
 
-REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "agent_inventory.py"
 
 

@@ -1,4 +1,8 @@
-"""The launcher against a platform that fails in the ways networks fail.
+"""The platform client (``platform/client.py``, ``transport.py``) against a
+platform that fails in the ways networks fail: stalls, resets, short bodies,
+trickles, redirects (never followed), TLS it cannot verify (refused at once,
+unless ``--ca-file`` or ``SSL_CERT_FILE`` trusts it), and a token file too
+open (a warning) or a token that cannot be a header (never sent).
 
 Every case runs the installed command with a 3 s deadline and a child
 that would create a marker file, then asserts the documented exit code,
@@ -27,7 +31,6 @@ from faultserver import (
     trickle,
 )
 from support import (
-    FAULT_DEADLINE,
     MARKER,
     WORKSPACE_ID,
     WORKSPACE_TOKEN,
@@ -41,12 +44,6 @@ from launcher.config import load_config
 from launcher.platform import client
 from launcher.platform.client import PlatformClient
 
-DEADLINE = FAULT_DEADLINE
-
-
-def launch(url: str, marker: Path, *extra: str, env: dict[str, str] | None = None) -> tuple[Result, float]:
-    return timed_platform_run("exec", url, marker, *extra, deadline=DEADLINE, timeout=DEADLINE + 20, env=env)
-
 
 def assert_refused(result: Result, elapsed: float, marker: Path, code: str, exit_code: int) -> None:
     refused(result, elapsed, marker, code, exit_code)
@@ -55,7 +52,7 @@ def assert_refused(result: Result, elapsed: float, marker: Path, code: str, exit
 
 def test_the_stand_in_itself_lets_a_launch_through(marker):
     with FaultServer(default=answer_ok) as server:
-        result, _ = launch(server.url, marker)
+        result, _ = timed_platform_run("exec", server.url, marker)
     assert result.returncode == 0, result.stderr
     assert marker.exists()
     assert [r.path.rsplit("/", 1)[-1] for r in server.requests] == ["secrets", "values", "secrets"]
@@ -72,7 +69,7 @@ def test_the_stand_in_itself_lets_a_launch_through(marker):
 )
 def test_network_fault_ends_unavailable_within_deadline(marker, fault, stderr_fragment):
     with FaultServer(default=fault) as server:
-        result, elapsed = launch(server.url, marker)
+        result, elapsed = timed_platform_run("exec", server.url, marker)
     assert_refused(result, elapsed, marker, "PLATFORM_UNAVAILABLE", 69)
     assert stderr_fragment in result.stderr
     assert "gave up after" in result.stderr
@@ -84,7 +81,7 @@ def test_fault_then_recovery_launches(marker):
     with FaultServer(script=[reset_mid_body, short_body, too_many("1")], default=answer_ok) as server:
         # Two backoffs (up to 0.4 + 0.8 s) and a jittered Retry-After (up to
         # 2 s) can add up past 3 s: give the recovery room (the last flag wins).
-        result, elapsed = launch(server.url, marker, "--deadline", "8")
+        result, elapsed = timed_platform_run("exec", server.url, marker, "--deadline", "8")
     assert result.returncode == 0, result.stderr
     assert marker.exists()
     assert len(server.requests) == 6
@@ -116,7 +113,7 @@ def test_cross_origin_redirect_is_not_followed(marker):
     """The bearer token must never reach another origin: the second
     server must not see a request at all, with or without the header."""
     with FaultServer() as elsewhere, FaultServer(default=redirect_to(elsewhere.url)) as server:
-        result, elapsed = launch(server.url, marker)
+        result, elapsed = timed_platform_run("exec", server.url, marker)
     assert_refused(result, elapsed, marker, "PLATFORM_UNAVAILABLE", 69)
     assert "redirects are not followed" in result.stderr
     assert elsewhere.connections == 0 and elsewhere.requests == []
@@ -126,7 +123,7 @@ def test_cross_origin_redirect_is_not_followed(marker):
 def test_same_origin_redirect_is_not_followed_either(marker):
     with FaultServer() as server:
         server.default = redirect_to(server.url + "/moved")
-        result, elapsed = launch(server.url, marker)
+        result, elapsed = timed_platform_run("exec", server.url, marker)
     assert_refused(result, elapsed, marker, "PLATFORM_UNAVAILABLE", 69)
     assert len(server.requests) == 1
 
@@ -155,7 +152,7 @@ def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
 
 
 def test_self_signed_certificate_is_refused_at_once(tls_server, marker):
-    result, elapsed = launch(tls_server.url, marker)
+    result, elapsed = timed_platform_run("exec", tls_server.url, marker)
     assert_refused(result, elapsed, marker, "PLATFORM_UNAVAILABLE", 69)
     assert "does not verify" in result.stderr and "--ca-file" in result.stderr
     assert elapsed < 2.0, "an untrusted certificate is not worth retrying"
@@ -163,7 +160,7 @@ def test_self_signed_certificate_is_refused_at_once(tls_server, marker):
 
 
 def test_self_signed_certificate_accepted_with_ca_file(tls_server, ca_file, marker):
-    result, _ = launch(tls_server.url, marker, "--ca-file", str(ca_file))
+    result, _ = timed_platform_run("exec", tls_server.url, marker, "--ca-file", str(ca_file))
     assert result.returncode == 0, result.stderr
     assert marker.exists()
     assert len(tls_server.requests) == 3 and all(r.has_authorization for r in tls_server.requests)
@@ -171,7 +168,7 @@ def test_self_signed_certificate_accepted_with_ca_file(tls_server, ca_file, mark
 
 def test_self_signed_certificate_accepted_with_ssl_cert_file(tls_server, ca_file, marker):
     env = base_env(MOLECULE_WORKSPACE_TOKEN=WORKSPACE_TOKEN, SSL_CERT_FILE=str(ca_file))
-    result, _ = launch(tls_server.url, marker, env=env)
+    result, _ = timed_platform_run("exec", tls_server.url, marker, env=env)
     assert result.returncode == 0, result.stderr
     assert marker.exists()
 
@@ -180,14 +177,14 @@ def test_certificate_for_another_name_is_refused(ca, ca_file, marker):
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("platform.example").configure_cert(context)
     with FaultServer(default=answer_ok, tls=context) as server:
-        result, elapsed = launch(server.url, marker, "--ca-file", str(ca_file))
+        result, elapsed = timed_platform_run("exec", server.url, marker, "--ca-file", str(ca_file))
     assert_refused(result, elapsed, marker, "PLATFORM_UNAVAILABLE", 69)
     assert server.requests == []
 
 
 def test_https_to_a_plain_http_port_fails_within_deadline(marker):
     with FaultServer(default=answer_ok) as server:
-        result, elapsed = launch(server.url.replace("http://", "https://"), marker)
+        result, elapsed = timed_platform_run("exec", server.url.replace("http://", "https://"), marker)
     assert_refused(result, elapsed, marker, "PLATFORM_UNAVAILABLE", 69)
 
 
@@ -196,7 +193,7 @@ def test_unreadable_ca_file_is_config_invalid(tmp_path, marker):
     bad.write_text("not a certificate\n")
     with FaultServer(default=answer_ok) as server:
         url = server.url.replace("http://", "https://")
-        result, _ = launch(url, marker, "--ca-file", str(bad))
+        result, _ = timed_platform_run("exec", url, marker, "--ca-file", str(bad))
     assert result.returncode == 64 and "CONFIG_INVALID" in result.stderr
     assert not marker.exists() and server.connections == 0
 
@@ -215,7 +212,9 @@ def _token_file(tmp_path: Path, text: str, mode: int) -> Path:
 def test_token_file_readable_by_others_warns_but_launches(tmp_path, marker, mode):
     path = _token_file(tmp_path, WORKSPACE_TOKEN + "\n", mode)
     with FaultServer(default=answer_ok) as server:
-        result, _ = launch(server.url, marker, env=base_env(MOLECULE_WORKSPACE_TOKEN_FILE=str(path)))
+        result, _ = timed_platform_run(
+            "exec", server.url, marker, env=base_env(MOLECULE_WORKSPACE_TOKEN_FILE=str(path))
+        )
     assert result.returncode == 0, result.stderr
     assert "readable by group or others" in result.stderr and "chmod 600" in result.stderr
     assert marker.exists()
@@ -224,7 +223,9 @@ def test_token_file_readable_by_others_warns_but_launches(tmp_path, marker, mode
 def test_private_token_file_does_not_warn(tmp_path, marker):
     path = _token_file(tmp_path, WORKSPACE_TOKEN + "\n", 0o600)
     with FaultServer(default=answer_ok) as server:
-        result, _ = launch(server.url, marker, env=base_env(MOLECULE_WORKSPACE_TOKEN_FILE=str(path)))
+        result, _ = timed_platform_run(
+            "exec", server.url, marker, env=base_env(MOLECULE_WORKSPACE_TOKEN_FILE=str(path))
+        )
     assert result.returncode == 0 and "readable" not in result.stderr
 
 
@@ -245,7 +246,9 @@ def test_private_token_file_does_not_warn(tmp_path, marker):
 def test_token_with_whitespace_or_control_character_is_refused(tmp_path, marker, token):
     path = _token_file(tmp_path, token, 0o600)
     with FaultServer(default=answer_ok) as server:
-        result, _ = launch(server.url, marker, env=base_env(MOLECULE_WORKSPACE_TOKEN_FILE=str(path)))
+        result, _ = timed_platform_run(
+            "exec", server.url, marker, env=base_env(MOLECULE_WORKSPACE_TOKEN_FILE=str(path))
+        )
     assert result.returncode == 64 and "CONFIG_INVALID" in result.stderr, result.stderr
     assert not marker.exists()
     assert server.connections == 0, "a malformed token is never sent"
@@ -255,7 +258,7 @@ def test_token_with_whitespace_or_control_character_is_refused(tmp_path, marker,
 def test_token_from_environment_with_control_character_is_refused(marker):
     with FaultServer(default=answer_ok) as server:
         env = base_env(MOLECULE_WORKSPACE_TOKEN=f"wstok-{MARKER}\r\nX-Injected: 1")
-        result, _ = launch(server.url, marker, env=env)
+        result, _ = timed_platform_run("exec", server.url, marker, env=env)
     assert result.returncode == 64 and not marker.exists() and server.connections == 0
 
 
@@ -264,6 +267,6 @@ def test_nothing_in_verbose_json_output_quotes_the_bundle_on_any_fault(marker):
     stand-in served is grepped for by run_launcher in each output."""
     for fault in (reset_mid_body, short_body, too_many("30")):
         with FaultServer(default=fault) as server:
-            result, _ = launch(server.url, marker, "-vv", "--log-format", "json")
+            result, _ = timed_platform_run("exec", server.url, marker, "-vv", "--log-format", "json")
         assert result.returncode == 69, f"exit {result.returncode}"
         assert server.requests and all(r.has_authorization for r in server.requests)

@@ -1,54 +1,57 @@
-"""``supervise --platform-proxy``, black-box: the installed command against
-the loopback dev platform (the unfixed server: the platform's OAuth token
-merged into every bundle), its child a runtime shaped like the platform's
-own (``RUNTIME``): it reads its token where the real one does
-(``$CONFIGS_DIR/.auth_token``, else ``MOLECULE_WORKSPACE_TOKEN``),
-registers, heartbeats, polls its state, pulls ``/secrets/values`` itself,
-and tries what an agent should not manage. It records verdicts and
-fingerprints, never values; what it could read of other processes goes to
-a file the test greps for the marker."""
+"""``supervise --platform-proxy`` (``platform/proxy.py``, ``endpoint.py``)
+keeps the workspace token out of a runtime that calls the platform itself:
+the runtime gets a per-launch credential for a loopback proxy that holds the
+token, its re-pull of ``/secrets/values`` is gated like the launch, the
+token ``register`` issues stays with the launcher, only the workspace's own
+paths pass, events stream through as they come, bodies are capped both
+ways, and the proxy lives and dies with the launch; exec and check refuse it.
+
+Black-box: the installed command against the loopback dev platform (the
+unfixed server: the platform's OAuth token merged into every bundle), its
+child a runtime shaped like the platform's own (``RUNTIME``): it reads its
+token where the real one does (``$CONFIGS_DIR/.auth_token``, else
+``MOLECULE_WORKSPACE_TOKEN``), registers, heartbeats, polls its state, pulls
+``/secrets/values`` itself, and tries what an agent should not manage. It
+records verdicts and fingerprints, never values; what it could read of
+other processes goes to a file the test greps for the marker."""
 
 from __future__ import annotations
 
 import itertools
-import json
 import os
-import shutil
 import signal
 import stat
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 from support import (
+    AGENT_UID,
     MARKER,
     OWN_API_KEY,
     PLATFORM_OAUTH,
+    ROTATED_API_KEY,
     WORKSPACE_TOKEN,
-    assert_no_secret,
+    Result,
+    agent_python,
     base_env,
     expect_absent,
+    json_lines,
     launcher_path,
     platform_args,
     run_launcher,
-    stop_for_good,
     token_env,
-    unavailable,
     wait_until,
+    write_file,
 )
 
 from launcher.values import fingerprint
 
-AGENT_UID = 10001
 ISSUED_TOKEN = f"issued-wstok-{MARKER}-5eed"
-ROTATED_API_KEY = f"sk-ant-api03-rotated-{MARKER}-77aa01"
 OTHER_WORKSPACE = "00000000-1111-4222-8333-444444444444"
-TIMEOUT = 30.0
+TIMEOUT = 30.0  # the runtime registers, heartbeats and pulls before it reports: longer than support's
 
 RUNTIME = r"""
 import errno, hashlib, http.client, json, os, signal, sys, time, urllib.parse
@@ -189,36 +192,21 @@ if mode == "caps":
 # -- helpers ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def shared() -> Iterator[Path]:
-    """A directory another uid can read and write (tmp_path is root-only)."""
-    path = Path(tempfile.mkdtemp(prefix="launcher-proxy-"))
-    path.chmod(0o777)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def runtime(shared: Path) -> Path:
-    script = shared / "runtime.py"
-    script.write_text(RUNTIME)
-    script.chmod(0o644)
-    return script
-
-
 def records(out: Path) -> dict[str, list[dict[str, object]]]:
+    """The runtime's records, by step."""
     by_step: dict[str, list[dict[str, object]]] = {}
-    if out.exists():
-        for line in out.read_text().splitlines():
-            record = json.loads(line)
-            by_step.setdefault(str(record["step"]), []).append(record)
+    for record in json_lines(out):
+        by_step.setdefault(str(record["step"]), []).append(record)
     return by_step
 
 
 def one(out: Path, step: str) -> dict[str, object]:
     (record,) = records(out)[step]
     return record
+
+
+def runtime(shared: Path) -> Path:
+    return write_file(shared / "runtime.py", RUNTIME)
 
 
 def layout(shared: Path) -> tuple[Path, Path]:
@@ -240,34 +228,24 @@ def proxy_env(configs: Path, **extra: str) -> dict[str, str]:
     return base_env(CONFIGS_DIR=str(configs), CLAUDE_CODE_OAUTH_TOKEN=PLATFORM_OAUTH, **extra)
 
 
-def python_for_agent(as_user: bool) -> str:
-    """An interpreter the runtime's user may execute (this venv may live under a root-only home)."""
-    if not as_user:
-        return sys.executable
-    for candidate in (sys.executable, shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")):
-        if candidate is None:
-            continue
-        probe = subprocess.run(
-            ["setpriv", "--reuid", str(AGENT_UID), "--regid", str(AGENT_UID), "--clear-groups",
-             "sh", "-c", 'exec "$0" -c pass', candidate],  # through a shell's exec, as the launcher would
-
-            capture_output=True,
-            timeout=TIMEOUT,
-            check=False,
-        )  # fmt: skip
-        if probe.returncode == 0:
-            return candidate
-    unavailable(f"no python3 that uid {AGENT_UID} may execute")
-
-
-def start(argv: list[str], env: dict[str, str], shared: Path) -> subprocess.Popen[str]:
-    err = (shared / "launcher.err").open("w")
-    return subprocess.Popen(argv, env=env, stdout=err, stderr=err, stdin=subprocess.DEVNULL, text=True)
-
-
-def launcher_output(shared: Path) -> str:
-    path = shared / "launcher.err"
-    return path.read_text() if path.exists() else ""
+def supervise_runtime(  # type: ignore[no-untyped-def]
+    shared: Path, platform, mode: str, *args: str, flags: tuple[str, ...] = ("--platform-proxy",), **env: str
+) -> tuple[Result, Path, Path]:
+    """``supervise FLAGS`` against ``platform``, which holds the workspace's
+    own key, until the runtime (in ``mode``, with ``args``) is done: the
+    result, the runtime's records, and the launcher's token file."""
+    configs, token_file = layout(shared)
+    with platform.state.lock:
+        platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
+    out = shared / "runtime.jsonl"
+    result = run_launcher(
+        "supervise", *flags, *platform_args(platform), "--token-file", str(token_file), "--",
+        sys.executable, str(runtime(shared)), str(out), mode, *args,
+        env=proxy_env(configs, **env),
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result, out, token_file
 
 
 def authorizations(platform) -> list[str | None]:  # type: ignore[no-untyped-def]
@@ -275,7 +253,7 @@ def authorizations(platform) -> list[str | None]:  # type: ignore[no-untyped-def
         return [r.authorization for r in platform.state.requests]
 
 
-def assert_runtime_flow(out: Path, platform, configs: Path) -> None:  # type: ignore[no-untyped-def]
+def assert_runtime_flow(out: Path, platform) -> None:  # type: ignore[no-untyped-def]
     token = one(out, "token")
     assert token["proxy_credential"] is True and token["url_is_loopback"] is True
     assert token["token_file_var"] is False
@@ -329,104 +307,79 @@ def assert_nothing_stolen(out: Path) -> None:
 # -- the runtime's own life behind the proxy ----------------------------------------------------
 
 
-def test_runtime_as_another_user_never_holds_the_token_and_sees_a_rotation(shared: Path, platform) -> None:  # type: ignore[no-untyped-def]
+def test_runtime_as_another_user_never_holds_the_token_and_sees_a_rotation(
+    as_root, shared: Path, platform, background
+) -> None:  # type: ignore[no-untyped-def]
     """The issue's proof, with --user: register's token is kept by the
     launcher, the re-pull is gated, foreign paths are refused, /proc of the
     launcher and its proxy is unreadable, and a rotation (then a removal)
     on the platform reaches the runtime's next pull."""
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        unavailable("needs root and setpriv to run the runtime as another uid")
     configs, token_file = layout(shared)
     with platform.state.lock:
         platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
         platform.state.issue_token = ISSUED_TOKEN
     out = shared / "runtime.jsonl"
-    argv = [python_for_agent(True), str(runtime(shared)), str(out), "stay", OTHER_WORKSPACE]
-    proc = start(
+    argv = [agent_python(), str(runtime(shared)), str(out), "stay", OTHER_WORKSPACE]
+    run = background(
         [launcher_path(), "supervise", "--platform-proxy", *platform_args(platform), "--token-file", str(token_file),
          "--user", f"{AGENT_UID}:{AGENT_UID}", "--stop-timeout", "3", "-v", "--", *argv],
         proxy_env(configs),
-        shared,
     )  # fmt: skip
-    try:
-        wait_until(lambda: "pull" in records(out), "the runtime's first pull", TIMEOUT)
-        assert_runtime_flow(out, platform, configs)
-        proc_record = one(out, "proc")
-        assert proc_record["uid"] == AGENT_UID
-        processes = proc_record["processes"]
-        assert isinstance(processes, dict) and len(processes) >= 2, "the resident and its proxy"
-        for verdicts in processes.values():
-            for what in ("environ", "maps", "mem"):
-                assert verdicts[what] in ("EACCES", "EPERM"), verdicts
-            assert verdicts["fds"] in ("EACCES", "EPERM"), verdicts
-        assert_nothing_stolen(out)
-        # register's token: kept by the launcher, 0600, root's, where its token file is.
-        assert token_file.read_text() == ISSUED_TOKEN
-        info = token_file.stat()
-        assert stat.S_IMODE(info.st_mode) == 0o600 and info.st_uid == os.geteuid()
-        # The runtime's token file holds the credential, is its own, 0600.
-        credential_file = configs / ".auth_token"
-        assert credential_file.stat().st_uid == AGENT_UID
-        assert stat.S_IMODE(credential_file.stat().st_mode) == 0o600
-        assert credential_file.read_text().startswith("lpx-")
-        # A rotation on the platform reaches the next pull; a removal is refused as the launch would be.
-        with platform.state.lock:
-            platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = ROTATED_API_KEY
-        rotated = fingerprint(ROTATED_API_KEY)
-        wait_until(
-            lambda: any((r["fps"] or {}).get("ANTHROPIC_API_KEY") == rotated for r in records(out)["pull"]),
-            "the rotated key in the runtime's pull",
-            TIMEOUT,
-        )
-        with platform.state.lock:
-            del platform.state.workspace_secrets["ANTHROPIC_API_KEY"]
-        wait_until(
-            lambda: any(r["code"] == "MISSING_BYOK_CREDENTIAL" for r in records(out)["pull"]),
-            "the re-pull refused once nothing usable is left",
-            TIMEOUT,
-        )
-        refused = [r for r in records(out)["pull"] if r["status"] != 200]
-        assert all(r["status"] == 403 and r["fps"] is None for r in refused)
-    finally:
-        stop_for_good(proc)
-    assert proc.returncode == 0, launcher_output(shared)[-2000:]
-    output = launcher_output(shared)
-    assert_no_secret(output)
-    assert "register issued a workspace token" in output
+    wait_until(lambda: "pull" in records(out), "the runtime's first pull", TIMEOUT)
+    assert_runtime_flow(out, platform)
+    proc_record = one(out, "proc")
+    assert proc_record["uid"] == AGENT_UID
+    processes = proc_record["processes"]
+    assert isinstance(processes, dict) and len(processes) >= 2, "the resident and its proxy"
+    for verdicts in processes.values():
+        for what in ("environ", "maps", "mem"):
+            assert verdicts[what] in ("EACCES", "EPERM"), verdicts
+        assert verdicts["fds"] in ("EACCES", "EPERM"), verdicts
+    assert_nothing_stolen(out)
+    # register's token: kept by the launcher, 0600, root's, where its token file is.
+    assert token_file.read_text() == ISSUED_TOKEN
+    info = token_file.stat()
+    assert stat.S_IMODE(info.st_mode) == 0o600 and info.st_uid == os.geteuid()
+    # The runtime's token file holds the credential, is its own, 0600.
+    credential_file = configs / ".auth_token"
+    assert credential_file.stat().st_uid == AGENT_UID
+    assert stat.S_IMODE(credential_file.stat().st_mode) == 0o600
+    assert credential_file.read_text().startswith("lpx-")
+    # A rotation on the platform reaches the next pull; a removal is refused as the launch would be.
+    with platform.state.lock:
+        platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = ROTATED_API_KEY
+    rotated = fingerprint(ROTATED_API_KEY)
+    wait_until(
+        lambda: any((r["fps"] or {}).get("ANTHROPIC_API_KEY") == rotated for r in records(out)["pull"]),
+        "the rotated key in the runtime's pull",
+        TIMEOUT,
+    )
+    with platform.state.lock:
+        del platform.state.workspace_secrets["ANTHROPIC_API_KEY"]
+    wait_until(
+        lambda: any(r["code"] == "MISSING_BYOK_CREDENTIAL" for r in records(out)["pull"]),
+        "the re-pull refused once nothing usable is left",
+        TIMEOUT,
+    )
+    refused = [r for r in records(out)["pull"] if r["status"] != 200]
+    assert all(r["status"] == 403 and r["fps"] is None for r in refused)
+    assert run.stop(TIMEOUT) == 0, run.output[-2000:]
+    assert "register issued a workspace token" in run.output
 
 
 def test_runtime_as_the_same_user_gets_the_credential_and_a_gated_pull(shared: Path, platform) -> None:  # type: ignore[no-untyped-def]
     """Without --user (any uid can run this): the same protocol, and the
     launcher warns that a same-uid child is not kept from the token file."""
-    configs, token_file = layout(shared)
     with platform.state.lock:
-        platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
         platform.state.issue_token = ISSUED_TOKEN
-    out = shared / "runtime.jsonl"
-    result = run_launcher(
-        "supervise", "--platform-proxy", *platform_args(platform), "--token-file", str(token_file), "--",
-        sys.executable, str(runtime(shared)), str(out), "flow", OTHER_WORKSPACE,
-        env=proxy_env(configs),
-        timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert_runtime_flow(out, platform, configs)
+    result, out, token_file = supervise_runtime(shared, platform, "flow", OTHER_WORKSPACE)
+    assert_runtime_flow(out, platform)
     assert "PROXY_SAME_UID" in result.stderr
     assert token_file.read_text() == ISSUED_TOKEN
 
 
 def test_the_environment_variable_turns_the_proxy_on(shared: Path, platform) -> None:  # type: ignore[no-untyped-def]
-    configs, token_file = layout(shared)
-    with platform.state.lock:
-        platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
-    out = shared / "runtime.jsonl"
-    result = run_launcher(
-        "supervise", *platform_args(platform), "--token-file", str(token_file), "--",
-        sys.executable, str(runtime(shared)), str(out), "flow", OTHER_WORKSPACE,
-        env=proxy_env(configs, LAUNCHER_PLATFORM_PROXY="1"),
-        timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
+    _, out, _ = supervise_runtime(shared, platform, "flow", OTHER_WORKSPACE, flags=(), LAUNCHER_PLATFORM_PROXY="1")
     assert one(out, "token")["proxy_credential"] is True
     assert one(out, "values")["status"] == 200
 
@@ -455,19 +408,10 @@ def test_a_shared_token_file_is_never_overwritten_with_the_credential(shared: Pa
 
 
 def test_events_stream_through_as_they_come_and_a_long_poll_waits(shared: Path, platform) -> None:  # type: ignore[no-untyped-def]
-    configs, token_file = layout(shared)
     with platform.state.lock:
-        platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
         platform.state.stream_events, platform.state.stream_gap = 4, 0.4
         platform.state.poll_delay = 1.5
-    out = shared / "runtime.jsonl"
-    result = run_launcher(
-        "supervise", "--platform-proxy", *platform_args(platform), "--token-file", str(token_file),
-        "--deadline", "5", "--", sys.executable, str(runtime(shared)), str(out), "stream",
-        env=proxy_env(configs),
-        timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
+    _, out, _ = supervise_runtime(shared, platform, "stream", flags=("--platform-proxy", "--deadline", "5"))
     stream = one(out, "stream")
     assert stream["status"] == 200 and str(stream["type"]).startswith("text/event-stream")
     arrivals = stream["arrivals"]
@@ -479,37 +423,19 @@ def test_events_stream_through_as_they_come_and_a_long_poll_waits(shared: Path, 
 
 
 def test_a_stalled_platform_is_cut_at_the_deadline(shared: Path, platform) -> None:  # type: ignore[no-untyped-def]
-    configs, token_file = layout(shared)
     with platform.state.lock:
-        platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
         platform.state.stream_events = 0
         platform.state.poll_delay = 8.0
-    out = shared / "runtime.jsonl"
-    result = run_launcher(
-        "supervise", "--platform-proxy", *platform_args(platform), "--token-file", str(token_file),
-        "--deadline", "2", "--", sys.executable, str(runtime(shared)), str(out), "stream",
-        env=proxy_env(configs),
-        timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
+    _, out, _ = supervise_runtime(shared, platform, "stream", flags=("--platform-proxy", "--deadline", "2"))
     poll = one(out, "poll")
     assert (poll["status"], poll["code"]) == (504, "PROXY_UPSTREAM_TIMEOUT")
     assert 1.5 < float(poll["took"]) < 5  # type: ignore[arg-type]
 
 
 def test_bodies_are_capped_both_ways(shared: Path, platform) -> None:  # type: ignore[no-untyped-def]
-    configs, token_file = layout(shared)
-    with platform.state.lock:
-        platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
-    out = shared / "runtime.jsonl"
     cap = 8192
-    result = run_launcher(
-        "supervise", "--platform-proxy", *platform_args(platform), "--token-file", str(token_file),
-        "--max-bundle-bytes", str(cap), "--", sys.executable, str(runtime(shared)), str(out), "caps", str(cap),
-        env=proxy_env(configs),
-        timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
+    flags = ("--platform-proxy", "--max-bundle-bytes", str(cap))
+    _, out, _ = supervise_runtime(shared, platform, "caps", str(cap), flags=flags)
     assert (one(out, "small_body")["status"], one(out, "small_body")["bytes"]) == (200, cap // 2)
     assert (one(out, "big_body")["status"], one(out, "big_body")["code"]) == (413, "PROXY_BODY_TOO_LARGE")
     assert (one(out, "small_answer")["status"], one(out, "small_answer")["bytes"]) == (200, cap // 2)
@@ -522,50 +448,40 @@ def test_bodies_are_capped_both_ways(shared: Path, platform) -> None:  # type: i
 # -- the proxy's life ---------------------------------------------------------------------------
 
 
-def test_the_proxy_dying_stops_the_agent_and_fails_the_launch(shared: Path, platform) -> None:  # type: ignore[no-untyped-def]
+def test_the_proxy_dying_stops_the_agent_and_fails_the_launch(shared: Path, platform, background) -> None:  # type: ignore[no-untyped-def]
     configs, token_file = layout(shared)
     with platform.state.lock:
         platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
     sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
-    proc = start(
+    run = background(
         [launcher_path(), "supervise", "--platform-proxy", *platform_args(platform), "--token-file", str(token_file),
          "--stop-timeout", "2", "--", *sleeper],
         proxy_env(configs),
-        shared,
     )  # fmt: skip
-    try:
-        wait_until(lambda: len(psutil.Process(proc.pid).children()) == 2, "the proxy and the agent", TIMEOUT)
-        children = psutil.Process(proc.pid).children()
-        agent = next(c for c in children if "time.sleep" in " ".join(c.cmdline()))
-        (proxy,) = [c for c in children if c.pid != agent.pid]
-        proxy.send_signal(signal.SIGKILL)
-        code = proc.wait(TIMEOUT)
-    finally:
-        stop_for_good(proc)
-    output = launcher_output(shared)
-    assert code == 70 and "PLATFORM_PROXY_FAILED" in output, output[-2000:]
+    wait_until(lambda: len(psutil.Process(run.proc.pid).children()) == 2, "the proxy and the agent", TIMEOUT)
+    children = psutil.Process(run.proc.pid).children()
+    agent = next(c for c in children if "time.sleep" in " ".join(c.cmdline()))
+    (proxy,) = [c for c in children if c.pid != agent.pid]
+    proxy.send_signal(signal.SIGKILL)
+    code = run.finish(TIMEOUT)
+    assert code == 70 and "PLATFORM_PROXY_FAILED" in run.output, run.output[-2000:]
     assert not agent.is_running() or agent.status() == psutil.STATUS_ZOMBIE
-    assert_no_secret(output)
 
 
-def test_the_proxy_ends_with_the_launch(shared: Path, platform) -> None:  # type: ignore[no-untyped-def]
+def test_the_proxy_ends_with_the_launch(shared: Path, platform, background) -> None:  # type: ignore[no-untyped-def]
     configs, token_file = layout(shared)
     with platform.state.lock:
         platform.state.workspace_secrets["ANTHROPIC_API_KEY"] = OWN_API_KEY
-    proc = start(
+    run = background(
         [launcher_path(), "supervise", "--platform-proxy", *platform_args(platform), "--token-file", str(token_file),
          "--", sys.executable, "-c", "import time; time.sleep(1)"],
         proxy_env(configs),
-        shared,
     )  # fmt: skip
-    try:
-        wait_until(lambda: len(psutil.Process(proc.pid).children()) == 2, "the proxy and the agent", TIMEOUT)
-        proxy_pid = next(
-            c.pid for c in psutil.Process(proc.pid).children() if "time.sleep" not in " ".join(c.cmdline())
-        )
-        assert proc.wait(TIMEOUT) == 0
-    finally:
-        stop_for_good(proc)
+    wait_until(lambda: len(psutil.Process(run.proc.pid).children()) == 2, "the proxy and the agent", TIMEOUT)
+    proxy_pid = next(
+        c.pid for c in psutil.Process(run.proc.pid).children() if "time.sleep" not in " ".join(c.cmdline())
+    )
+    assert run.finish(TIMEOUT) == 0
     time.sleep(0.2)
     assert not psutil.pid_exists(proxy_pid) or psutil.Process(proxy_pid).status() == psutil.STATUS_ZOMBIE
 

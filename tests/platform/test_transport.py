@@ -1,5 +1,7 @@
-"""The stdlib transport's own guarantees (narrow unit tests; the rest of
-its behaviour is exercised over real sockets in test_faults.py)."""
+"""The stdlib transport's own guarantees (``platform/transport.py``): one
+origin, a bounded name lookup, a whole body after ``Connection: close``,
+every read bounded by the deadline. Narrow unit tests; the rest of its
+behaviour is exercised over real sockets in test_network_faults.py."""
 
 from __future__ import annotations
 

@@ -1,15 +1,21 @@
-"""Configuration precedence, one test per layer, and input validation."""
+"""Configuration (``config.load_config``): flags > environment > defaults,
+one test per layer, and every flag and variable validated once, into
+``Config``. The billing mode cannot fail open: an empty ``--billing-mode``
+is refused, while case, spaces and zero-width characters at its ends do not
+change what a mode means (issue 10)."""
 
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import pytest
+from support import OWN_API_KEY, PLATFORM_OAUTH, WORKSPACE_ID, base_env, run_launcher
 
-from launcher.config import BillingMode, Config, load_config
+from launcher.config import BillingMode, Config, load_config, parse_signal
 from launcher.errors import ConfigError, InsecureURLError
 
-WS = "6b66de8d-9337-4fb4-be8d-6d49dca0d809"
+WS = WORKSPACE_ID
 
 
 def test_default_layer():
@@ -36,11 +42,18 @@ def test_flag_layer_beats_env():
 
 
 def test_empty_env_value_counts_as_unset():
-    assert load_config({}, {"MOLECULE_LLM_BILLING_MODE": ""}).billing_mode_source == "default"
+    # (the billing mode's own case is test_an_empty_billing_mode_variable_is_still_unset)
+    config = load_config({}, {"LAUNCHER_DEADLINE": "", "MOLECULE_LLM_PROVIDER": "", "LAUNCHER_LOG_FORMAT": ""})
+    assert (config.deadline, config.provider, config.log_format) == (30.0, "any", "text")
 
 
-def test_unrecognised_mode_falls_back_to_platform_managed_with_warning():
-    config = load_config({}, {"MOLECULE_LLM_BILLING_MODE": "bring-your-own"})
+@pytest.mark.parametrize(
+    ("cli", "environ"),
+    [({}, {"MOLECULE_LLM_BILLING_MODE": "bring-your-own"}), ({"billing_mode": "by\u200bok"}, {})],
+    ids=["variable", "flag-with-a-zero-width-space-inside"],
+)
+def test_unrecognised_mode_falls_back_to_platform_managed_with_warning(cli, environ):
+    config = load_config(cli, environ)
     assert (config.billing_mode, config.billing_mode_source) == (BillingMode.PLATFORM_MANAGED, "fallback")
     assert any("unrecognised billing mode" in w for w in config.warnings)
 
@@ -151,6 +164,57 @@ def test_repr_masks_the_token():
     assert "FAKESECRET" not in repr(config) and "********" in repr(config)
 
 
+# -- the billing mode cannot fail open ------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag", ["", " ", "\t\n", "\u200b", " \ufeff\u2060 "])
+def test_an_empty_billing_mode_flag_is_config_invalid(flag: str) -> None:
+    with pytest.raises(ConfigError, match="empty"):
+        load_config({"billing_mode": flag}, {"MOLECULE_LLM_BILLING_MODE": "byok"})
+
+
+def test_an_empty_billing_mode_flag_starts_nothing(tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    env = base_env(MOLECULE_LLM_BILLING_MODE="byok", CLAUDE_CODE_OAUTH_TOKEN=PLATFORM_OAUTH)
+    for command in ("exec", "check"):
+        result = run_launcher(command, "--billing-mode", "", "--", "touch", str(marker), env=env)
+        assert result.returncode == 64, result.stderr
+        assert "CONFIG_INVALID" in result.stderr
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("raw", "mode"),
+    [
+        ("byok\u200b", BillingMode.BYOK),
+        ("\ufeffBYOK ", BillingMode.BYOK),
+        ("\u200c Subscription\u2060\n", BillingMode.SUBSCRIPTION),
+        ("Disabled\u200d", BillingMode.DISABLED),
+        ("PLATFORM_MANAGED", BillingMode.PLATFORM_MANAGED),
+    ],
+)
+def test_billing_mode_ignores_case_and_invisible_ends(raw: str, mode: BillingMode) -> None:
+    for config in (load_config({"billing_mode": raw}, {}), load_config({}, {"MOLECULE_LLM_BILLING_MODE": raw})):
+        assert config.billing_mode is mode and not config.warnings
+
+
+def test_an_empty_billing_mode_variable_is_still_unset() -> None:
+    config = load_config({}, {"MOLECULE_LLM_BILLING_MODE": ""})
+    assert config.billing_mode is BillingMode.PLATFORM_MANAGED and config.billing_mode_source == "default"
+
+
+def test_byok_with_a_zero_width_space_strips_the_platform_token(tmp_path: Path) -> None:
+    dump = tmp_path / "env"
+    env_file = tmp_path / "own.env"
+    env_file.write_text(f"ANTHROPIC_API_KEY={OWN_API_KEY}\n")
+    result = run_launcher(
+        "exec", "--billing-mode", "byok\u200b", "--env-file", str(env_file), "--", "sh", "-c", f"env > {dump}",
+        env=base_env(CLAUDE_CODE_OAUTH_TOKEN=PLATFORM_OAUTH),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "CLAUDE_CODE_OAUTH_TOKEN" not in dump.read_text()
+
+
 # -- closed here: what other modules used to read or check themselves ------------------------
 
 HTTPS = {"platform_url": "https://127.0.0.1:1", "workspace_id": WS}
@@ -203,3 +267,11 @@ def test_log_format_from_the_environment_is_checked_once_here():
     assert load_config({}, {"LAUNCHER_LOG_FORMAT": "json"}).log_format == "json"
     with pytest.raises(ConfigError, match="log format"):
         load_config({}, {"LAUNCHER_LOG_FORMAT": "xml"})
+
+
+def test_parse_signal_accepts_names_and_numbers() -> None:
+    assert parse_signal("SIGTERM") is signal.SIGTERM
+    assert parse_signal("hup") is signal.SIGHUP
+    assert parse_signal("9") is signal.SIGKILL
+    with pytest.raises(ConfigError):
+        parse_signal("NOPE")
