@@ -13,8 +13,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -299,17 +297,6 @@ def test_audit_line_finds_the_foreign_key(agent_path: str, tmp_path: Path) -> No
     assert finding["fingerprint"] == fingerprint(example_oauth)
     assert set(re.findall(r'"(\w+)":', shown)) <= {*report, *finding}
     assert report["foreign"] >= 1
-
-
-@pytest.fixture
-def shared() -> Iterator[Path]:
-    """A directory the runtime's user can read and write (tmp_path is root-only)."""
-    path = Path(tempfile.mkdtemp(prefix="launcher-docs-"))
-    path.chmod(0o777)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 # The runtime behind the proxy: takes its token where the platform's does

@@ -178,6 +178,30 @@ def test_check_resolves_the_command_as_the_user_would(as_root: None, shared: Pat
     assert run_launcher("check", "--", str(root_only), env=base_env()).returncode == 0  # root may run it
 
 
+def test_a_command_behind_a_directory_the_user_cannot_search_is_126(as_root: None, shared: Path) -> None:
+    """As execvp and execve report it (EACCES, 126), on PATH and as a path:
+    the file is there, the user cannot reach it (a name behind such a
+    directory may be there: execvp says EACCES too). A name found nowhere,
+    every directory searchable, is still 127."""
+    locked = shared / "locked"
+    locked.mkdir(mode=0o700)
+    write_file(locked / "agent-x", "#!/bin/sh\nexit 0\n", mode=0o755)
+    env = base_env(PATH=f"{locked}:/usr/bin:/bin")
+    for command in ("check", "exec"):
+        for target in ("agent-x", str(locked / "agent-x")):
+            result = run_launcher(command, "--user", f"{AGENT_UID}:{AGENT_UID}", "--", target, env=env)
+            assert (result.returncode, "COMMAND_NOT_EXECUTABLE" in result.stderr) == (126, True), (
+                target,
+                result.stderr,
+            )
+            assert str(locked) not in result.stderr or target != "agent-x", "a PATH entry is not echoed"
+    result = run_launcher("check", "--user", f"{AGENT_UID}:{AGENT_UID}", "--", "no-such-agent", env=env)
+    assert result.returncode == 126, result.stderr
+    result = run_launcher("check", "--user", f"{AGENT_UID}:{AGENT_UID}", "--", "no-such-agent", env=base_env())
+    assert result.returncode == 127, result.stderr
+    assert run_launcher("check", "--", "agent-x", env=env).returncode == 0  # root may search it
+
+
 def _nobody():  # type: ignore[no-untyped-def]
     import pwd
 

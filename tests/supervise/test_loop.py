@@ -83,9 +83,14 @@ class World:
         return None
 
     def supervisor(
-        self, pull: Callable[[], object] | None = None, refresh: float | None = None, stop_timeout: float = 5
+        self,
+        pull: Callable[[], object] | None = None,
+        refresh: float | None = None,
+        stop_timeout: float = 5,
+        replaced: Callable[[object, object], None] = lambda old, new: None,
     ):  # type: ignore[no-untyped-def]
-        """``pull``: what each refresh helper answers (or raises)."""
+        """``pull``: what each refresh helper answers (or raises);
+        ``replaced``: the tidy-up after a restart."""
         from launcher.launch import Startable
         from launcher.log import Log
         from launcher.supervise.handover import Options
@@ -103,6 +108,7 @@ class World:
             _tree=lambda leader: FakeTree(self, leader),  # type: ignore[arg-type,return-value]
             _clock=lambda: self.now,
             _random=lambda: 0.5,
+            _replaced=replaced,
         )
 
 
@@ -153,6 +159,27 @@ def test_loop_rotation_stops_then_restarts_with_the_new_environment() -> None:
     assert world.sent == [(101, signal.SIGTERM), (102, signal.SIGTERM)]  # the stop signal, then our shutdown
     assert world.killed == []
     assert world.now >= 30.0 * 0.9  # the first pull waited for its (jittered) interval
+
+
+def test_a_failed_tidy_up_after_a_restart_leaves_the_new_child_supervised() -> None:
+    """What the old child used goes after a restart (``resident.retire``);
+    whatever that meets (the agent owns those files), the new child stays
+    supervised: stopped by the loop's own shutdown, its status returned."""
+    from launcher.launch import Startable
+
+    calls = []
+
+    def tidy(old: object, new: object) -> None:
+        calls.append((old, new))
+        raise RecursionError("a tree the agent made too deep")
+
+    world = World(obeys={signal.SIGTERM: 3 << 8})
+    rotated = Startable(("agent",), {"ANTHROPIC_API_KEY": ROTATED_API_KEY}, "/bin/agent")
+    sup = world.supervisor(pull=lambda: rotated, refresh=30.0, replaced=tidy)
+    world.script = [(lambda: len(world.spawned) == 2, signal.SIGTERM)]
+    assert sup.run() == 3
+    assert len(calls) == 1 and calls[0][1] is rotated, "called once, for the restart only"
+    assert world.sent[-1] == (102, signal.SIGTERM), "the new child was still the loop's to stop"
 
 
 def test_loop_failed_refreshes_keep_the_child_and_back_off() -> None:
