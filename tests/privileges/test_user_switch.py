@@ -197,7 +197,8 @@ def test_a_command_behind_a_directory_the_user_cannot_search_is_126(as_root: Non
             assert str(locked) not in result.stderr or target != "agent-x", "a PATH entry is not echoed"
     result = run_launcher("check", "--user", f"{AGENT_UID}:{AGENT_UID}", "--", "no-such-agent", env=env)
     assert result.returncode == 126, result.stderr
-    result = run_launcher("check", "--user", f"{AGENT_UID}:{AGENT_UID}", "--", "no-such-agent", env=base_env())
+    searchable = base_env(PATH="/usr/bin:/bin")
+    result = run_launcher("check", "--user", f"{AGENT_UID}:{AGENT_UID}", "--", "no-such-agent", env=searchable)
     assert result.returncode == 127, result.stderr
     assert run_launcher("check", "--", "agent-x", env=env).returncode == 0  # root may search it
 
