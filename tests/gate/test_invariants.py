@@ -27,11 +27,11 @@ from launcher.pipeline import log_plan, run_gate
 from launcher.render import dumps, plan_json, plan_table
 from launcher.values import Scope
 
-CATALOG = load_catalogue()
+CATALOGUE = load_catalogue()
 # What the launcher sets itself in the child outside platform_managed (the
 # metadata fallbacks it closes): name -> value.
-CLOSERS = {c.name: c.value for c in CATALOG.closers}
-LLM_KEYS = sorted(CATALOG.llm_keys)  # the server's list and the credential catalogue
+CLOSERS = {c.name: c.value for c in CATALOGUE.closers}
+LLM_KEYS = sorted(CATALOGUE.llm_keys)  # the server's list and the credential catalogue
 NON_PLATFORM = (BillingMode.BYOK, BillingMode.SUBSCRIPTION, BillingMode.DISABLED)
 NEEDS_CREDENTIAL = (BillingMode.BYOK, BillingMode.SUBSCRIPTION)
 PROPERTY_SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -108,7 +108,7 @@ def winners(config, sources: list[Source], inherited: dict[str, str]) -> dict[st
 
 def _plan(scenario) -> tuple[object, GatePlan, dict[str, tuple[str, Scope]]]:
     config, sources, inherited = scenario
-    return config, run_gate(config, sources, inherited, CATALOG), winners(config, sources, inherited)
+    return config, run_gate(config, sources, inherited, CATALOGUE), winners(config, sources, inherited)
 
 
 @PROPERTY_SETTINGS
@@ -120,7 +120,7 @@ def test_no_llm_key_of_foreign_provenance_survives_a_non_platform_mode(scenario)
     for key in result.env:
         if key in CLOSERS and result.env[key] == CLOSERS[key]:
             continue  # the launcher's own setting
-        if CATALOG.is_llm_key(key):
+        if CATALOGUE.is_llm_key(key):
             assert won[key][1] is Scope.WORKSPACE, f"{key} of {won[key][1].value} provenance survived"
 
 
@@ -129,7 +129,7 @@ def test_no_llm_key_of_foreign_provenance_survives_a_non_platform_mode(scenario)
 def test_every_non_llm_key_survives_unchanged(scenario):
     _, result, won = _plan(scenario)
     for key, (value, _) in won.items():
-        if not CATALOG.is_llm_key(key) and not is_launcher_var(key):
+        if not CATALOGUE.is_llm_key(key) and not is_launcher_var(key):
             assert key in result.env and result.env[key] == value, f"{key} was changed or dropped"
 
 
@@ -138,7 +138,7 @@ def test_every_non_llm_key_survives_unchanged(scenario):
 def test_every_workspace_own_llm_key_survives(scenario):
     config, result, won = _plan(scenario)
     for key, (value, scope) in won.items():
-        if CATALOG.is_llm_key(key) and scope is Scope.WORKSPACE and not is_launcher_var(key):
+        if CATALOGUE.is_llm_key(key) and scope is Scope.WORKSPACE and not is_launcher_var(key):
             if key.strip().upper() in CLOSERS and config.billing_mode is not BillingMode.PLATFORM_MANAGED:
                 continue  # the launcher's setting replaces it (test_metadata_fallback_is_closed)
             assert result.env.get(key) == value, f"workspace-own {key} did not survive"
@@ -164,11 +164,11 @@ def test_the_launcher_token_never_reaches_the_child(scenario):
 @given(scenarios())
 def test_refusal_exactly_when_byok_or_subscription_has_no_usable_credential(scenario):
     config, result, won = _plan(scenario)
-    provider = CATALOG.provider(config.provider)
+    provider = CATALOGUE.provider(config.provider)
     # Usable: the exact spelling a client reads, non-blank, and provably
     # the workspace's own when the mode strips anything else.
     own_or_any = (
-        {k: v for k, (v, scope) in won.items() if scope is Scope.WORKSPACE or not CATALOG.is_llm_key(k)}
+        {k: v for k, (v, scope) in won.items() if scope is Scope.WORKSPACE or not CATALOGUE.is_llm_key(k)}
         if config.billing_mode in NON_PLATFORM
         else {k: v for k, (v, _) in won.items()}
     )
@@ -177,7 +177,7 @@ def test_refusal_exactly_when_byok_or_subscription_has_no_usable_credential(scen
     # A cloud switch that is on needs a credential of its own for its backend,
     # and that credential is usable where the provider takes the backend.
     gap = False
-    for backend in CATALOG.backends.values():
+    for backend in CATALOGUE.backends.values():
         if not any(
             own_or_any.get(s, "").strip().lower() not in ("", "0", "false", "no", "off") for s in backend.switches
         ):
