@@ -243,16 +243,16 @@ def bench_gate(repeats: int) -> None:
 
 
 def bench_supervise(quick: bool) -> bool:
-    script = HERE / "bench_supervise.py"
     print("\n## supervise footprint\n")
+    return run_part("bench_supervise.py", ["--samples", "6", "--stops", "3"] if quick else [])
+
+
+def run_part(script: str, args: list[str]) -> bool:
+    """A part measured by a script of its own: its tables, or why not."""
     proc = subprocess.run(
-        [PY, str(script), *(["--samples", "6", "--stops", "3"] if quick else [])],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        stdin=subprocess.DEVNULL,
+        [PY, str(HERE / script), *args], capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL
     )
-    print(proc.stdout.rstrip() or f"(bench_supervise.py exited {proc.returncode}: {proc.stderr[-500:]})")
+    print(proc.stdout.rstrip() or f"({script} exited {proc.returncode}: {proc.stderr[-500:]})")
     return proc.returncode == 0
 
 
@@ -317,17 +317,8 @@ def bench_fleet(launchers: int, slots: int, service_time: float, retry_after: in
 
 
 def bench_proxy(quick: bool) -> bool:
-    script = HERE / "bench_proxy.py"
     print("\n## platform proxy (supervise --platform-proxy)\n")
-    proc = subprocess.run(
-        [PY, str(script), "--rounds", "300" if quick else "2000"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        stdin=subprocess.DEVNULL,
-    )
-    print(proc.stdout.rstrip() or f"(bench_proxy.py exited {proc.returncode}: {proc.stderr[-500:]})")
-    return proc.returncode == 0
+    return run_part("bench_proxy.py", ["--rounds", "300" if quick else "2000"])
 
 
 def main() -> int:

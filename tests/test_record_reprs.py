@@ -18,15 +18,7 @@ from launcher.gate import Source
 from launcher.launch import Startable
 from launcher.pipeline import AgentContext, run_gate
 from launcher.refusal import Outcome
-from launcher.supervise.handover import (
-    Endpoint,
-    Handover,
-    LogSettings,
-    Options,
-    ProxyRequest,
-    PullInputs,
-    RefreshRequest,
-)
+from launcher.supervise import handover as h
 from launcher.values import Scope
 
 
@@ -39,10 +31,10 @@ def test_no_record_that_can_hold_a_value_shows_it_in_its_repr(tmp_path):
     context = AgentContext(profile("claude-code"), tmp_path, OwnFiles(frozenset()), argv)
     source = Source("global", env, Scope.GLOBAL)
     result = run_gate(config, [source], {}, load_catalogue(), context)
-    inputs = PullInputs({"argv": argv}, env, LogSettings("text", 1), ())
-    endpoint = Endpoint("http://127.0.0.1:1", PLATFORM_KEY)
-    refresh = RefreshRequest(inputs, 35, endpoint)
-    proxy = ProxyRequest(inputs, 3, endpoint, "/configs/.auth_token")
+    inputs = h.PullInputs({"argv": argv}, env, h.LogSettings("text", 1), ())
+    endpoint = h.Endpoint("http://127.0.0.1:1", PLATFORM_KEY)
+    refresh = h.RefreshRequest(inputs, 35, endpoint)
+    proxy = h.ProxyRequest(inputs, 3, endpoint, "/configs/.auth_token")
     records = [
         source,
         context,
@@ -53,9 +45,9 @@ def test_no_record_that_can_hold_a_value_shows_it_in_its_repr(tmp_path):
         endpoint,
         refresh,
         proxy,
-        Handover(
-            Options(None, signal.SIGTERM, 10.0, False),
-            LogSettings("text", 1),
+        h.Handover(
+            h.Options(None, signal.SIGTERM, 10.0, False),
+            h.LogSettings("text", 1),
             Startable(argv, env, "/c"),
             None,
             refresh,
