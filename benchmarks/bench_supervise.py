@@ -18,6 +18,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -57,9 +58,17 @@ def rss_mib(pid: int, count: int) -> float:
 def kill_to_exit_ms(argv: list[str], env: dict[str, str], label: str, settle: float) -> float:
     proc = start(argv, env, label)
     time.sleep(settle)  # a refreshing parent has pulled at least once
+    # A blocking wait, not Popen.wait(timeout): that one polls with sleeps
+    # that double up to 50 ms, which would round every exit up to 7.5 or
+    # 15.5 ms. The timer only ends a parent that never exits.
+    guard = threading.Timer(30, proc.kill)
+    guard.start()
     began = time.perf_counter()
     proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
+    try:
+        proc.wait()
+    finally:
+        guard.cancel()
     return (time.perf_counter() - began) * 1000
 
 
