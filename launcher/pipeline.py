@@ -27,7 +27,7 @@ from .envfiles import read_dotenv
 from .errors import ConfigError, ForeignAgentCredentialError
 from .files import Stamp, changed
 from .gate import STRIP, AgentFiles, GatePlan, Source, Strip, judge, strip
-from .launch import Startable
+from .launch import Startable, check_startable, find_executable, search_path_for
 from .log import LEVELS, Log
 from .values import Scope
 
@@ -181,9 +181,7 @@ def log_plan(plan: GatePlan, log: Log) -> None:
 def startable(plan: GatePlan, config: Config, environ: Mapping[str, str]) -> Startable:
     """A launching plan, taken as far as exec goes before ``execve``: the
     refusal raised, the environment proven startable (execve's limits),
-    the command found as the agent's user sees it."""
-    from .launch import check_startable, find_executable, search_path_for
-
+    the executable found as the agent's user sees it."""
     if plan.refusal is not None:
         raise plan.refusal
     env = dict(plan.env)  # the child's own: the agent files' writer adds to it

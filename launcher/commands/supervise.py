@@ -23,7 +23,7 @@ from ..privileges import make_undumpable
 from ..supervise import resident
 from ..supervise.handover import Endpoint, Handover, LogSettings, Options, ProxyRequest, PullInputs, RefreshRequest
 from ..supervise.loop import WAITED
-from ..supervise.pull import candidate_for
+from ..supervise.pull import pull_startable
 
 # The helper's own alarm, past the platform deadline it is given: a pull
 # that hangs anyway is killed, and the refresh counts as failed.
@@ -44,7 +44,7 @@ def run(config: Config, environ: Mapping[str, str], log: Log) -> int:
         proxy = ProxyRequest(inputs, fd, Endpoint(url, new_credential()), str(token_path))
     endpoint = None if proxy is None else proxy.endpoint
     # Refusals raise here: no child is ever started.
-    first = candidate_for(config, environ, log, first=True, proxy=endpoint)
+    first = pull_startable(config, environ, log, first=True, proxy=endpoint)
     if proxy is not None:
         from ..platform.endpoint import hand_token_file
 

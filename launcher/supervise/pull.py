@@ -17,7 +17,7 @@ from ..privileges import make_undumpable
 from .handover import Endpoint, RefreshRequest
 
 
-def candidate_for(
+def pull_startable(
     config: Config,
     environ: Mapping[str, str],
     log: Log,
@@ -38,13 +38,13 @@ def candidate_for(
         from ..platform.endpoint import proxied_env
 
         plan = plan._replace(env=proxied_env(plan.env, proxy.url, proxy.credential, config.workspace_id))
-    launch = startable(plan, config, environ)  # refusals raise: no child is started or stopped
+    child = startable(plan, config, environ)  # refusals raise: no child is started or stopped
     # e.g. codex's auth.json. A refresh helper writes on behalf of its
     # parent, the resident, and keeps the running child's directory when
     # nothing in it would change.
     reuse = (current or {}).get(CODEX_HOME_VAR)
-    write_agent_files(plan, launch.env, keeper=None if first else os.getppid(), reuse=reuse)
-    return launch
+    write_agent_files(plan, child.env, keeper=None if first else os.getppid(), reuse=reuse)
+    return child
 
 
 def pull_helper(request: RefreshRequest, current: Mapping[str, str]) -> dict[str, object]:
@@ -64,8 +64,8 @@ def pull_helper(request: RefreshRequest, current: Mapping[str, str]) -> dict[str
             if kept is not None:
                 source = "the platform proxy (issued by register)"
                 config = config._replace(token=kept, token_source=source)
-        launch = candidate_for(config, inputs.environ, log, first=False, current=current, proxy=request.proxy)
-        return {"startable": launch}
+        child = pull_startable(config, inputs.environ, log, first=False, current=current, proxy=request.proxy)
+        return {"startable": child}
     except LauncherError as exc:
         return {"error": {"code": exc.code, "message": exc.message}}
     except Exception as exc:  # reported by the resident, by type and place only
