@@ -388,14 +388,21 @@ def _query_params(codex_home: Path) -> None:
 BEARER_OVERRIDE = ("-c", f'model_providers.stub.experimental_bearer_token="{PLATFORM_OPENAI_KEY}"')
 
 
-@pytest.mark.parametrize("channel", ["query-params", "bearer-override"])
-def test_control_codex_sends_the_platform_s_provider_fields(codex_bin, openai_stub, tmp_path, channel):
+def _codex_with_platform_field(codex_bin, openai_stub, tmp_path: Path, channel: str) -> list[str]:
+    """codex's command, its home holding the platform key in a provider
+    field (``query-params``) or its command line overriding one
+    (``bearer-override``)."""
     home = write_codex_home(tmp_path / "home" / ".codex", openai_stub.url, CodexAuth.OPENAI_LOGIN)
     command = codex_command(codex_bin)
     if channel == "query-params":
         _query_params(home)
-    else:
-        command = [command[0], command[1], *BEARER_OVERRIDE, *command[2:]]
+        return command
+    return [command[0], command[1], *BEARER_OVERRIDE, *command[2:]]
+
+
+@pytest.mark.parametrize("channel", ["query-params", "bearer-override"])
+def test_control_codex_sends_the_platform_s_provider_fields(codex_bin, openai_stub, tmp_path, channel):
+    command = _codex_with_platform_field(codex_bin, openai_stub, tmp_path, channel)
     proc = _run(command, sandbox_env(tmp_path, openai_stub.url, CODEX_API_KEY=OWN_CODEX_KEY), tmp_path)
     reqs = openai_stub.response_requests()
     assert reqs
@@ -414,12 +421,7 @@ def test_control_codex_sends_the_platform_s_provider_fields(codex_bin, openai_st
 
 @pytest.mark.parametrize("channel", ["query-params", "bearer-override"])
 def test_launcher_refuses_the_platform_s_provider_fields(codex_bin, openai_stub, tmp_path, channel):
-    home = write_codex_home(tmp_path / "home" / ".codex", openai_stub.url, CodexAuth.OPENAI_LOGIN)
-    command = codex_command(codex_bin)
-    if channel == "query-params":
-        _query_params(home)
-    else:
-        command = [command[0], command[1], *BEARER_OVERRIDE, *command[2:]]
+    command = _codex_with_platform_field(codex_bin, openai_stub, tmp_path, channel)
     env = sandbox_env(tmp_path, openai_stub.url)
     proc = _local(tmp_path, "byok", command, env, own={"CODEX_API_KEY": OWN_CODEX_KEY}, args=("--provider", "codex"))
     _refused(proc, "FOREIGN_AGENT_CREDENTIAL", openai_stub)
