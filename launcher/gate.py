@@ -319,6 +319,15 @@ def strip(config: Config, sources: Iterable[Source], inherited: Mapping[str, str
             layers.append(Source(_CLOSER_SOURCE, closed, Scope.LAUNCHER))
             gated.extend(k for k in closed if k not in gated)
             decided.update({k: decide(k, Scope.LAUNCHER, config.billing_mode, catalogue) for k in closed})
+    # A blank HOME is read three ways (node: the working directory; codex:
+    # the passwd entry; the launcher's scan: its own uid's entry): never
+    # passed on, so that the agent's home is its passwd entry's, as the
+    # scan's is (with --user, the user's, set below). platform_managed
+    # refuses on no file, and strips nothing.
+    if config.billing_mode is not BillingMode.PLATFORM_MANAGED and not env.get("HOME", "x").strip():
+        stripped["HOME"] = env.pop("HOME")
+        why = "blank: the agent's home is its passwd entry's, where its files are read"
+        decided["HOME"] = Decision(None, STRIP, why)
     if config.user is not None:
         as_user = user_environment(env, layers, config.user)
         if as_user:

@@ -175,7 +175,9 @@ def find_executable(command: str, search_path: str | None, as_user: "Identity | 
     if "/" in command:
         return _checked(command, command)
     denied = None  # as execvp: a name behind a directory the user may not search is 126, not 127
-    for directory in (search_path if search_path is not None else os.defpath).split(os.pathsep):
+    # PATH may come from the bundle or an env file: its entries are named by
+    # position, never echoed (one could hold a value).
+    for position, directory in enumerate((search_path if search_path is not None else os.defpath).split(os.pathsep)):
         candidate = os.path.join(directory or ".", command)
         try:
             is_file = stat.S_ISREG(os.stat(candidate).st_mode)
@@ -187,7 +189,7 @@ def find_executable(command: str, search_path: str | None, as_user: "Identity | 
         if is_file:
             if os.access(candidate, os.X_OK):
                 return candidate
-            denied = denied or f"{command}: {candidate} is not executable"
+            denied = denied or f"{command}: found in PATH entry {position + 1}, but not executable"
     if denied:
         raise CommandNotExecutableError(denied)
     raise CommandNotFoundError(f"{command}: not found on PATH")

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from ..errors import BundleInvalidError, ConfigError
 from ..files import UnreadableFileError, read_regular
+from .paths import home_of
 
 AUTH_JSON_VAR = "CODEX_AUTH_JSON"
 CODEX_HOME_VAR = "CODEX_HOME"
@@ -34,7 +35,7 @@ def codex_home(env: Mapping[str, str]) -> Path:
     relocated = env.get(CODEX_HOME_VAR, "").strip()
     if relocated:
         return Path(relocated)
-    return Path(env.get("HOME") or os.path.expanduser("~")) / ".codex"
+    return Path(home_of(env)) / ".codex"
 
 
 # -- CODEX_AUTH_JSON ------------------------------------------------------------
@@ -136,6 +137,7 @@ def take_auth_json(
 
 
 _PREFIX = "agent-launcher-codex-"
+_WRITTEN = frozenset({"auth.json", "config.toml"})  # what the launcher writes in its private CODEX_HOME
 _USER_MARK = ".pid-"  # one empty file per process that started an agent on the directory
 # mkdtemp completes the name with 8 random characters: the planned name (what
 # check shows, what exec's size checks count) is as long as the made one.
@@ -192,7 +194,7 @@ def materialise(
     uid, gid = owner if owner is not None else (os.getuid(), os.getgid())
     parent = home.parent
     remove_stale(parent, keep=reuse, uid=uid)
-    text = image_config(image_home, None if owner is None else uid)
+    text = image_config(image_home, owner)
     if reuse is not None and same_content(reuse, parent, uid, value, text):
         return Materialised(reuse, reuse / "auth.json")
     try:
@@ -223,26 +225,66 @@ def materialise(
     return Materialised(made, made / "auth.json")
 
 
-def image_config(image_home: Path | None, uid: int | None = None) -> str | None:
+def image_config(image_home: Path | None, owner: tuple[int, int] | None = None) -> str | None:
     """The image's ``config.toml``, to copy beside the private auth.json, or
-    None. With ``uid`` (a root launcher writing for its --user) only a file
-    that user could read itself: root must not copy a root-only file (a
-    symlink to the token, say) into a file the agent owns."""
+    None. With ``owner`` (a root launcher writing for its --user) it is read
+    as that user, in a fork that has dropped to it: only a file the user
+    could read itself, through directories it may search (root must not
+    copy a root-only file, or a world-readable one inside a root-only
+    directory, say through a symlink the agent planted, into a file the
+    agent owns), and owned by the user or readable by anyone."""
     if image_home is None:
         return None
+    path = image_home / "config.toml"
+    if owner is None:
+        try:
+            read = read_regular(path, MAX_CONFIG_BYTES, missing_ok=True)
+        except UnreadableFileError:
+            return None  # the scan has already refused an unreadable one outside platform_managed
+        data = None if read is None else read[0]
+    else:
+        data = _read_as(owner, path)
     try:
-        read = read_regular(image_home / "config.toml", MAX_CONFIG_BYTES, missing_ok=True)
-    except UnreadableFileError:
-        return None  # the scan has already refused an unreadable one outside platform_managed
-    if read is None:
-        return None
-    data, info = read
-    if uid is not None and not ((info.st_uid == uid and info.st_mode & stat.S_IRUSR) or info.st_mode & stat.S_IROTH):
-        return None
-    try:
-        return data.decode("utf-8")
+        return None if data is None else data.decode("utf-8")
     except UnicodeError:
         return None
+
+
+def _read_as(owner: tuple[int, int], path: Path) -> bytes | None:
+    """``path``'s bytes as ``owner`` (uid, gid, no other group) reads them,
+    or None. The fork makes system calls only and answers over a pipe."""
+    uid, gid = owner
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child; the tests check what it answers
+        code = 1
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+            read = read_regular(path, MAX_CONFIG_BYTES, missing_ok=True)
+            if read is not None:
+                data, info = read
+                if (info.st_uid == uid and info.st_mode & stat.S_IRUSR) or info.st_mode & stat.S_IROTH:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(write_end, view) :]
+                    code = 0
+        except BaseException:  # noqa: S110 - unreadable as the user: nothing is copied
+            pass
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    chunks = []
+    while chunk := os.read(read_end, 1 << 16):
+        chunks.append(chunk)
+    os.close(read_end)
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:  # a supervising parent's reaper may have collected it first
+        return None
+    return b"".join(chunks) if os.waitstatus_to_exitcode(status) == 0 else None
 
 
 def _mark(directory: int, pid: int) -> None:
@@ -253,8 +295,10 @@ def _mark(directory: int, pid: int) -> None:
 def same_content(home: Path, parent: Path, uid: int, value: str, config: str | None) -> bool:
     """``home`` is one of this launcher's private CODEX_HOMEs for ``uid``
     under ``parent`` (a real 0700 directory of that uid's, by its name) and
-    holds exactly ``value`` as auth.json and ``config`` as config.toml, with
-    nothing else but keeper marks. Files are read without following links."""
+    holds exactly ``value`` as auth.json and ``config`` as config.toml (and
+    no config.toml without one). What codex writes there itself (sessions,
+    history, logs) is its own and does not count: the running child's
+    directory stays its directory. Files are read without following links."""
     expected = {"auth.json": value} if config is None else {"auth.json": value, "config.toml": config}
     try:
         st = os.lstat(home)
@@ -267,7 +311,7 @@ def same_content(home: Path, parent: Path, uid: int, value: str, config: str | N
         ):
             return False
         names = set(os.listdir(home))
-        if {n for n in names if not n.startswith(_USER_MARK)} != expected.keys():
+        if {n for n in names if n in _WRITTEN} != expected.keys():
             return False
         for name, text in expected.items():
             data = text.encode()

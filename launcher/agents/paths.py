@@ -44,7 +44,7 @@ def _expand(
             root = git_root(cwd)
             found = str((git_main_root(root) if name == "git_main_root" else root) or "") if root else ""
         elif name == "HOME":
-            found = _home(env)
+            found = home_of(env)
         else:
             found = env.get(name, "")
         missing = missing or not found.strip()
@@ -57,8 +57,11 @@ def _expand(
     return path if os.path.isabs(path) or cwd is None else os.path.join(quote(str(cwd)), path)
 
 
-def _home(env: Mapping[str, str]) -> str:
-    # As node's os.homedir(): $HOME, else the password database.
+def home_of(env: Mapping[str, str]) -> str:
+    """The agent's home, as the launcher reads its files: $HOME, else (unset
+    or blank; the gate passes no blank HOME on) this uid's passwd entry, as
+    node's os.homedir() and codex do for the child, which runs as this uid
+    or (with --user) has its HOME set."""
     home = env.get("HOME", "")
     if home.strip():
         return home

@@ -92,6 +92,11 @@ def test_materialise_writes_a_private_codex_home(tmp_path):
     again = pending.write()
     assert again.codex_home != written.codex_home
     assert pending.write(reuse=written.codex_home) == written
+    # What codex writes there itself keeps the directory (else every refresh
+    # of a real codex would restart it, attack pass on issue 21).
+    (written.codex_home / "history.jsonl").write_text("{}\n")
+    (written.codex_home / "sessions").mkdir()
+    assert pending.write(reuse=written.codex_home) == written
     (written.codex_home / "config.toml").write_text('model_provider = "elsewhere"\n')
     assert pending.write(reuse=written.codex_home).codex_home not in (written.codex_home, again.codex_home)
 
@@ -428,6 +433,16 @@ def test_a_user_never_gets_a_config_it_could_not_read_or_that_was_not_judged(as_
     agent_codex_home.mkdir()
     (agent_codex_home / "config.toml").symlink_to(secret)
     os.chown(agent_codex_home, AGENT_UID, AGENT_UID)
+    # Attack pass on issue 21: world-readable, but in a directory the user
+    # cannot search (a 0644 token file in a root-only directory).
+    locked = shared / "locked"
+    locked.mkdir(mode=0o700)
+    behind = write_file(locked / "config.toml", f'[model_providers.p]\nexperimental_bearer_token = "{FILE_TOKEN}"\n')
+    behind.chmod(0o644)
+    behind_home = shared / "agent-codex-behind"
+    behind_home.mkdir()
+    (behind_home / "config.toml").symlink_to(behind)
+    os.chown(behind_home, AGENT_UID, AGENT_UID)
     own = write_env_file(tmp_path / "own.env", CODEX_AUTH_JSON=AUTH)
     flags = ("--provider", "codex", "--agent", "codex", "--env-file", own, "--user", f"{AGENT_UID}:{AGENT_UID}")
     child = ["sh", "-c", 'ls -A "$CODEX_HOME"; cat "$CODEX_HOME/config.toml" 2>/dev/null; true']
@@ -437,6 +452,10 @@ def test_a_user_never_gets_a_config_it_could_not_read_or_that_was_not_judged(as_
         "platform_managed, a linked config": (
             "platform_managed",
             {"PATH": path, "CODEX_HOME": str(agent_codex_home)},
+        ),
+        "platform_managed, a readable file behind a locked directory": (
+            "platform_managed",
+            {"PATH": path, "CODEX_HOME": str(behind_home)},
         ),
     }
     for label, (mode, env) in cases.items():

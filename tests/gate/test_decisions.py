@@ -103,3 +103,25 @@ def test_the_plan_is_immutable_and_decisions_are_records():
     with pytest.raises(AttributeError):
         result.refusal = None  # type: ignore[misc]
     assert MARKER not in repr(result) and MARKER not in repr(result.llm_key_decisions())
+
+
+def test_a_blank_home_is_never_passed_on() -> None:
+    """Attack pass on issue 21: node reads a blank HOME as the working
+    directory, codex and the launcher's scan as the passwd entry, so the
+    scan could look elsewhere than the agent. Outside platform_managed (which
+    refuses on no file and strips nothing) a blank HOME is stripped:
+    the agent's home is its passwd entry's (with --user, the user's), where
+    its files are read."""
+    from launcher.privileges import Identity
+
+    catalogue = load_catalogue()
+    config = load_config({"billing_mode": "byok"}, {"CONFIGS_DIR": os.devnull})
+    own = [Source("workspace", {"ANTHROPIC_API_KEY": OWN_API_KEY, "HOME": " "}, Scope.WORKSPACE)]
+    for inherited in ({"HOME": ""}, {"HOME": "/root"}):
+        result = judge(config, strip(config, own, inherited, catalogue), catalogue)
+        assert "HOME" not in result.env and result.launches
+        shown = {d.key: d for d in result.decisions()}
+        assert shown["HOME"].action is STRIP and shown["HOME"].reason.startswith("blank")
+    as_user = config._replace(user=Identity("agent", 10001, 10001, (10001,), "agent", "/home/agent"))
+    result = judge(as_user, strip(as_user, own, {"HOME": "/root"}, catalogue), catalogue)
+    assert result.env["HOME"] == "/home/agent", "the blank choice is no choice: the user's home"

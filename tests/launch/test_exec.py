@@ -68,3 +68,27 @@ def test_check_resolves_a_given_command():
     assert run_launcher("check", "--", "sh").returncode == 0
     missing = run_launcher("check", "--", "no-such-agent-xyz")
     assert missing.returncode == 127 and "COMMAND_NOT_FOUND" in missing.stderr
+
+
+def test_a_blank_home_is_not_passed_to_the_agent():
+    """In a mode that refuses on the agent's files, the agent gets no blank
+    HOME (node would take it for the working directory, where the launcher
+    never looked for its files): it finds its home in its passwd entry, as
+    the launcher's file scan did."""
+    for blank in ("", "  "):
+        command = ("exec", "--billing-mode", "disabled", "--", "sh", "-c", 'echo "${HOME-unset}"')
+        result = run_launcher(*command, env=base_env(HOME=blank))
+        assert (result.returncode, result.stdout.strip()) == (0, "unset"), result.stderr
+
+
+def test_a_path_entry_is_named_by_position_never_echoed(tmp_path):
+    """PATH can come from the bundle or an env file, and an entry could hold
+    a value: the error names the entry by position (attack pass, issue 21)."""
+    from support import MARKER
+
+    entry = tmp_path / f"d-{MARKER}-path"
+    entry.mkdir()
+    (entry / "agent-x").write_text("#!/bin/sh\n")  # not executable
+    result = run_launcher("exec", "--", "agent-x", env=base_env(PATH=f"/nonexistent:{entry}"), check_secrets=False)
+    assert result.returncode == 126 and "PATH entry 2" in result.stderr, result.stderr
+    assert MARKER not in result.stdout + result.stderr
